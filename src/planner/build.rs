@@ -1,0 +1,695 @@
+//! The planning function: (what the source says, what the store has, settings, now) -> Plan.
+//! Pure: no I/O, no clock, no randomness, so every case is a plain-data test.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Duration, NaiveDateTime};
+use idsync_source::{Fetched, GroupRecord, MembersChange, UserRecord};
+
+use super::plan::*;
+use crate::local::{Link, LocalGroup, LocalState, LocalUser};
+use crate::matcher::{identity_key, Conflict, ConflictReason, Incoming, MatchOutcome, MatchedBy, Matcher};
+
+/// What a source's configuration says about planning.
+#[derive(Debug, Clone, Default)]
+pub struct PlanSettings {
+    /// Adopt an unowned local group with the same display name instead of creating one.
+    pub match_groups_by_name: bool,
+    /// Purge users archived and gone upstream for this many days; `None` keeps them forever.
+    pub delete_archived_after_days: Option<u32>,
+}
+
+/// How a matched record relates to its local user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The source owns the user: attributes and status follow the record.
+    Owner,
+    /// A local (or orphaned) user the source takes over.
+    Adopt,
+    /// Another source owns the person; this source only links and manages its memberships.
+    Secondary,
+}
+
+#[derive(Debug)]
+enum Decision<'r> {
+    Existing {
+        user: usize,
+        by: MatchedBy,
+        role: Role,
+        record: &'r UserRecord,
+    },
+    Create {
+        record: &'r UserRecord,
+    },
+    Refused {
+        record: &'r UserRecord,
+        conflict: Conflict,
+    },
+}
+
+/// Builds the plan for one source run.
+pub fn plan(
+    source: &str,
+    fetched: &Fetched,
+    local: &LocalState,
+    settings: &PlanSettings,
+    now: NaiveDateTime,
+) -> Plan {
+    let matcher = Matcher::new(&local.users, &local.links);
+    let (records, removed, complete): (&[UserRecord], HashSet<&str>, bool) = match fetched {
+        Fetched::Snapshot(s) => (&s.users, HashSet::new(), true),
+        Fetched::Changes(c) => (
+            &c.users,
+            c.removed_users.iter().map(String::as_str).collect(),
+            false,
+        ),
+    };
+    let present: HashSet<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
+    let is_live = |link: &Link| {
+        present.contains(link.external_id.as_str())
+            || (!complete && link.removed_at.is_none() && !removed.contains(link.external_id.as_str()))
+    };
+
+    let mut plan = Plan {
+        source: source.to_owned(),
+        ..Plan::default()
+    };
+    let mut decisions = decide_users(source, records, &matcher, &is_live);
+    settle_upn_collisions(source, &mut decisions, &matcher, &removed, &present, complete);
+
+    // Users the run must not touch on absence: their record is present but refused.
+    let mut protected: HashSet<i64> = HashSet::new();
+    // external id -> the user it now denotes.
+    let mut slots: HashMap<&str, UserRef> = HashMap::with_capacity(decisions.len());
+    // Users that end the run archived (their memberships are kept, not removed).
+    let mut archived_after: HashSet<i64> = local
+        .users
+        .iter()
+        .filter(|u| u.is_archived())
+        .map(|u| u.id)
+        .collect();
+
+    for decision in &decisions {
+        match decision {
+            Decision::Create { record } => {
+                slots.insert(record.external_id.as_str(), UserRef::New(plan.user_creates.len()));
+                plan.user_creates.push((*record).clone());
+            }
+            Decision::Refused { record, conflict } => {
+                if let Some(user) = matcher.linked(source, &record.external_id) {
+                    protected.insert(local.users[user].id);
+                }
+                plan.conflicts.push(PlannedConflict {
+                    record: (*record).clone(),
+                    conflict: conflict.clone(),
+                });
+            }
+            Decision::Existing {
+                user,
+                by,
+                role,
+                record,
+            } => {
+                let u = &local.users[*user];
+                slots.insert(record.external_id.as_str(), UserRef::Existing(u.id));
+                plan_existing_user(
+                    &mut plan,
+                    &matcher,
+                    source,
+                    u,
+                    *by,
+                    *role,
+                    record,
+                    &mut archived_after,
+                );
+            }
+        }
+        let record = match decision {
+            Decision::Create { record } | Decision::Existing { record, .. } => Some(record),
+            Decision::Refused { .. } => None,
+        };
+        if let Some(r) = record.filter(|r| local.open_conflicts.contains(&r.external_id)) {
+            plan.conflicts_resolved.push(r.external_id.clone());
+        }
+    }
+
+    plan_departures(
+        &mut plan,
+        &matcher,
+        source,
+        &present,
+        &removed,
+        complete,
+        &mut archived_after,
+    );
+    plan_purges(&mut plan, &matcher, source, settings, now);
+    plan_groups(
+        &mut plan,
+        &matcher,
+        source,
+        fetched,
+        local,
+        settings,
+        &slots,
+        &archived_after,
+        &protected,
+    );
+    plan
+}
+
+fn decide_users<'r>(
+    source: &str,
+    records: &'r [UserRecord],
+    matcher: &Matcher<'_>,
+    is_live: &dyn Fn(&Link) -> bool,
+) -> Vec<Decision<'r>> {
+    // The same external id twice: identical copies collapse, different ones are refused.
+    let mut first: HashMap<&str, &UserRecord> = HashMap::with_capacity(records.len());
+    let mut doubled: HashSet<&str> = HashSet::new();
+    for r in records {
+        if let Some(seen) = first.insert(r.external_id.as_str(), r) {
+            if seen != r {
+                doubled.insert(r.external_id.as_str());
+            }
+        }
+    }
+    let mut decided: HashSet<&str> = HashSet::with_capacity(records.len());
+    let mut decisions = Vec::with_capacity(records.len());
+    for record in records {
+        if !decided.insert(record.external_id.as_str()) {
+            continue;
+        }
+        if doubled.contains(record.external_id.as_str()) {
+            decisions.push(Decision::Refused {
+                record,
+                conflict: Conflict {
+                    reason: ConflictReason::DuplicateRecord,
+                    local_user: matcher
+                        .linked(source, &record.external_id)
+                        .map(|i| matcher.users()[i].id),
+                    other_user: None,
+                    detail: format!(
+                        "the source sent different records for external id {}",
+                        record.external_id
+                    ),
+                },
+            });
+            continue;
+        }
+        let incoming = Incoming {
+            source,
+            external_id: Some(&record.external_id),
+            scim_id: None,
+            upn: &record.upn,
+            email: record.email.as_deref(),
+        };
+        decisions.push(match matcher.find(&incoming, is_live) {
+            MatchOutcome::New => Decision::Create { record },
+            MatchOutcome::Conflict(conflict) => Decision::Refused { record, conflict },
+            MatchOutcome::Found { user, by } => {
+                let u = &matcher.users()[user];
+                let role = match u.source.as_deref() {
+                    Some(s) if s == source && u.external_id.as_deref() == Some(&record.external_id) => {
+                        Role::Owner
+                    }
+                    None => Role::Adopt,
+                    Some(s) if s == source => Role::Adopt,
+                    Some(_) => Role::Secondary,
+                };
+                Decision::Existing {
+                    user,
+                    by,
+                    role,
+                    record,
+                }
+            }
+        });
+    }
+    decisions
+}
+
+/// The sign-in name (lowercased) and liveness a user ends the run with, per decision.
+fn end_state(decision: &Decision<'_>) -> Option<(usize, String, bool)> {
+    match decision {
+        Decision::Existing {
+            user,
+            role: Role::Owner | Role::Adopt,
+            record,
+            ..
+        } => Some((*user, identity_key(&record.upn), record.enabled)),
+        _ => None,
+    }
+}
+
+/// Refuses every change that would leave two live users with one sign-in name, keeping the
+/// user who holds the name now. Repeats until stable: refusing a rename puts the old name back.
+fn settle_upn_collisions(
+    source: &str,
+    decisions: &mut [Decision<'_>],
+    matcher: &Matcher<'_>,
+    removed: &HashSet<&str>,
+    present: &HashSet<&str>,
+    complete: bool,
+) {
+    let users = matcher.users();
+    // Owned users leaving this run stop holding their name.
+    let leaving: HashSet<usize> = users
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.source.as_deref() == Some(source))
+        .filter(|(_, u)| {
+            u.external_id.as_deref().is_some_and(|ext| {
+                if complete {
+                    !present.contains(ext)
+                } else {
+                    removed.contains(ext)
+                }
+            })
+        })
+        .map(|(i, _)| i)
+        .collect();
+    loop {
+        // key -> (holders before the run that still hold it, newcomers as decision indexes)
+        let mut claims: HashMap<String, (Vec<usize>, Vec<usize>)> = HashMap::new();
+        let mut changed_users: HashSet<usize> = HashSet::new();
+        for (d, decision) in decisions.iter().enumerate() {
+            if let Some((user, key, live)) = end_state(decision) {
+                changed_users.insert(user);
+                if !live {
+                    continue;
+                }
+                let u = &users[user];
+                let incumbent = !u.is_archived() && identity_key(&u.upn) == key;
+                let entry = claims.entry(key).or_default();
+                if incumbent {
+                    entry.0.push(user);
+                } else {
+                    entry.1.push(d);
+                }
+            }
+            if let Decision::Create { record } = decision {
+                if record.enabled {
+                    claims.entry(identity_key(&record.upn)).or_default().1.push(d);
+                }
+            }
+        }
+        let mut refuse: Vec<(usize, Option<i64>, String)> = Vec::new();
+        for (key, (mut holders, newcomers)) in claims {
+            if newcomers.is_empty() {
+                continue;
+            }
+            // Users untouched by this run keep their names too.
+            if let Some(idle) = matcher
+                .users_with_key(&key)
+                .into_iter()
+                .find(|i| !changed_users.contains(i) && !leaving.contains(i) && !users[*i].is_archived())
+            {
+                holders.push(idle);
+            }
+            if holders.is_empty() && newcomers.len() == 1 {
+                continue;
+            }
+            let holder = holders.first().map(|&i| users[i].id);
+            for d in newcomers {
+                let detail = match holder {
+                    Some(id) => format!("upn {key} is held by live local user #{id}"),
+                    None => format!("upn {key} is claimed by several records of this run"),
+                };
+                refuse.push((d, holder, detail));
+            }
+        }
+        if refuse.is_empty() {
+            return;
+        }
+        for (d, holder, detail) in refuse {
+            let (record, local_user) = match &decisions[d] {
+                Decision::Existing { record, user, .. } => (*record, Some(users[*user].id)),
+                Decision::Create { record } => (*record, None),
+                Decision::Refused { .. } => continue,
+            };
+            decisions[d] = Decision::Refused {
+                record,
+                conflict: Conflict {
+                    reason: ConflictReason::UpnTaken,
+                    local_user: local_user.or(holder),
+                    other_user: if local_user.is_some() { holder } else { None },
+                    detail,
+                },
+            };
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_existing_user(
+    plan: &mut Plan,
+    matcher: &Matcher<'_>,
+    source: &str,
+    u: &LocalUser,
+    by: MatchedBy,
+    role: Role,
+    record: &UserRecord,
+    archived_after: &mut HashSet<i64>,
+) {
+    let link = matcher
+        .links_of(u.id)
+        .iter()
+        .find(|l| l.source == source && l.external_id == record.external_id);
+    match link {
+        None => plan.user_links.push(UserLink {
+            user_id: u.id,
+            upn: u.upn.clone(),
+            external_id: record.external_id.clone(),
+            by: by.as_str(),
+            owner: role != Role::Secondary,
+        }),
+        Some(l) if l.removed_at.is_some() => plan.links_returned.push(record.external_id.clone()),
+        Some(_) => {}
+    }
+    if role == Role::Secondary {
+        return;
+    }
+    let changes: Vec<FieldChange> = UserField::ALL
+        .iter()
+        .filter_map(|&field| {
+            let before = local_field(u, field);
+            let after = field.of_record(record);
+            (before != after).then(|| FieldChange {
+                field,
+                before: before.map(str::to_owned),
+                after: after.map(str::to_owned),
+            })
+        })
+        .collect();
+    if !changes.is_empty() {
+        plan.user_updates.push(UserUpdate {
+            user_id: u.id,
+            upn: u.upn.clone(),
+            changes,
+        });
+    }
+    if record.enabled && (!u.active || u.is_archived()) {
+        archived_after.remove(&u.id);
+        plan.reactivations.push(StatusChange {
+            user_id: u.id,
+            upn: record.upn.clone(),
+            reason: None,
+        });
+    } else if !record.enabled && (u.active || !u.is_archived()) {
+        archived_after.insert(u.id);
+        plan.deactivations.push(StatusChange {
+            user_id: u.id,
+            upn: record.upn.clone(),
+            reason: Some(DeactivationReason::Disabled),
+        });
+    }
+}
+
+fn local_field(u: &LocalUser, field: UserField) -> Option<&str> {
+    match field {
+        UserField::Upn => Some(u.upn.as_str()),
+        UserField::Email => u.email.as_deref(),
+        UserField::DisplayName => u.display_name.as_deref(),
+        UserField::GivenName => u.given_name.as_deref(),
+        UserField::FamilyName => u.family_name.as_deref(),
+        UserField::JobTitle => u.job_title.as_deref(),
+        UserField::Department => u.department.as_deref(),
+        UserField::PreferredLanguage => u.preferred_language.as_deref(),
+    }
+}
+
+/// Identities the source no longer lists: a complete snapshot's absences, or explicit removals.
+fn plan_departures(
+    plan: &mut Plan,
+    matcher: &Matcher<'_>,
+    source: &str,
+    present: &HashSet<&str>,
+    removed: &HashSet<&str>,
+    complete: bool,
+    archived_after: &mut HashSet<i64>,
+) {
+    let users = matcher.users();
+    for user in users {
+        for link in matcher.links_of(user.id).iter().filter(|l| l.source == source) {
+            let gone = if complete {
+                !present.contains(link.external_id.as_str())
+            } else {
+                removed.contains(link.external_id.as_str())
+            };
+            if !gone {
+                continue;
+            }
+            if link.removed_at.is_none() {
+                plan.links_removed.push(link.external_id.clone());
+            }
+            let owner = user.source.as_deref() == Some(source)
+                && user.external_id.as_deref() == Some(link.external_id.as_str());
+            if owner && (user.active || !user.is_archived()) {
+                archived_after.insert(user.id);
+                plan.deactivations.push(StatusChange {
+                    user_id: user.id,
+                    upn: user.upn.clone(),
+                    reason: Some(DeactivationReason::Removed),
+                });
+            }
+        }
+    }
+}
+
+/// Owned users archived and gone upstream for longer than the retention.
+fn plan_purges(
+    plan: &mut Plan,
+    matcher: &Matcher<'_>,
+    source: &str,
+    settings: &PlanSettings,
+    now: NaiveDateTime,
+) {
+    let Some(days) = settings.delete_archived_after_days else {
+        return;
+    };
+    let cutoff = now - Duration::days(i64::from(days));
+    for user in matcher
+        .users()
+        .iter()
+        .filter(|u| u.source.as_deref() == Some(source))
+    {
+        let Some(archived_at) = user.archived_at else {
+            continue;
+        };
+        let owner_link = matcher
+            .links_of(user.id)
+            .iter()
+            .find(|l| l.source == source && user.external_id.as_deref() == Some(l.external_id.as_str()));
+        let Some(removed_at) = owner_link.and_then(|l| l.removed_at) else {
+            continue;
+        };
+        if plan
+            .links_returned
+            .iter()
+            .any(|e| user.external_id.as_deref() == Some(e.as_str()))
+        {
+            continue;
+        }
+        if archived_at.max(removed_at) <= cutoff {
+            plan.purges.push(Purge {
+                user_id: user.id,
+                upn: user.upn.clone(),
+                archived_at: Some(archived_at),
+            });
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_groups(
+    plan: &mut Plan,
+    matcher: &Matcher<'_>,
+    source: &str,
+    fetched: &Fetched,
+    local: &LocalState,
+    settings: &PlanSettings,
+    slots: &HashMap<&str, UserRef>,
+    archived_after: &HashSet<i64>,
+    protected: &HashSet<i64>,
+) {
+    let owned: HashMap<&str, &LocalGroup> = local
+        .groups
+        .iter()
+        .filter(|g| g.source.as_deref() == Some(source))
+        .filter_map(|g| g.external_id.as_deref().map(|e| (e, g)))
+        .collect();
+    let mut by_name: HashMap<String, &LocalGroup> = HashMap::new();
+    if settings.match_groups_by_name {
+        for g in local.groups.iter().filter(|g| g.source.is_none()) {
+            by_name.entry(identity_key(&g.display_name)).or_insert(g);
+        }
+    }
+    let resolve_user = |ext: &str| -> Option<UserRef> {
+        slots.get(ext).copied().or_else(|| {
+            matcher
+                .linked(source, ext)
+                .map(|i| UserRef::Existing(matcher.users()[i].id))
+        })
+    };
+
+    let mut seen: HashSet<&str> = HashSet::new();
+    let changes: Vec<(&str, Option<&str>, MembersView<'_>)> = match fetched {
+        Fetched::Snapshot(s) => s
+            .groups
+            .iter()
+            .map(|g: &GroupRecord| {
+                (
+                    g.external_id.as_str(),
+                    Some(g.display_name.as_str()),
+                    MembersView::Replace(&g.members),
+                )
+            })
+            .collect(),
+        Fetched::Changes(c) => c
+            .groups
+            .iter()
+            .map(|g| {
+                let view = match &g.members {
+                    MembersChange::Unchanged => MembersView::Unchanged,
+                    MembersChange::Replace(m) => MembersView::Replace(m),
+                    MembersChange::Delta { added, removed } => MembersView::Delta(added, removed),
+                };
+                (g.external_id.as_str(), g.display_name.as_deref(), view)
+            })
+            .collect(),
+    };
+
+    for (ext, name, members) in changes {
+        if !seen.insert(ext) {
+            continue;
+        }
+        let (group, current): (GroupRef, Option<&HashSet<i64>>) = if let Some(g) = owned.get(ext) {
+            if let Some(name) = name.filter(|n| *n != g.display_name) {
+                plan.group_renames.push(GroupRename {
+                    group_id: g.id,
+                    before: g.display_name.clone(),
+                    after: name.to_owned(),
+                });
+            }
+            (GroupRef::Existing(g.id), local.members.get(&g.id))
+        } else if let Some(g) = name.and_then(|n| by_name.remove(&identity_key(n))) {
+            plan.group_links.push(GroupLink {
+                group_id: g.id,
+                external_id: ext.to_owned(),
+                display_name: g.display_name.clone(),
+            });
+            (GroupRef::Existing(g.id), local.members.get(&g.id))
+        } else {
+            plan.group_creates.push(GroupCreate {
+                external_id: ext.to_owned(),
+                display_name: name.unwrap_or(ext).to_owned(),
+            });
+            (GroupRef::New(plan.group_creates.len() - 1), None)
+        };
+        let group_name = match group {
+            GroupRef::New(i) => plan.group_creates[i].display_name.clone(),
+            GroupRef::Existing(_) => name
+                .map(str::to_owned)
+                .or_else(|| owned.get(ext).map(|g| g.display_name.clone()))
+                .unwrap_or_default(),
+        };
+        let empty = HashSet::new();
+        let current = current.unwrap_or(&empty);
+        let (mut added, mut removed_ids) = (Vec::new(), Vec::new());
+        match members {
+            MembersView::Unchanged => {}
+            MembersView::Replace(list) => {
+                let wanted: HashSet<UserRef> = list.iter().filter_map(|e| resolve_user(e)).collect();
+                added.extend(wanted.iter().copied().filter(|r| match r {
+                    UserRef::Existing(id) => !current.contains(id),
+                    UserRef::New(_) => true,
+                }));
+                removed_ids.extend(current.iter().copied().filter(|id| {
+                    !wanted.contains(&UserRef::Existing(*id))
+                        && !archived_after.contains(id)
+                        && !protected.contains(id)
+                }));
+            }
+            MembersView::Delta(add, remove) => {
+                let mut batch: HashSet<UserRef> = HashSet::new();
+                for r in add.iter().filter_map(|e| resolve_user(e)) {
+                    let new = match r {
+                        UserRef::Existing(id) => !current.contains(&id),
+                        UserRef::New(_) => true,
+                    };
+                    if new && batch.insert(r) {
+                        added.push(r);
+                    }
+                }
+                for r in remove.iter().filter_map(|e| resolve_user(e)) {
+                    if let UserRef::Existing(id) = r {
+                        if current.contains(&id) && !removed_ids.contains(&id) {
+                            removed_ids.push(id);
+                        }
+                    }
+                }
+            }
+        }
+        if added.is_empty() && removed_ids.is_empty() {
+            continue;
+        }
+        sort_refs(&mut added);
+        removed_ids.sort_unstable();
+        for &r in &added {
+            if let UserRef::Existing(id) = r {
+                label(plan, matcher, id);
+            }
+        }
+        for &id in &removed_ids {
+            label(plan, matcher, id);
+        }
+        plan.memberships.push(MembershipChange {
+            group,
+            group_name,
+            added,
+            removed: removed_ids,
+        });
+    }
+
+    let gone: Vec<&LocalGroup> = match fetched {
+        Fetched::Snapshot(_) => owned
+            .iter()
+            .filter(|(e, _)| !seen.contains(*e))
+            .map(|(_, g)| *g)
+            .collect(),
+        Fetched::Changes(c) => c
+            .removed_groups
+            .iter()
+            .filter_map(|e| owned.get(e.as_str()).copied())
+            .collect(),
+    };
+    let mut gone = gone;
+    gone.sort_by_key(|g| g.id);
+    for g in gone {
+        plan.group_deletes.push(GroupDelete {
+            group_id: g.id,
+            display_name: g.display_name.clone(),
+        });
+    }
+}
+
+enum MembersView<'a> {
+    Unchanged,
+    Replace(&'a [String]),
+    Delta(&'a [String], &'a [String]),
+}
+
+fn sort_refs(refs: &mut [UserRef]) {
+    refs.sort_by_key(|r| match r {
+        UserRef::Existing(id) => (0, *id, 0),
+        UserRef::New(i) => (1, 0, *i),
+    });
+}
+
+fn label(plan: &mut Plan, matcher: &Matcher<'_>, id: i64) {
+    if let (std::collections::hash_map::Entry::Vacant(slot), Some(i)) =
+        (plan.user_labels.entry(id), matcher.index_of(id))
+    {
+        slot.insert(matcher.users()[i].upn.clone());
+    }
+}

@@ -1,0 +1,38 @@
+//! The store: the application database, read into [`LocalState`](crate::local::LocalState)
+//! for planning and written by applying a [`Plan`](crate::planner::Plan) in one transaction.
+
+mod apply;
+mod db;
+mod load;
+mod models;
+pub mod runs;
+pub mod schema;
+
+pub use apply::{apply, ApplyContext, CursorUpdate};
+pub(crate) use db::with_conn;
+pub use db::{DatabaseUrl, Db};
+pub use load::load_local;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, String),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("database: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The current time as stored: UTC, to the microsecond (PostgreSQL's precision), so a value
+/// read back compares equal to the one written.
+pub fn now() -> chrono::NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    chrono::SubsecRound::trunc_subsecs(now, 6)
+}
+
+/// Rows per INSERT: well under SQLite's 32766 bound parameters for the widest table.
+pub(crate) const CHUNK: usize = 1000;

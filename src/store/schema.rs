@@ -1,0 +1,136 @@
+//! The diesel table definitions, written to match both migration sets (`migrations/sqlite`,
+//! `migrations/postgres`). A test checks that the migrated databases have these columns.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        scim_id -> Text,
+        external_id -> Nullable<Text>,
+        source -> Nullable<Text>,
+        upn -> Text,
+        email -> Nullable<Text>,
+        display_name -> Nullable<Text>,
+        given_name -> Nullable<Text>,
+        family_name -> Nullable<Text>,
+        job_title -> Nullable<Text>,
+        department -> Nullable<Text>,
+        preferred_language -> Nullable<Text>,
+        active -> Bool,
+        archived_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> BigInt,
+        scim_id -> Text,
+        external_id -> Nullable<Text>,
+        source -> Nullable<Text>,
+        display_name -> Text,
+        read_only -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        group_id -> BigInt,
+        user_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_links (source, external_id) {
+        source -> Text,
+        external_id -> Text,
+        user_id -> BigInt,
+        linked_at -> Timestamp,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sync_state (connector) {
+        connector -> Text,
+        cursor -> Nullable<Text>,
+        last_success_at -> Nullable<Timestamp>,
+        last_full_sync_at -> Nullable<Timestamp>,
+        guard_approved -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    runs (id) {
+        id -> BigInt,
+        connector -> Text,
+        mode -> Text,
+        status -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        fetched_users -> BigInt,
+        fetched_groups -> BigInt,
+        created -> BigInt,
+        updated -> BigInt,
+        deactivated -> BigInt,
+        reactivated -> BigInt,
+        purged -> BigInt,
+        groups_changed -> BigInt,
+        memberships_added -> BigInt,
+        memberships_removed -> BigInt,
+        conflicts -> BigInt,
+        error -> Nullable<Text>,
+        held_changes -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        run_id -> Nullable<BigInt>,
+        connector -> Text,
+        object_type -> Text,
+        object_id -> BigInt,
+        object_key -> Text,
+        action -> Text,
+        detail -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    conflicts (id) {
+        id -> BigInt,
+        connector -> Text,
+        run_id -> Nullable<BigInt>,
+        external_id -> Text,
+        upn -> Nullable<Text>,
+        reason -> Text,
+        detail -> Text,
+        local_user_id -> Nullable<BigInt>,
+        other_user_id -> Nullable<BigInt>,
+        record -> Text,
+        status -> Text,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(group_members -> users (user_id));
+diesel::joinable!(user_links -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    groups,
+    group_members,
+    user_links,
+    sync_state,
+    runs,
+    events,
+    conflicts,
+);
