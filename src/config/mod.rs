@@ -1,0 +1,252 @@
+//! Configuration: a TOML file, then `IDSYNC__SECTION__KEY` environment overrides, then typed
+//! checks. Unknown keys and bad values are rejected with the key path in the error.
+//!
+//! The doc comments on these structs are the configuration reference (`config/README.md`
+//! shows them with examples).
+
+mod overrides;
+pub mod schedule;
+
+use std::path::{Path, PathBuf};
+
+use idsync_file::FileConfig;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use thiserror::Error;
+
+pub use schedule::Schedule;
+
+use crate::planner::{GuardSettings, PlanSettings};
+use crate::store::DatabaseUrl;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from; relative paths inside it are taken from its folder.
+    pub path: PathBuf,
+    pub database: DatabaseUrl,
+    pub connectors: Vec<ConnectorConfig>,
+}
+
+/// `[database]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseSection {
+    /// `sqlite://PATH` (the embedded default) or `postgres://user@host/db`.
+    url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileShape {
+    database: DatabaseSection,
+    #[serde(default)]
+    connectors: Vec<toml::Table>,
+}
+
+/// Keys every `[[connectors]]` entry has, whatever its kind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommonKeys {
+    /// Unique; it becomes the `source` column of everything the connector owns. Changing it
+    /// makes the connector a stranger to its own users.
+    name: String,
+    /// `file` (more kinds come with their connectors).
+    kind: String,
+    /// A crontab expression (`*/40 * * * *`, `0 6 * * 1-5`, `@hourly`, or 6-7 fields with
+    /// seconds). Give this or `interval`; the default is every 40 minutes.
+    schedule: Option<String>,
+    /// A fixed interval such as `40m` or `1h30m`.
+    interval: Option<String>,
+    /// Deletion guard: hold a run that would deactivate or purge more users than this (500).
+    max_deactivations: Option<u64>,
+    /// Deletion guard: ... or more than this percentage of the source's active users (20).
+    max_deactivation_percent: Option<f64>,
+    /// Purge users archived and gone upstream for this many days; unset keeps them forever.
+    delete_archived_after_days: Option<u32>,
+    /// Adopt an existing local group with the same name instead of creating a second one.
+    #[serde(default)]
+    match_groups_by_name: bool,
+}
+
+const COMMON_KEYS: [&str; 8] = [
+    "name",
+    "kind",
+    "schedule",
+    "interval",
+    "max_deactivations",
+    "max_deactivation_percent",
+    "delete_archived_after_days",
+    "match_groups_by_name",
+];
+
+/// One `[[connectors]]` entry.
+#[derive(Debug, Clone)]
+pub struct ConnectorConfig {
+    pub name: String,
+    pub schedule: Schedule,
+    pub guard: GuardSettings,
+    pub plan: PlanSettings,
+    pub kind: ConnectorKind,
+}
+
+/// The kind-specific part of a connector.
+#[derive(Debug, Clone)]
+pub enum ConnectorKind {
+    File(FileConfig),
+}
+
+impl Config {
+    /// Reads and checks a configuration file, applying `IDSYNC__...` environment overrides.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, path, std::env::vars())
+    }
+
+    /// Parses configuration text; `env` supplies the overrides (tests pass their own).
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: origin.clone(),
+            message: if key.is_empty() {
+                message
+            } else {
+                format!("{key}: {message}")
+            },
+        };
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| invalid(String::new(), e.to_string()))?;
+        overrides::apply(&mut table, env).map_err(|e| invalid(String::new(), e))?;
+
+        let shape: FileShape = typed(toml::Value::Table(table)).map_err(|(k, m)| invalid(k, m))?;
+        let database =
+            DatabaseUrl::parse(&shape.database.url).map_err(|m| invalid("database.url".into(), m))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut connectors: Vec<ConnectorConfig> = Vec::new();
+        for (i, table) in shape.connectors.into_iter().enumerate() {
+            let at = |key: &str| {
+                if key.is_empty() {
+                    format!("connectors[{i}]")
+                } else {
+                    format!("connectors[{i}].{key}")
+                }
+            };
+            let connector = connector(table, base).map_err(|(k, m)| invalid(at(&k), m))?;
+            if connectors.iter().any(|c| c.name == connector.name) {
+                return Err(invalid(
+                    at("name"),
+                    format!("another connector is already named {:?}", connector.name),
+                ));
+            }
+            connectors.push(connector);
+        }
+        Ok(Config {
+            path: path.to_owned(),
+            database,
+            connectors,
+        })
+    }
+
+    pub fn connector(&self, name: &str) -> Option<&ConnectorConfig> {
+        self.connectors.iter().find(|c| c.name == name)
+    }
+}
+
+fn connector(mut table: toml::Table, base: &Path) -> Result<ConnectorConfig, (String, String)> {
+    let mut common = toml::Table::new();
+    for key in COMMON_KEYS {
+        if let Some(v) = table.remove(key) {
+            common.insert(key.to_owned(), v);
+        }
+    }
+    let common: CommonKeys = typed(toml::Value::Table(common))?;
+    if common.name.trim().is_empty() || common.name.contains(char::is_whitespace) {
+        return Err((
+            "name".into(),
+            "must be a non-empty word (it is stored as the users' source)".into(),
+        ));
+    }
+    if common.name == "scim" {
+        return Err((
+            "name".into(),
+            "\"scim\" is reserved for the inbound SCIM endpoint".into(),
+        ));
+    }
+    let schedule = match (&common.schedule, &common.interval) {
+        (Some(_), Some(_)) => {
+            return Err((
+                "interval".into(),
+                "give `schedule` or `interval`, not both".into(),
+            ))
+        }
+        (Some(expr), None) => Schedule::parse_cron(expr).map_err(|m| ("schedule".to_owned(), m))?,
+        (None, Some(text)) => Schedule::parse_interval(text).map_err(|m| ("interval".to_owned(), m))?,
+        (None, None) => Schedule::default(),
+    };
+    let mut guard = GuardSettings::default();
+    if let Some(v) = common.max_deactivations {
+        guard.max_deactivations = v;
+    }
+    if let Some(v) = common.max_deactivation_percent {
+        if !(0.0..=100.0).contains(&v) {
+            return Err((
+                "max_deactivation_percent".into(),
+                format!("{v} is not a percentage (0-100)"),
+            ));
+        }
+        guard.max_deactivation_percent = v;
+    }
+    let plan = PlanSettings {
+        match_groups_by_name: common.match_groups_by_name,
+        delete_archived_after_days: common.delete_archived_after_days,
+    };
+    let kind = match common.kind.as_str() {
+        "file" => {
+            let mut file: FileConfig = typed(toml::Value::Table(table))?;
+            if file.path.is_relative() {
+                file.path = base.join(&file.path);
+            }
+            ConnectorKind::File(file)
+        }
+        other => {
+            return Err((
+                "kind".into(),
+                format!("unknown connector kind {other:?} (known: file)"),
+            ))
+        }
+    };
+    Ok(ConnectorConfig {
+        name: common.name,
+        schedule,
+        guard,
+        plan,
+        kind,
+    })
+}
+
+/// Deserializes with the failing key's path kept for the error.
+fn typed<T: DeserializeOwned>(value: toml::Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        (path, e.into_inner().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,120 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, String> {
+    parse_env(text, &[])
+}
+
+fn parse_env(text: &str, env: &[(&str, &str)]) -> Result<Config, String> {
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::parse(text, Path::new("config/test.toml"), env).map_err(|e| e.to_string())
+}
+
+const BASE: &str = r#"
+[database]
+url = "sqlite://idsync.db"
+
+[[connectors]]
+name = "hr"
+kind = "file"
+path = "hr/export.json"
+"#;
+
+#[test]
+fn a_minimal_file_connector_gets_the_defaults() {
+    let config = parse(BASE).unwrap();
+    assert_eq!(config.database, DatabaseUrl::Sqlite("idsync.db".into()));
+    let hr = config.connector("hr").unwrap();
+    assert!(matches!(hr.schedule, Schedule::Every(d) if d == schedule::DEFAULT_INTERVAL));
+    assert_eq!(hr.guard.max_deactivations, 500);
+    assert_eq!(hr.guard.max_deactivation_percent, 20.0);
+    assert_eq!(hr.plan.delete_archived_after_days, None);
+    let ConnectorKind::File(file) = &hr.kind;
+    assert_eq!(file.path, Path::new("config/hr/export.json"));
+}
+
+#[test]
+fn errors_name_the_key_path() {
+    let cases = [
+        (
+            format!("{BASE}pathh = 1"),
+            "config/test.toml: connectors[0].pathh: unknown field `pathh`",
+        ),
+        (
+            format!("{BASE}max_deactivations = -3"),
+            "connectors[0].max_deactivations: invalid value",
+        ),
+        (
+            format!("{BASE}schedule = \"0 9 * * 9\""),
+            "connectors[0].schedule: weekday 9 is out of range",
+        ),
+        (
+            format!("{BASE}interval = \"soon\""),
+            "connectors[0].interval: invalid interval",
+        ),
+        (
+            format!("{BASE}nested_groups = \"deep\""),
+            "connectors[0].nested_groups: unknown variant `deep`",
+        ),
+        (
+            format!("{BASE}max_deactivation_percent = 120.0"),
+            "120 is not a percentage",
+        ),
+        (
+            BASE.replace("kind = \"file\"", "kind = \"ldap\""),
+            "connectors[0].kind: unknown connector kind \"ldap\"",
+        ),
+        (BASE.replace("[database]", "[databse]"), "unknown field `databse`"),
+        (
+            BASE.replace("sqlite://", "mysql://"),
+            "database.url: expected sqlite://PATH",
+        ),
+        (
+            format!("{BASE}\n[[connectors]]\nname = \"hr\"\nkind = \"file\"\npath = \"x\""),
+            "connectors[1].name: another connector is already named \"hr\"",
+        ),
+        (
+            BASE.replace("name = \"hr\"", "name = \"scim\""),
+            "connectors[0].name: \"scim\" is reserved",
+        ),
+        (
+            format!("{BASE}schedule = \"@daily\"\ninterval = \"1h\""),
+            "not both",
+        ),
+    ];
+    for (text, wanted) in cases {
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains(wanted), "wanted {wanted:?}\n   got {err:?}");
+    }
+}
+
+#[test]
+fn environment_overrides_win_and_are_checked() {
+    let config = parse_env(
+        BASE,
+        &[
+            ("IDSYNC__DATABASE__URL", "postgres://idsync@db/app"),
+            ("IDSYNC__CONNECTORS__HR__MAX_DEACTIVATIONS", "7"),
+            ("IDSYNC__CONNECTORS__HR__SCHEDULE", "@hourly"),
+            ("UNRELATED", "x"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        config.database,
+        DatabaseUrl::Postgres("postgres://idsync@db/app".into())
+    );
+    let hr = config.connector("hr").unwrap();
+    assert_eq!(hr.guard.max_deactivations, 7);
+    assert!(matches!(hr.schedule, Schedule::Cron(_)));
+
+    let err = parse_env(BASE, &[("IDSYNC__CONNECTORS__NOPE__PATH", "x")]).unwrap_err();
+    assert!(
+        err.contains("IDSYNC__CONNECTORS__NOPE__PATH: no connector is named nope"),
+        "{err}"
+    );
+    let err = parse_env(BASE, &[("IDSYNC__CONNECTORS__HR__MAX_DEACTIVATIONS", "many")]).unwrap_err();
+    assert!(
+        err.contains("connectors[0].max_deactivations: invalid type: string \"many\""),
+        "{err}"
+    );
+}
