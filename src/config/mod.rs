@@ -68,7 +68,7 @@ struct CommonKeys {
     interval: Option<String>,
     /// Deletion guard: hold a run that would deactivate or purge more users than this (500).
     max_deactivations: Option<u64>,
-    /// Deletion guard: ... or more than this percentage of the source's active users (20).
+    /// Deletion guard: ... or more than this percentage of the source's users (20).
     max_deactivation_percent: Option<f64>,
     /// Purge users archived and gone upstream for this many days; unset keeps them forever.
     delete_archived_after_days: Option<u32>,

@@ -12,7 +12,7 @@ use crate::local::LocalState;
 pub struct GuardSettings {
     /// Hold the run when it would deactivate or purge more users than this.
     pub max_deactivations: u64,
-    /// ... or more than this percentage of the source's active users.
+    /// ... or more than this percentage of the source's users.
     pub max_deactivation_percent: f64,
 }
 
@@ -44,10 +44,10 @@ pub fn judge(plan: &Plan, local: &LocalState, settings: &GuardSettings, approved
         return Verdict::FirstSync;
     }
     let source = plan.source.as_str();
-    let active_users = local
+    let owned_users = local
         .users
         .iter()
-        .filter(|u| u.source.as_deref() == Some(source) && !u.is_archived())
+        .filter(|u| u.source.as_deref() == Some(source))
         .count() as u64;
     let owned_groups = local
         .groups
@@ -56,13 +56,8 @@ pub fn judge(plan: &Plan, local: &LocalState, settings: &GuardSettings, approved
         .count() as u64;
     let users = (plan.deactivations.len() + plan.purges.len()) as u64;
     let groups = plan.group_deletes.len() as u64;
-    let reason = over(
-        users,
-        active_users.max(plan.purges.len() as u64),
-        "users",
-        settings,
-    )
-    .or_else(|| over(groups, owned_groups, "groups", settings));
+    let reason = over(users, owned_users, "users", settings)
+        .or_else(|| over(groups, owned_groups, "groups", settings));
     match (reason, approved) {
         (None, _) => Verdict::Pass,
         (Some(reason), true) => Verdict::Approved { reason },

@@ -119,7 +119,7 @@ pub async fn run_once(
         cursor: if options.full { None } else { state.cursor.clone() },
         full: options.full,
     };
-    let batch = match connector.source.fetch(&request, progress).await {
+    let mut batch = match connector.source.fetch(&request, progress).await {
         Ok(batch) => batch,
         Err(e) => {
             let error = e.to_string();
@@ -128,6 +128,7 @@ pub async fn run_once(
             return report.fail(error, started);
         }
     };
+    batch.data.normalize();
     let (users, groups) = batch.counts();
     report.fetched_users = users as u64;
     report.fetched_groups = groups as u64;

@@ -20,6 +20,29 @@ pub struct UserRecord {
     pub enabled: bool,
 }
 
+impl UserRecord {
+    /// Trims every value and turns empty strings into `None`, so that `" ann@x "` and
+    /// `"ann@x"` are one value and an empty attribute means "not set".
+    pub fn normalize(&mut self) {
+        self.external_id = self.external_id.trim().to_owned();
+        self.upn = self.upn.trim().to_owned();
+        for field in [
+            &mut self.email,
+            &mut self.display_name,
+            &mut self.given_name,
+            &mut self.family_name,
+            &mut self.job_title,
+            &mut self.department,
+            &mut self.preferred_language,
+        ] {
+            *field = field
+                .take()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty());
+        }
+    }
+}
+
 /// A group with its complete set of user members (external ids), nesting already resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupRecord {
@@ -83,6 +106,17 @@ pub struct Batch {
     pub data: Fetched,
     /// Where the next incremental fetch resumes; `None` for sources that cannot resume.
     pub cursor: Option<String>,
+}
+
+impl Fetched {
+    /// Normalizes every user record (see [`UserRecord::normalize`]).
+    pub fn normalize(&mut self) {
+        let users = match self {
+            Fetched::Snapshot(s) => &mut s.users,
+            Fetched::Changes(c) => &mut c.users,
+        };
+        users.iter_mut().for_each(UserRecord::normalize);
+    }
 }
 
 impl Batch {
