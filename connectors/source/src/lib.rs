@@ -6,6 +6,7 @@
 //! Okta look like on the wire.
 
 pub mod error;
+pub mod mapping;
 pub mod nesting;
 pub mod record;
 pub mod secret;
