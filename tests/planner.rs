@@ -110,7 +110,6 @@ fn check(local: &LocalState, fetched: &Fetched, expected: Expect) {
 fn check_with(local: &LocalState, fetched: &Fetched, settings: &PlanSettings, expected: Expect) {
     let mut fetched = fetched.clone();
     fetched.normalize();
-    let fetched = &fetched;
     let plan = planner::plan(SRC, fetched, local, settings, now());
     let verdict = planner::judge(&plan, local, &GuardSettings::default(), false);
     let mut out = plan.render();
@@ -524,7 +523,7 @@ fn the_guard_holds_mass_removals_but_not_a_first_sync() {
     first.first_sync = true;
     let plan = planner::plan(
         SRC,
-        &snapshot(vec![], vec![]),
+        snapshot(vec![], vec![]),
         &first,
         &PlanSettings::default(),
         now(),

@@ -8,6 +8,7 @@
 
 mod normalize;
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 pub use normalize::identity_key;
@@ -105,8 +106,9 @@ pub struct Matcher<'a> {
     by_link: HashMap<(&'a str, &'a str), usize>,
     by_scim_id: HashMap<&'a str, usize>,
     by_external_id: HashMap<&'a str, Vec<usize>>,
-    by_upn: HashMap<String, Vec<usize>>,
-    by_email: HashMap<String, Vec<usize>>,
+    /// Built on first use: a steady-state run finds everyone by link and never needs them.
+    by_upn: OnceCell<HashMap<String, Vec<usize>>>,
+    by_email: OnceCell<HashMap<String, Vec<usize>>>,
     links_by_user: HashMap<i64, Vec<&'a Link>>,
 }
 
@@ -125,17 +127,11 @@ impl<'a> Matcher<'a> {
         let mut by_id = HashMap::with_capacity(users.len());
         let mut by_scim_id = HashMap::with_capacity(users.len());
         let mut by_external_id: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut by_upn: HashMap<String, Vec<usize>> = HashMap::with_capacity(users.len());
-        let mut by_email: HashMap<String, Vec<usize>> = HashMap::with_capacity(users.len());
         for (i, user) in users.iter().enumerate() {
             by_id.insert(user.id, i);
             by_scim_id.insert(user.scim_id.as_str(), i);
             if let Some(ext) = &user.external_id {
                 by_external_id.entry(ext.as_str()).or_default().push(i);
-            }
-            by_upn.entry(identity_key(&user.upn)).or_default().push(i);
-            if let Some(email) = &user.email {
-                by_email.entry(identity_key(email)).or_default().push(i);
             }
         }
         let mut by_link = HashMap::with_capacity(links.len());
@@ -152,10 +148,20 @@ impl<'a> Matcher<'a> {
             by_link,
             by_scim_id,
             by_external_id,
-            by_upn,
-            by_email,
+            by_upn: OnceCell::new(),
+            by_email: OnceCell::new(),
             links_by_user,
         }
+    }
+
+    fn upn_index(&self) -> &HashMap<String, Vec<usize>> {
+        self.by_upn
+            .get_or_init(|| key_index(self.users, |u| Some(u.upn.as_str())))
+    }
+
+    fn email_index(&self) -> &HashMap<String, Vec<usize>> {
+        self.by_email
+            .get_or_init(|| key_index(self.users, |u| u.email.as_deref()))
     }
 
     pub fn users(&self) -> &'a [LocalUser] {
@@ -173,7 +179,7 @@ impl<'a> Matcher<'a> {
 
     /// Indexes of the users whose UPN has this comparison key.
     pub fn users_with_key(&self, key: &str) -> Vec<usize> {
-        self.by_upn.get(key).cloned().unwrap_or_default()
+        self.upn_index().get(key).cloned().unwrap_or_default()
     }
 
     /// The links a user holds.
@@ -225,10 +231,10 @@ impl<'a> Matcher<'a> {
             }
         }
 
-        let by_upn = self.candidates(&self.by_upn, incoming.upn, incoming, is_live);
+        let by_upn = self.candidates(self.upn_index(), incoming.upn, incoming, is_live);
         let by_email = match incoming.email {
             Some(email) if !email.trim().is_empty() => {
-                self.candidates(&self.by_email, email, incoming, is_live)
+                self.candidates(self.email_index(), email, incoming, is_live)
             }
             _ => Candidates::default(),
         };
@@ -362,6 +368,16 @@ impl<'a> Matcher<'a> {
             ),
         }
     }
+}
+
+fn key_index(users: &[LocalUser], value: impl Fn(&LocalUser) -> Option<&str>) -> HashMap<String, Vec<usize>> {
+    let mut index: HashMap<String, Vec<usize>> = HashMap::with_capacity(users.len());
+    for (i, user) in users.iter().enumerate() {
+        if let Some(v) = value(user) {
+            index.entry(identity_key(v)).or_default().push(i);
+        }
+    }
+    index
 }
 
 #[derive(Default)]

@@ -5,7 +5,12 @@ use unicode_normalization::UnicodeNormalization;
 /// The key under which UPNs and emails are compared: trimmed, NFKC-normalized and lowercased,
 /// so `Ann@Example.com `, `ann@example.com` and a full-width `ａｎｎ@example.com` meet.
 pub fn identity_key(value: &str) -> String {
-    value.trim().nfkc().flat_map(char::to_lowercase).collect()
+    let value = value.trim();
+    if value.is_ascii() {
+        // NFKC leaves ASCII alone; this path is most sign-in names, and most of the time.
+        return value.to_ascii_lowercase();
+    }
+    value.nfkc().flat_map(char::to_lowercase).collect()
 }
 
 #[cfg(test)]

@@ -38,25 +38,25 @@ enum Decision<'r> {
         role: Role,
         record: &'r UserRecord,
     },
-    Create {
-        record: &'r UserRecord,
-    },
+    /// `index` is the record's position in the fetched users, whence it moves into the plan.
+    Create { record: &'r UserRecord, index: usize },
     Refused {
         record: &'r UserRecord,
         conflict: Conflict,
     },
 }
 
-/// Builds the plan for one source run.
+/// Builds the plan for one source run. It takes the fetched data so that new users' records
+/// move into the plan instead of being copied (a first sync can carry 100,000 of them).
 pub fn plan(
     source: &str,
-    fetched: &Fetched,
+    fetched: Fetched,
     local: &LocalState,
     settings: &PlanSettings,
     now: NaiveDateTime,
 ) -> Plan {
     let matcher = Matcher::new(&local.users, &local.links);
-    let (records, removed, complete): (&[UserRecord], HashSet<&str>, bool) = match fetched {
+    let (records, removed, complete): (&[UserRecord], HashSet<&str>, bool) = match &fetched {
         Fetched::Snapshot(s) => (&s.users, HashSet::new(), true),
         Fetched::Changes(c) => (
             &c.users,
@@ -89,11 +89,13 @@ pub fn plan(
         .map(|u| u.id)
         .collect();
 
+    // Positions of the records to create, in plan order.
+    let mut creates: Vec<usize> = Vec::new();
     for decision in &decisions {
         match decision {
-            Decision::Create { record } => {
-                slots.insert(record.external_id.as_str(), UserRef::New(plan.user_creates.len()));
-                plan.user_creates.push((*record).clone());
+            Decision::Create { record, index } => {
+                slots.insert(record.external_id.as_str(), UserRef::New(creates.len()));
+                creates.push(*index);
             }
             Decision::Refused { record, conflict } => {
                 if let Some(user) = matcher.linked(source, &record.external_id) {
@@ -125,7 +127,7 @@ pub fn plan(
             }
         }
         let record = match decision {
-            Decision::Create { record } | Decision::Existing { record, .. } => Some(record),
+            Decision::Create { record, .. } | Decision::Existing { record, .. } => Some(record),
             Decision::Refused { .. } => None,
         };
         if let Some(r) = record.filter(|r| local.open_conflicts.contains(&r.external_id)) {
@@ -147,13 +149,23 @@ pub fn plan(
         &mut plan,
         &matcher,
         source,
-        fetched,
+        &fetched,
         local,
         settings,
         &slots,
         &archived_after,
         &protected,
     );
+    drop(slots);
+    drop(decisions);
+    let mut users = match fetched {
+        Fetched::Snapshot(s) => s.users,
+        Fetched::Changes(c) => c.users,
+    };
+    plan.user_creates = creates
+        .into_iter()
+        .map(|i| std::mem::take(&mut users[i]))
+        .collect();
     plan
 }
 
@@ -175,7 +187,7 @@ fn decide_users<'r>(
     }
     let mut decided: HashSet<&str> = HashSet::with_capacity(records.len());
     let mut decisions = Vec::with_capacity(records.len());
-    for record in records {
+    for (index, record) in records.iter().enumerate() {
         if !decided.insert(record.external_id.as_str()) {
             continue;
         }
@@ -204,7 +216,7 @@ fn decide_users<'r>(
             email: record.email.as_deref(),
         };
         decisions.push(match matcher.find(&incoming, is_live) {
-            MatchOutcome::New => Decision::Create { record },
+            MatchOutcome::New => Decision::Create { record, index },
             MatchOutcome::Conflict(conflict) => Decision::Refused { record, conflict },
             MatchOutcome::Found { user, by } => {
                 let u = &matcher.users()[user];
@@ -228,15 +240,21 @@ fn decide_users<'r>(
     decisions
 }
 
-/// The sign-in name (lowercased) and liveness a user ends the run with, per decision.
-fn end_state(decision: &Decision<'_>) -> Option<(usize, String, bool)> {
+/// A decision that makes a user hold a sign-in name it did not hold live before the run: a
+/// create, a rename, a reactivation. Only these can collide; everyone else keeps what they had.
+fn newcomer_key(decision: &Decision<'_>, users: &[LocalUser]) -> Option<String> {
     match decision {
+        Decision::Create { record, .. } if record.enabled => Some(identity_key(&record.upn)),
         Decision::Existing {
             user,
             role: Role::Owner | Role::Adopt,
             record,
             ..
-        } => Some((*user, identity_key(&record.upn), record.enabled)),
+        } if record.enabled => {
+            let u = &users[*user];
+            let same_name = u.upn.trim() == record.upn || identity_key(&u.upn) == identity_key(&record.upn);
+            (u.is_archived() || !same_name).then(|| identity_key(&record.upn))
+        }
         _ => None,
     }
 }
@@ -252,65 +270,58 @@ fn settle_upn_collisions(
     complete: bool,
 ) {
     let users = matcher.users();
-    // Owned users leaving this run stop holding their name.
-    let leaving: HashSet<usize> = users
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| u.source.as_deref() == Some(source))
-        .filter(|(_, u)| {
-            u.external_id.as_deref().is_some_and(|ext| {
-                if complete {
-                    !present.contains(ext)
-                } else {
-                    removed.contains(ext)
-                }
-            })
-        })
-        .map(|(i, _)| i)
-        .collect();
     loop {
-        // key -> (holders before the run that still hold it, newcomers as decision indexes)
-        let mut claims: HashMap<String, (Vec<usize>, Vec<usize>)> = HashMap::new();
-        let mut changed_users: HashSet<usize> = HashSet::new();
+        let mut newcomers: HashMap<String, Vec<usize>> = HashMap::new();
         for (d, decision) in decisions.iter().enumerate() {
-            if let Some((user, key, live)) = end_state(decision) {
-                changed_users.insert(user);
-                if !live {
-                    continue;
-                }
-                let u = &users[user];
-                let incumbent = !u.is_archived() && identity_key(&u.upn) == key;
-                let entry = claims.entry(key).or_default();
-                if incumbent {
-                    entry.0.push(user);
-                } else {
-                    entry.1.push(d);
-                }
-            }
-            if let Decision::Create { record } = decision {
-                if record.enabled {
-                    claims.entry(identity_key(&record.upn)).or_default().1.push(d);
-                }
+            if let Some(key) = newcomer_key(decision, users) {
+                newcomers.entry(key).or_default().push(d);
             }
         }
-        let mut refuse: Vec<(usize, Option<i64>, String)> = Vec::new();
-        for (key, (mut holders, newcomers)) in claims {
-            if newcomers.is_empty() {
-                continue;
-            }
-            // Users untouched by this run keep their names too.
-            if let Some(idle) = matcher
-                .users_with_key(&key)
-                .into_iter()
-                .find(|i| !changed_users.contains(i) && !leaving.contains(i) && !users[*i].is_archived())
+        if newcomers.is_empty() {
+            return;
+        }
+        // Where each touched user ends: its new name, or nowhere when it ends archived.
+        let mut ends: HashMap<usize, Option<String>> = HashMap::new();
+        for decision in decisions.iter() {
+            if let Decision::Existing {
+                user,
+                role: Role::Owner | Role::Adopt,
+                record,
+                ..
+            } = decision
             {
-                holders.push(idle);
+                ends.insert(*user, record.enabled.then(|| identity_key(&record.upn)));
             }
-            if holders.is_empty() && newcomers.len() == 1 {
+        }
+        let leaving = |u: &LocalUser| {
+            u.source.as_deref() == Some(source)
+                && u.external_id.as_deref().is_some_and(|ext| {
+                    if complete {
+                        !present.contains(ext)
+                    } else {
+                        removed.contains(ext)
+                    }
+                })
+        };
+        let mut refuse: Vec<(usize, Option<i64>, String)> = Vec::new();
+        for (key, claimants) in newcomers {
+            // A live user that keeps this name through the run.
+            let holder = matcher.users_with_key(&key).into_iter().find(|&i| {
+                let u = &users[i];
+                !u.is_archived()
+                    && match ends.get(&i) {
+                        Some(end) => end.as_deref() == Some(key.as_str()),
+                        None => !leaving(u),
+                    }
+                    && !claimants
+                        .iter()
+                        .any(|&d| matches!(decisions[d], Decision::Existing { user, .. } if user == i))
+            });
+            if holder.is_none() && claimants.len() == 1 {
                 continue;
             }
-            let holder = holders.first().map(|&i| users[i].id);
-            for d in newcomers {
+            let holder = holder.map(|i| users[i].id);
+            for d in claimants {
                 let detail = match holder {
                     Some(id) => format!("upn {key} is held by live local user #{id}"),
                     None => format!("upn {key} is claimed by several records of this run"),
@@ -324,7 +335,7 @@ fn settle_upn_collisions(
         for (d, holder, detail) in refuse {
             let (record, local_user) = match &decisions[d] {
                 Decision::Existing { record, user, .. } => (*record, Some(users[*user].id)),
-                Decision::Create { record } => (*record, None),
+                Decision::Create { record, .. } => (*record, None),
                 Decision::Refused { .. } => continue,
             };
             decisions[d] = Decision::Refused {

@@ -203,13 +203,14 @@ fn plan_and_apply(
     let mut db = open_for(url, options.dry_run)?;
     let local = store::load_local(&mut db, name)?;
     let now = store::now();
-    let plan = planner::plan(name, &batch.data, &local, &settings.plan, now);
+    let Batch { data, cursor } = batch;
+    let full = matches!(data, Fetched::Snapshot(_));
+    let plan = planner::plan(name, data, &local, &settings.plan, now);
     let verdict = planner::judge(&plan, &local, &settings.guard, state.guard_approved);
     if options.dry_run {
         let counts = plan.counts();
         return Ok((plan, verdict, counts));
     }
-    let full = matches!(batch.data, Fetched::Snapshot(_));
     let end = |status: RunStatus, held: Option<String>| RunEnd {
         id: run_id.unwrap_or_default(),
         status,
@@ -220,34 +221,36 @@ fn plan_and_apply(
         held_changes: held,
     };
     progress.stage("applying");
-    let (to_apply, cursor, run_end) = match &verdict {
+    let counts = match &verdict {
         Verdict::Hold { .. } => {
             let (safe, held) = planner::withhold_destructive(&plan);
-            (
-                safe,
-                CursorUpdate::Keep,
-                end(RunStatus::Held, Some(held.render())),
-            )
+            let run_end = run_id.map(|_| end(RunStatus::Held, Some(held.render())));
+            store::apply(
+                &mut db,
+                &safe,
+                &ApplyContext {
+                    run_id,
+                    run_end,
+                    now,
+                    cursor: CursorUpdate::Keep,
+                },
+            )?
         }
-        _ => (
-            plan.clone(),
-            CursorUpdate::Advance {
-                cursor: batch.cursor,
-                full,
-            },
-            end(RunStatus::Succeeded, None),
-        ),
+        _ => {
+            let run_end = run_id.map(|_| end(RunStatus::Succeeded, None));
+            let cursor = CursorUpdate::Advance { cursor, full };
+            store::apply(
+                &mut db,
+                &plan,
+                &ApplyContext {
+                    run_id,
+                    run_end,
+                    now,
+                    cursor,
+                },
+            )?
+        }
     };
-    let counts = store::apply(
-        &mut db,
-        &to_apply,
-        &ApplyContext {
-            run_id,
-            run_end: run_id.map(|_| run_end),
-            now,
-            cursor,
-        },
-    )?;
     Ok((plan, verdict, counts))
 }
 

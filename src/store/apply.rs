@@ -34,22 +34,39 @@ pub struct ApplyContext {
 
 /// Applies `plan` in one transaction. Returns what it changed.
 pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts, StoreError> {
+    if let Db::Sqlite(c) = db {
+        // A 64 MiB page cache (filled only as needed) keeps a large first sync's index pages
+        // in memory instead of spilling them to the WAL again and again. Reads before the
+        // apply keep the small default.
+        diesel::connection::SimpleConnection::batch_execute(c, "PRAGMA cache_size = -65536;")?;
+    }
     with_conn!(db, c => c.transaction::<_, StoreError, _>(|c| {
         let source = plan.source.as_str();
         let now = ctx.now;
-        let mut events: Vec<NewEvent<'_>> = Vec::new();
-        let mut event = |object_type: &'static str, object_id: i64, key: &str, action: &'static str, detail: serde_json::Value| {
-            events.push(NewEvent {
-                run_id: ctx.run_id,
-                connector: source,
-                object_type,
-                object_id,
-                object_key: key.to_owned(),
-                action,
-                detail: detail.to_string(),
-                created_at: now,
-            });
-        };
+        let mut events: Vec<NewEvent<'_>> = Vec::with_capacity(CHUNK);
+        macro_rules! event {
+            ($object_type:expr, $object_id:expr, $key:expr, $action:expr, $detail:expr) => {
+                events.push(NewEvent {
+                    run_id: ctx.run_id,
+                    connector: source,
+                    object_type: $object_type,
+                    object_id: $object_id,
+                    object_key: ($key).to_owned(),
+                    action: $action,
+                    detail: ($detail).to_string(),
+                    created_at: now,
+                })
+            };
+        }
+        // Events go out in chunks as they accumulate, so a large run never holds them all.
+        macro_rules! flush_events {
+            ($min:expr) => {
+                if events.len() >= $min {
+                    diesel::insert_into(super::schema::events::table).values(&events).execute(c)?;
+                    events.clear();
+                }
+            };
+        }
 
         // Deactivations first: they free sign-in names that updates and creates may take.
         for d in &plan.deactivations {
@@ -59,7 +76,8 @@ pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts,
             diesel::update(users::table.find(d.user_id).filter(users::archived_at.is_null()))
                 .set(users::archived_at.eq(now))
                 .execute(c)?;
-            event("user", d.user_id, &d.upn, "deactivate", json!({ "reason": d.reason }));
+            event!("user", d.user_id, &d.upn, "deactivate", json!({ "reason": d.reason }));
+            flush_events!(CHUNK);
         }
         for chunk in plan.links_removed.chunks(CHUNK) {
             diesel::update(user_links::table.filter(user_links::source.eq(source).and(user_links::external_id.eq_any(chunk))))
@@ -73,7 +91,8 @@ pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts,
         }
         for p in &plan.purges {
             diesel::delete(users::table.find(p.user_id)).execute(c)?;
-            event("user", p.user_id, &p.upn, "purge", json!({ "archived_at": p.archived_at }));
+            event!("user", p.user_id, &p.upn, "purge", json!({ "archived_at": p.archived_at }));
+            flush_events!(CHUNK);
         }
 
         // Renames pass through a placeholder when several happen at once, so a swap of two
@@ -105,7 +124,8 @@ pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts,
                 }
             }
             diesel::update(users::table.find(u.user_id)).set(&changes).execute(c)?;
-            event("user", u.user_id, &u.upn, "update", json!({ "changes": u.changes }));
+            event!("user", u.user_id, &u.upn, "update", json!({ "changes": u.changes }));
+            flush_events!(CHUNK);
         }
         for l in &plan.user_links {
             diesel::insert_into(user_links::table)
@@ -120,13 +140,15 @@ pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts,
                 };
                 diesel::update(users::table.find(l.user_id)).set(&changes).execute(c)?;
             }
-            event("user", l.user_id, &l.upn, "link", json!({ "external_id": l.external_id, "matched_by": l.by, "owner": l.owner }));
+            event!("user", l.user_id, &l.upn, "link", json!({ "external_id": l.external_id, "matched_by": l.by, "owner": l.owner }));
+            flush_events!(CHUNK);
         }
         for r in &plan.reactivations {
             diesel::update(users::table.find(r.user_id))
                 .set((users::active.eq(true), users::archived_at.eq(None::<NaiveDateTime>), users::updated_at.eq(now)))
                 .execute(c)?;
-            event("user", r.user_id, &r.upn, "reactivate", json!({}));
+            event!("user", r.user_id, &r.upn, "reactivate", json!({}));
+            flush_events!(CHUNK);
         }
 
         // Creates, in batches; the generated SCIM ids tell the new rows apart.
@@ -135,7 +157,7 @@ pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts,
             let rows: Vec<NewUser<'_>> = chunk
                 .iter()
                 .map(|r| NewUser {
-                    scim_id: uuid::Uuid::new_v4().simple().to_string(),
+                    scim_id: uuid::Uuid::now_v7().simple().to_string(),
                     external_id: Some(&r.external_id),
                     source: Some(source),
                     upn: &r.upn,
@@ -171,8 +193,9 @@ pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts,
                     .iter()
                     .filter_map(|f| f.of_record(r).map(|v| (f.column().to_owned(), json!(v))))
                     .collect();
-                event("user", new_user_ids[base + i], &r.upn, "create", json!({ "external_id": r.external_id, "active": r.enabled, "fields": fields }));
+                event!("user", new_user_ids[base + i], &r.upn, "create", json!({ "external_id": r.external_id, "active": r.enabled, "fields": fields }));
             }
+            flush_events!(CHUNK);
         }
 
         // Groups.
@@ -181,7 +204,7 @@ pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts,
             let rows: Vec<NewGroup<'_>> = chunk
                 .iter()
                 .map(|g| NewGroup {
-                    scim_id: uuid::Uuid::new_v4().simple().to_string(),
+                    scim_id: uuid::Uuid::now_v7().simple().to_string(),
                     external_id: &g.external_id,
                     source,
                     display_name: &g.display_name,
@@ -198,24 +221,27 @@ pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts,
             for g in chunk {
                 let id = *by_ext.get(&g.external_id).ok_or_else(|| StoreError::Invalid(format!("insert of group {} returned no id", g.external_id)))?;
                 new_group_ids.push(id);
-                event("group", id, &g.display_name, "create", json!({ "external_id": g.external_id }));
+                event!("group", id, &g.display_name, "create", json!({ "external_id": g.external_id }));
+            flush_events!(CHUNK);
             }
         }
         for g in &plan.group_links {
             diesel::update(groups::table.find(g.group_id))
                 .set((groups::source.eq(source), groups::external_id.eq(&g.external_id), groups::read_only.eq(true), groups::updated_at.eq(now)))
                 .execute(c)?;
-            event("group", g.group_id, &g.display_name, "link", json!({ "external_id": g.external_id }));
+            event!("group", g.group_id, &g.display_name, "link", json!({ "external_id": g.external_id }));
         }
         for g in &plan.group_renames {
             diesel::update(groups::table.find(g.group_id))
                 .set((groups::display_name.eq(&g.after), groups::updated_at.eq(now)))
                 .execute(c)?;
-            event("group", g.group_id, &g.after, "rename", json!({ "before": g.before, "after": g.after }));
+            event!("group", g.group_id, &g.after, "rename", json!({ "before": g.before, "after": g.after }));
+            flush_events!(CHUNK);
         }
         for g in &plan.group_deletes {
             diesel::delete(groups::table.find(g.group_id)).execute(c)?;
-            event("group", g.group_id, &g.display_name, "delete", json!({}));
+            event!("group", g.group_id, &g.display_name, "delete", json!({}));
+            flush_events!(CHUNK);
         }
 
         // Memberships.
@@ -240,7 +266,8 @@ pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts,
             }
             let added: Vec<&str> = m.added.iter().map(|&u| plan.user_label(u)).collect();
             let removed: Vec<&str> = m.removed.iter().map(|&u| plan.user_label(UserRef::Existing(u))).collect();
-            event("group", group_id, &m.group_name, "members", json!({ "added": added, "removed": removed }));
+            event!("group", group_id, &m.group_name, "members", json!({ "added": added, "removed": removed }));
+            flush_events!(CHUNK);
         }
         if !pending.is_empty() {
             diesel::insert_into(group_members::table).values(&pending).execute(c)?;
@@ -274,9 +301,7 @@ pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts,
                 .execute(c)?;
         }
 
-        for chunk in events.chunks(CHUNK) {
-            diesel::insert_into(super::schema::events::table).values(chunk).execute(c)?;
-        }
+        flush_events!(1);
 
         if let CursorUpdate::Advance { cursor, full } = &ctx.cursor {
             let full_at = full.then_some(now);

@@ -46,8 +46,9 @@ impl From<UserRow> for LocalUser {
     }
 }
 
+/// `None` is NULL, not DEFAULT: uniform rows let SQLite take a whole batch in one statement.
 #[derive(Debug, Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 pub struct NewUser<'a> {
     pub scim_id: String,
     pub external_id: Option<&'a str>,
@@ -154,7 +155,7 @@ pub struct NewMember {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = events)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
 pub struct NewEvent<'a> {
     pub run_id: Option<i64>,
     pub connector: &'a str,
@@ -167,7 +168,7 @@ pub struct NewEvent<'a> {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = conflicts)]
+#[diesel(table_name = conflicts, treat_none_as_default_value = false)]
 pub struct NewConflict<'a> {
     pub connector: &'a str,
     pub run_id: Option<i64>,

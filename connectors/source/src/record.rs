@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A person as the identity source describes them, after attribute mapping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     /// The source's immutable object id (Entra object id, Okta user id, HR employee id).
     pub external_id: String,

@@ -106,7 +106,6 @@ CREATE TABLE events (
 );
 CREATE INDEX events_object ON events (object_type, object_id);
 CREATE INDEX events_run ON events (run_id);
-CREATE INDEX events_created ON events (created_at);
 
 -- Records the matcher refused to attach to anyone, left for a person to resolve.
 CREATE TABLE conflicts (
