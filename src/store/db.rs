@@ -81,6 +81,7 @@ impl std::fmt::Debug for Db {
 
 /// Runs `$body` with `$c` bound to the concrete connection, so store code is written once and
 /// compiled for each backend with all of diesel's features.
+#[macro_export]
 macro_rules! with_conn {
     ($db:expr, $c:ident => $body:expr) => {
         match $db {
@@ -89,7 +90,6 @@ macro_rules! with_conn {
         }
     };
 }
-pub(crate) use with_conn;
 
 impl Db {
     /// Opens a connection. SQLite gets WAL (readers do not block the sync), foreign keys and a

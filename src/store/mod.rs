@@ -8,8 +8,8 @@ mod models;
 pub mod runs;
 pub mod schema;
 
+pub(crate) use crate::with_conn;
 pub use apply::{apply, ApplyContext, CursorUpdate};
-pub(crate) use db::with_conn;
 pub use db::{DatabaseUrl, Db};
 pub use load::load_local;
 

@@ -1,0 +1,39 @@
+//! Shared helpers for the integration tests: databases to run against, and export files.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod postgres;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+/// A user of a generated export: `(id, upn, email, enabled)`.
+pub fn export_user(id: &str, upn: &str, email: Option<&str>, enabled: bool) -> Value {
+    let mut user = json!({ "id": id, "upn": upn, "display_name": format!("User {id}"), "enabled": enabled });
+    if let Some(email) = email {
+        user["email"] = json!(email);
+    }
+    user
+}
+
+pub fn write_export(path: &Path, users: &[Value], groups: &[Value]) {
+    std::fs::write(
+        path,
+        serde_json::to_vec_pretty(&json!({ "users": users, "groups": groups })).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A configuration with one `file` connector named `hr` reading `export`.
+pub fn file_config(dir: &Path, database_url: &str, export: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("idsync.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = {database_url:?}\n\n[[connectors]]\nname = \"hr\"\nkind = \"file\"\npath = {:?}\n{extra}\n",
+            export.display().to_string()
+        ),
+    )
+    .unwrap();
+    path
+}
