@@ -1,0 +1,242 @@
+//! The `idsync` binary as a person uses it: the demo, dry runs, the guard, errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::{export_user, file_config, write_export};
+
+fn idsync(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_idsync"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("IDSYNC_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn demo_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml")
+}
+
+fn sqlite(db: &Path, sql: &str) -> String {
+    // Read through diesel's bundled SQLite rather than a sqlite3 binary the machine may lack.
+    use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        line: String,
+    }
+    let mut c = SqliteConnection::establish(&db.to_string_lossy()).unwrap();
+    let rows: Vec<Line> = diesel::sql_query(sql).load(&mut c).unwrap();
+    rows.into_iter().map(|l| l.line).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let out = Command::new(env!("CARGO_BIN_EXE_idsync"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for command in ["run", "resync", "migrate", "status", "approve"] {
+        assert!(help.contains(command), "{command} missing from\n{help}");
+    }
+}
+
+#[test]
+fn the_demo_syncs_into_sqlite_and_a_dry_run_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_config();
+    let config = config.to_str().unwrap();
+    let db = dir.path().join("idsync-demo.db");
+
+    // A dry run against no database creates none.
+    let out = idsync(dir.path(), &["--config", config, "resync", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    assert!(
+        plan.contains("create user amara.okafor@contoso.example"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("create user viktor.novak@contoso.example (disabled)"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("add amara.okafor@contoso.example to All Staff"),
+        "{plan}"
+    );
+    assert!(!db.exists(), "a dry run must not create the database");
+
+    let out = idsync(dir.path(), &["--config", config, "resync"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(
+        summary.contains("demo: succeeded; fetched 35 users, 10 groups; 35 created"),
+        "{summary}"
+    );
+
+    assert_eq!(
+        sqlite(&db, "SELECT CAST(count(*) AS TEXT) AS line FROM users"),
+        "35"
+    );
+    assert_eq!(
+        sqlite(&db, "SELECT upn || ' ' || active || ' ' || (archived_at IS NOT NULL) AS line FROM users WHERE active = 0"),
+        "viktor.novak@contoso.example 0 1"
+    );
+    assert_eq!(
+        sqlite(
+            &db,
+            "SELECT upn AS line FROM users WHERE email IS NULL ORDER BY upn"
+        ),
+        "bjorn.eriksen@contoso.example\nmeeting-room-kiosk@contoso.example"
+    );
+    // "All Staff" holds everyone through its nested groups; every synced group is read-only.
+    assert_eq!(
+        sqlite(&db, "SELECT CAST(count(*) AS TEXT) AS line FROM group_members m JOIN groups g ON g.id = m.group_id WHERE g.display_name = 'All Staff'"),
+        "35"
+    );
+    assert_eq!(
+        sqlite(&db, "SELECT CAST(min(read_only) AS TEXT) AS line FROM groups"),
+        "1"
+    );
+
+    // A dry run on the synced database prints nothing to do and changes nothing.
+    let before = std::fs::read(&db).unwrap();
+    let events = sqlite(&db, "SELECT CAST(count(*) AS TEXT) AS line FROM events");
+    let out = idsync(dir.path(), &["--config", config, "resync", "--dry-run"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).contains("0 created, 0 updated, 0 deactivated"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        sqlite(&db, "SELECT CAST(count(*) AS TEXT) AS line FROM events"),
+        events
+    );
+    assert_eq!(
+        sqlite(&db, "SELECT CAST(count(*) AS TEXT) AS line FROM runs"),
+        "1"
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+
+    let out = idsync(dir.path(), &["--config", config, "status"]);
+    let status = text(&out.stdout);
+    assert!(
+        status.contains("connector demo")
+            && status.contains("succeeded")
+            && status.contains("open conflicts: 0"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_held_run_exits_3_until_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    let everyone: Vec<_> = (1..=10)
+        .map(|i| export_user(&format!("e{i}"), &format!("u{i}@example.com"), None, true))
+        .collect();
+    write_export(&export, &everyone, &[]);
+    let db = dir.path().join("app.db");
+    let config = file_config(dir.path(), &format!("sqlite://{}", db.display()), &export, "");
+    let config = config.to_str().unwrap();
+
+    assert!(idsync(dir.path(), &["--config", config, "resync"])
+        .status
+        .success());
+    write_export(&export, &everyone[..5], &[]);
+    let out = idsync(dir.path(), &["--config", config, "resync"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("HELD by the deletion guard"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        sqlite(
+            &db,
+            "SELECT CAST(count(*) AS TEXT) AS line FROM users WHERE active"
+        ),
+        "10"
+    );
+    let status = text(&idsync(dir.path(), &["--config", config, "status"]).stdout);
+    assert!(
+        status.contains("HELD: run `idsync approve --connector hr`"),
+        "{status}"
+    );
+
+    let out = idsync(dir.path(), &["--config", config, "approve", "--connector", "hr"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = idsync(dir.path(), &["--config", config, "resync", "--connector", "hr"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert_eq!(
+        sqlite(
+            &db,
+            "SELECT CAST(count(*) AS TEXT) AS line FROM users WHERE active"
+        ),
+        "5"
+    );
+}
+
+#[test]
+fn errors_say_what_and_where_and_exit_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    std::fs::write(
+        &export,
+        "{\"users\": [{\"id\": \"1\", \"upn\": \"a@x\", \"enabled\": \"yes\"}]}",
+    )
+    .unwrap();
+    let db = dir.path().join("app.db");
+    let config = file_config(dir.path(), &format!("sqlite://{}", db.display()), &export, "");
+    let config_arg = config.to_str().unwrap();
+
+    let out = idsync(dir.path(), &["--config", config_arg, "resync"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("hr: FAILED: invalid data at"), "{stdout}");
+    assert!(stdout.contains("export.json line 1 column 53 (users[0].enabled): invalid type: string \"yes\", expected a boolean"), "{stdout}");
+
+    let out = idsync(
+        dir.path(),
+        &["--config", config_arg, "resync", "--connector", "nope"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no connector is named \"nope\" (configured: hr)"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config).unwrap() + "max_deactivations = \"lots\"\n",
+    )
+    .unwrap();
+    let out = idsync(dir.path(), &["--config", config_arg, "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("connectors[0].max_deactivations: invalid type: string \"lots\""),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = idsync(dir.path(), &["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot read config/idsync.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
