@@ -9,6 +9,7 @@ pub mod error;
 pub mod mapping;
 pub mod nesting;
 pub mod record;
+pub mod retry;
 pub mod secret;
 
 use async_trait::async_trait;
