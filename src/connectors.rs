@@ -1,5 +1,6 @@
 //! Builds the configured connectors: the one place that knows every connector kind.
 
+use idsync_entra::EntraSource;
 use idsync_file::FileSource;
 use idsync_source::Source;
 
@@ -22,6 +23,7 @@ impl std::fmt::Debug for Connector {
 pub fn build(config: &ConnectorConfig) -> Connector {
     let source: Box<dyn Source> = match &config.kind {
         ConnectorKind::File(file) => Box::new(FileSource::new(&config.name, file.clone())),
+        ConnectorKind::Entra(entra) => Box::new(EntraSource::new(&config.name, (**entra).clone())),
     };
     Connector {
         config: config.clone(),

@@ -207,6 +207,38 @@ fn upn_rename_and_email_change_update_in_place() {
 }
 
 #[test]
+fn create_only_fields_are_set_on_create_and_never_updated() {
+    let local = state(
+        vec![user(
+            1,
+            "ann@example.com",
+            Some("ann@example.com"),
+            Some((SRC, "e-ann")),
+        )],
+        vec![],
+    );
+    let settings = PlanSettings {
+        create_only: vec![planner::UserField::Email],
+        ..PlanSettings::default()
+    };
+    check_with(
+        &local,
+        &snapshot(
+            vec![
+                rec("e-ann", "ann.smith@example.com", Some("changed@example.com")),
+                rec("e-bob", "bob@example.com", Some("bob@example.com")),
+            ],
+            vec![],
+        ),
+        &settings,
+        expect![[r#"
+            create user bob@example.com
+            update user ann@example.com (#1): upn: "ann@example.com" -> "ann.smith@example.com"
+        "#]],
+    );
+}
+
+#[test]
 fn a_upn_reused_by_a_new_person_after_the_old_one_left_is_a_new_user() {
     let local = state(
         vec![archived(

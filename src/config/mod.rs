@@ -9,6 +9,7 @@ pub mod schedule;
 
 use std::path::{Path, PathBuf};
 
+use idsync_entra::EntraConfig;
 use idsync_file::FileConfig;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -16,7 +17,7 @@ use thiserror::Error;
 
 pub use schedule::Schedule;
 
-use crate::planner::{GuardSettings, PlanSettings};
+use crate::planner::{GuardSettings, PlanSettings, UserField};
 use crate::store::DatabaseUrl;
 
 #[derive(Debug, Error)]
@@ -102,6 +103,7 @@ pub struct ConnectorConfig {
 #[derive(Debug, Clone)]
 pub enum ConnectorKind {
     File(FileConfig),
+    Entra(Box<EntraConfig>),
 }
 
 impl Config {
@@ -211,9 +213,10 @@ fn connector(mut table: toml::Table, base: &Path) -> Result<ConnectorConfig, (St
         }
         guard.max_deactivation_percent = v;
     }
-    let plan = PlanSettings {
+    let mut plan = PlanSettings {
         match_groups_by_name: common.match_groups_by_name,
         delete_archived_after_days: common.delete_archived_after_days,
+        create_only: Vec::new(),
     };
     let kind = match common.kind.as_str() {
         "file" => {
@@ -223,10 +226,20 @@ fn connector(mut table: toml::Table, base: &Path) -> Result<ConnectorConfig, (St
             }
             ConnectorKind::File(file)
         }
+        "entra" => {
+            let mut entra: EntraConfig = typed(toml::Value::Table(table))?;
+            entra.check(base).map_err(|p| (p.key, p.message))?;
+            plan.create_only = entra
+                .create_only_fields()
+                .into_iter()
+                .filter_map(|target| UserField::ALL.into_iter().find(|f| f.column() == target))
+                .collect();
+            ConnectorKind::Entra(Box::new(entra))
+        }
         other => {
             return Err((
                 "kind".into(),
-                format!("unknown connector kind {other:?} (known: file)"),
+                format!("unknown connector kind {other:?} (known: file, entra)"),
             ))
         }
     };

@@ -28,7 +28,9 @@ fn a_minimal_file_connector_gets_the_defaults() {
     assert_eq!(hr.guard.max_deactivations, 500);
     assert_eq!(hr.guard.max_deactivation_percent, 20.0);
     assert_eq!(hr.plan.delete_archived_after_days, None);
-    let ConnectorKind::File(file) = &hr.kind;
+    let ConnectorKind::File(file) = &hr.kind else {
+        panic!("hr is a file connector")
+    };
     assert_eq!(file.path, Path::new("config/hr/export.json"));
 }
 

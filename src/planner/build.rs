@@ -17,6 +17,9 @@ pub struct PlanSettings {
     pub match_groups_by_name: bool,
     /// Purge users archived and gone upstream for this many days; `None` keeps them forever.
     pub delete_archived_after_days: Option<u32>,
+    /// Fields set when a user is created and never updated afterwards (a mapping's "only on
+    /// create"), so the application may change them.
+    pub create_only: Vec<UserField>,
 }
 
 /// How a matched record relates to its local user.
@@ -122,6 +125,7 @@ pub fn plan(
                     *by,
                     *role,
                     record,
+                    &settings.create_only,
                     &mut archived_after,
                 );
             }
@@ -360,6 +364,7 @@ fn plan_existing_user(
     by: MatchedBy,
     role: Role,
     record: &UserRecord,
+    create_only: &[UserField],
     archived_after: &mut HashSet<i64>,
 ) {
     let link = matcher
@@ -382,6 +387,7 @@ fn plan_existing_user(
     }
     let changes: Vec<FieldChange> = UserField::ALL
         .iter()
+        .filter(|field| !create_only.contains(field))
         .filter_map(|&field| {
             let before = local_field(u, field);
             let after = field.of_record(record);

@@ -1,0 +1,390 @@
+//! Keys of a `kind = "entra"` connector, checked while the configuration loads.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use idsync_source::mapping::{Expression, Mapping, Scope};
+use idsync_source::retry::RetryPolicy;
+use idsync_source::{NestedGroups, Secret};
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+pub const DEFAULT_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
+
+/// Keys of a `kind = "entra"` connector.
+///
+/// ```toml
+/// [[connectors]]
+/// name = "entra"
+/// kind = "entra"
+/// tenant_id = "contoso.onmicrosoft.com"
+/// client_id = "00000000-0000-0000-0000-000000000000"
+/// client_secret = { env = "ENTRA_CLIENT_SECRET" }
+/// groups = ["App users"]
+/// mapping.email = { expression = "Coalesce([mail], [userPrincipalName])", only_on_create = true }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraConfig {
+    /// The directory: its GUID or a verified domain such as `contoso.onmicrosoft.com`.
+    pub tenant_id: String,
+    /// The application (client) id of the app registration.
+    pub client_id: String,
+    /// The client secret. Give this, or `certificate_path` (and `private_key_path`).
+    pub client_secret: Option<Secret>,
+    /// A PEM file with the certificate registered on the app; it may also hold the key.
+    pub certificate_path: Option<PathBuf>,
+    /// A PEM file with the certificate's RSA private key (PKCS#8 or PKCS#1, unencrypted);
+    /// defaults to `certificate_path`.
+    pub private_key_path: Option<PathBuf>,
+    /// Where tokens come from (`https://login.microsoftonline.us` for US Government,
+    /// `https://login.chinacloudapi.cn` for 21Vianet). Plain http is allowed on loopback only.
+    #[serde(default = "default_authority_url")]
+    pub authority_url: String,
+    /// The Graph root including the version (`https://graph.microsoft.us/v1.0`, ...).
+    #[serde(default = "default_graph_url")]
+    pub graph_url: String,
+    /// `flatten` (default): each group gets the transitive set of its user members;
+    /// `direct`: only the users directly in it, as Entra's own provisioning does.
+    #[serde(default)]
+    pub nested_groups: NestedGroups,
+    /// Only members of these groups (ids or display names) are synced, and only these groups;
+    /// empty means every user and every group.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Entra-style scoping filters on user attributes: clauses AND-ed, filters OR-ed.
+    #[serde(default)]
+    pub scoping_filters: Scope,
+    /// Overrides of the attribute mapping, per target field.
+    #[serde(default)]
+    pub mapping: MappingOverrides,
+    /// Requests in flight at once (1, the default, is what Graph's guidance asks of a daemon).
+    #[serde(default = "default_concurrency")]
+    pub max_concurrency: usize,
+    /// Retries of throttled (429) and unavailable (503, 504) requests.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// Time limit of one HTTP request, in seconds.
+    #[serde(default = "default_timeout")]
+    pub request_timeout_secs: u64,
+}
+
+fn default_authority_url() -> String {
+    DEFAULT_AUTHORITY_URL.to_owned()
+}
+
+fn default_graph_url() -> String {
+    DEFAULT_GRAPH_URL.to_owned()
+}
+
+fn default_concurrency() -> usize {
+    1
+}
+
+fn default_timeout() -> u64 {
+    120
+}
+
+/// One target field's mapping: an expression, or `{ expression = "...", only_on_create = true }`
+/// (the expression may be left out to keep the default one).
+#[derive(Debug, Clone, Default)]
+pub struct MappingRule {
+    pub expression: Option<Expression>,
+    /// Entra's "apply this mapping only during object creation": later runs leave the field
+    /// alone, so the application may change it.
+    pub only_on_create: bool,
+}
+
+impl<'de> Deserialize<'de> for MappingRule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Table(RawTable),
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawTable {
+            expression: Option<String>,
+            #[serde(default)]
+            only_on_create: bool,
+        }
+        // The text is parsed here rather than by the untagged enum, so a syntax error keeps
+        // its message and position instead of becoming "did not match any variant".
+        let (text, only_on_create) = match Raw::deserialize(deserializer).map_err(|_| {
+            de::Error::custom(
+                "expected an expression string or { expression = \"...\", only_on_create = true }",
+            )
+        })? {
+            Raw::Text(text) => (Some(text), false),
+            Raw::Table(t) => (t.expression, t.only_on_create),
+        };
+        let expression = text
+            .map(|t| Expression::parse(&t).map_err(|e| de::Error::custom(format!("expression {t:?}: {e}"))))
+            .transpose()?;
+        Ok(MappingRule {
+            expression,
+            only_on_create,
+        })
+    }
+}
+
+/// `mapping.<field>` for each field of a user record.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingOverrides {
+    pub upn: Option<MappingRule>,
+    pub email: Option<MappingRule>,
+    pub display_name: Option<MappingRule>,
+    pub given_name: Option<MappingRule>,
+    pub family_name: Option<MappingRule>,
+    pub job_title: Option<MappingRule>,
+    pub department: Option<MappingRule>,
+    pub preferred_language: Option<MappingRule>,
+}
+
+/// The default mapping, in the syntax of Entra's attribute mappings.
+pub const DEFAULT_MAPPING: [(&str, &str); 8] = [
+    ("upn", "[userPrincipalName]"),
+    ("email", "[mail]"),
+    (
+        "display_name",
+        r#"Coalesce([displayName], Join(" ", [givenName], [surname]))"#,
+    ),
+    ("given_name", "[givenName]"),
+    ("family_name", "[surname]"),
+    ("job_title", "[jobTitle]"),
+    ("department", "[department]"),
+    ("preferred_language", "[preferredLanguage]"),
+];
+
+impl MappingOverrides {
+    fn rule(&self, target: &str) -> Option<&MappingRule> {
+        match target {
+            "upn" => self.upn.as_ref(),
+            "email" => self.email.as_ref(),
+            "display_name" => self.display_name.as_ref(),
+            "given_name" => self.given_name.as_ref(),
+            "family_name" => self.family_name.as_ref(),
+            "job_title" => self.job_title.as_ref(),
+            "department" => self.department.as_ref(),
+            "preferred_language" => self.preferred_language.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// Why a configuration is refused: the key and the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+fn problem(key: &str, message: impl Into<String>) -> ConfigProblem {
+    ConfigProblem {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl EntraConfig {
+    /// The mapping in effect: the defaults with the overrides applied.
+    pub fn mapping(&self) -> Result<Mapping, ConfigProblem> {
+        let rows: Vec<(&str, String, bool)> = DEFAULT_MAPPING
+            .iter()
+            .map(|(target, default)| {
+                let rule = self.mapping.rule(target);
+                let text = rule
+                    .and_then(|r| r.expression.as_ref())
+                    .map_or_else(|| (*default).to_owned(), |e| e.source().to_owned());
+                (*target, text, rule.is_some_and(|r| r.only_on_create))
+            })
+            .collect();
+        Mapping::new(rows).map_err(|e| problem("mapping", e.to_string()))
+    }
+
+    /// Target fields the planner must not update on existing users.
+    pub fn create_only_fields(&self) -> Vec<&'static str> {
+        DEFAULT_MAPPING
+            .iter()
+            .filter(|(target, _)| self.mapping.rule(target).is_some_and(|r| r.only_on_create))
+            .map(|(target, _)| *target)
+            .collect()
+    }
+
+    /// Checks what serde cannot, resolves relative paths against `base` (the configuration
+    /// file's folder), and loads the certificate once so that a bad file is reported at
+    /// start-up.
+    pub fn check(&mut self, base: &Path) -> Result<(), ConfigProblem> {
+        for (key, value) in [("tenant_id", &self.tenant_id), ("client_id", &self.client_id)] {
+            if value.trim().is_empty() || value.contains(['/', '?', '#', ' ']) {
+                return Err(problem(
+                    key,
+                    format!("{value:?} is not a tenant or application id"),
+                ));
+            }
+        }
+        check_url("authority_url", &self.authority_url)?;
+        check_url("graph_url", &self.graph_url)?;
+        for path in [&mut self.certificate_path, &mut self.private_key_path]
+            .into_iter()
+            .flatten()
+        {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+        match (
+            &self.client_secret,
+            &self.certificate_path,
+            &self.private_key_path,
+        ) {
+            (Some(_), None, None) => {}
+            (None, Some(_), _) => {
+                crate::token::Credential::load(self).map_err(|e| problem("certificate_path", e))?;
+            }
+            (Some(_), _, _) => {
+                return Err(problem(
+                    "client_secret",
+                    "give client_secret or certificate_path, not both",
+                ))
+            }
+            (None, None, Some(_)) => {
+                return Err(problem(
+                    "certificate_path",
+                    "private_key_path needs certificate_path",
+                ))
+            }
+            (None, None, None) => {
+                return Err(problem(
+                    "client_secret",
+                    "give client_secret, or certificate_path (and private_key_path)",
+                ))
+            }
+        }
+        if self.max_concurrency == 0 {
+            return Err(problem("max_concurrency", "must be at least 1"));
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(problem("request_timeout_secs", "must be at least 1"));
+        }
+        self.retry.validate().map_err(|m| problem("retry", m))?;
+        if self.groups.iter().any(|g| g.trim().is_empty()) {
+            return Err(problem("groups", "a group id or display name is empty"));
+        }
+        self.mapping()?;
+        Ok(())
+    }
+}
+
+/// https, or plain http to a loopback address (tests and local fakes).
+fn check_url(key: &str, text: &str) -> Result<(), ConfigProblem> {
+    let url = url::Url::parse(text).map_err(|e| problem(key, format!("{text:?} is not a URL: {e}")))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(problem(key, "must not have a query or fragment"));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(problem(
+            key,
+            "plain http is only allowed to a loopback address; use https",
+        )),
+        other => Err(problem(key, format!("unsupported scheme {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<EntraConfig, String> {
+        let value: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            format!("{path}: {}", e.into_inner())
+        })
+    }
+
+    const BASE: &str = r#"
+        tenant_id = "contoso.onmicrosoft.com"
+        client_id = "11111111-2222-3333-4444-555555555555"
+        client_secret = "s3cret"
+    "#;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let mut config = parse(&format!(
+            "{BASE}\nmapping.email = {{ expression = \"Coalesce([mail], [userPrincipalName])\", only_on_create = true }}\nmapping.department = \"[companyName]\""
+        ))
+        .unwrap();
+        config.check(Path::new("/")).unwrap();
+        assert_eq!(config.graph_url, DEFAULT_GRAPH_URL);
+        assert_eq!(config.nested_groups, NestedGroups::Flatten);
+        assert_eq!(config.max_concurrency, 1);
+        let mapping = config.mapping().unwrap();
+        assert_eq!(
+            mapping.get("email").unwrap().expression.source(),
+            "Coalesce([mail], [userPrincipalName])"
+        );
+        assert!(mapping.get("email").unwrap().only_on_create);
+        assert_eq!(
+            mapping.get("department").unwrap().expression.source(),
+            "[companyName]"
+        );
+        assert_eq!(config.create_only_fields(), vec!["email"]);
+        let attributes: Vec<String> = mapping.attributes().into_iter().collect();
+        assert_eq!(
+            attributes,
+            [
+                "companyName",
+                "displayName",
+                "givenName",
+                "jobTitle",
+                "mail",
+                "preferredLanguage",
+                "surname",
+                "userPrincipalName"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_expressions_name_the_key_and_position() {
+        let err = parse(&format!("{BASE}\nmapping.email = \"Coalesce([mail], \"")).unwrap_err();
+        assert!(err.starts_with("mapping.email: expression"), "{err}");
+        assert!(err.contains("at position"), "{err}");
+        let err = parse(&format!("{BASE}\nmapping.mail = \"[mail]\"")).unwrap_err();
+        assert!(err.contains("unknown field `mail`"), "{err}");
+    }
+
+    #[test]
+    fn credentials_and_urls_are_checked() {
+        let mut config = parse(&format!("{BASE}\ncertificate_path = \"cert.pem\"")).unwrap();
+        assert_eq!(config.check(Path::new("/")).unwrap_err().key, "client_secret");
+        let mut config = parse(&format!("{BASE}\ngraph_url = \"http://graph.example/v1.0\"")).unwrap();
+        let err = config.check(Path::new("/")).unwrap_err();
+        assert_eq!(err.key, "graph_url");
+        let mut config = parse(&format!("{BASE}\ngraph_url = \"http://127.0.0.1:9/v1.0\"")).unwrap();
+        config.check(Path::new("/")).unwrap();
+        let mut config = parse(&format!("{BASE}\nmax_concurrency = 0")).unwrap();
+        assert_eq!(config.check(Path::new("/")).unwrap_err().key, "max_concurrency");
+        let err = parse(&format!("{BASE}\nsurprise = 1")).unwrap_err();
+        assert!(err.contains("unknown field `surprise`"), "{err}");
+    }
+}

@@ -1,0 +1,435 @@
+//! App-only tokens: OAuth 2.0 client credentials against `{authority}/{tenant}/oauth2/v2.0/token`
+//! by client secret or by a certificate-signed client assertion (upstream-apis.md A1).
+//!
+//! graph-rs-sdk's own confidential client always asks `login.microsoftonline.com`-style
+//! authorities it builds itself and cannot be pointed at another authority URL (a national
+//! cloud given as a URL, or a local fake), so this client implements the SDK's
+//! `ClientApplication` trait instead, and the SDK's request builder gets its bearer tokens from
+//! here. The token is cached and renewed ahead of `expires_in`; the connector renews once more
+//! after a 401.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use base64::Engine;
+use graph_core::identity::ForceTokenRefresh;
+use graph_rs_sdk::error::{AuthExecutionError, AuthExecutionResult};
+use graph_rs_sdk::identity::ClientApplication;
+use idsync_source::retry::{self, Failure, RetryPolicy};
+use idsync_source::{Secret, SourceError};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use crate::config::EntraConfig;
+
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Lifetime of a client assertion (Microsoft accepts up to 10 minutes).
+const ASSERTION_LIFETIME: Duration = Duration::from_secs(600);
+
+/// How the app proves who it is.
+#[derive(Clone)]
+pub(crate) enum Credential {
+    Secret(Secret),
+    Certificate {
+        key: jsonwebtoken::EncodingKey,
+        /// base64url SHA-1 and SHA-256 thumbprints of the certificate (DER).
+        x5t: String,
+        x5t_s256: String,
+    },
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Secret(_) => f.write_str("Secret(***)"),
+            Credential::Certificate { x5t, .. } => write!(f, "Certificate(x5t={x5t})"),
+        }
+    }
+}
+
+impl Credential {
+    /// The secret, or the certificate and key read from their PEM files.
+    pub(crate) fn load(config: &EntraConfig) -> Result<Credential, String> {
+        if let Some(secret) = &config.client_secret {
+            return Ok(Credential::Secret(secret.clone()));
+        }
+        let Some(cert_path) = &config.certificate_path else {
+            return Err("no client_secret and no certificate_path".into());
+        };
+        let key_path = config.private_key_path.as_ref().unwrap_or(cert_path);
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        };
+        let cert_text = read(cert_path)?;
+        let blocks =
+            pem::parse_many(&cert_text).map_err(|e| format!("{}: not PEM: {e}", cert_path.display()))?;
+        let cert = blocks
+            .iter()
+            .find(|b| b.tag() == "CERTIFICATE")
+            .ok_or_else(|| format!("{}: no CERTIFICATE block", cert_path.display()))?;
+        let key_text = if key_path == cert_path {
+            cert_text.clone()
+        } else {
+            read(key_path)?
+        };
+        let key_blocks =
+            pem::parse_many(&key_text).map_err(|e| format!("{}: not PEM: {e}", key_path.display()))?;
+        let key_block = key_blocks
+            .iter()
+            .find(|b| b.tag() == "PRIVATE KEY" || b.tag() == "RSA PRIVATE KEY")
+            .ok_or_else(|| {
+                format!(
+                    "{}: no unencrypted RSA key (PRIVATE KEY or RSA PRIVATE KEY block)",
+                    key_path.display()
+                )
+            })?;
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem::encode(key_block).as_bytes())
+            .map_err(|e| format!("{}: not an RSA private key: {e}", key_path.display()))?;
+        let (x5t, x5t_s256) = thumbprints(cert.contents());
+        Ok(Credential::Certificate { key, x5t, x5t_s256 })
+    }
+}
+
+/// base64url (unpadded) SHA-1 and SHA-256 of a DER certificate: the JWT `x5t`, `x5t#S256`.
+pub(crate) fn thumbprints(der: &[u8]) -> (String, String) {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    (
+        b64.encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der)),
+        b64.encode(ring::digest::digest(&ring::digest::SHA256, der)),
+    )
+}
+
+#[derive(Debug, serde::Serialize)]
+struct AssertionClaims<'a> {
+    aud: &'a str,
+    iss: &'a str,
+    sub: &'a str,
+    jti: String,
+    nbf: u64,
+    iat: u64,
+    exp: u64,
+}
+
+/// A client assertion: RS256, `x5t` and `x5t#S256` of the certificate, audience the token
+/// endpoint, issuer and subject the client id.
+fn client_assertion(
+    key: &jsonwebtoken::EncodingKey,
+    x5t: &str,
+    x5t_s256: &str,
+    token_url: &str,
+    client_id: &str,
+) -> Result<String, String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| format!("system clock before 1970: {e}"))?
+        .as_secs();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.x5t = Some(x5t.to_owned());
+    header.x5t_s256 = Some(x5t_s256.to_owned());
+    let claims = AssertionClaims {
+        aud: token_url,
+        iss: client_id,
+        sub: client_id,
+        jti: uuid::Uuid::new_v4().to_string(),
+        nbf: now,
+        iat: now,
+        exp: now + ASSERTION_LIFETIME.as_secs(),
+    };
+    jsonwebtoken::encode(&header, &claims, key).map_err(|e| format!("cannot sign the client assertion: {e}"))
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: String,
+    /// Seconds; a number on the v2 endpoint, a string on some older ones.
+    expires_in: NumberOrText,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenError {
+    error: String,
+    error_description: Option<String>,
+    correlation_id: Option<String>,
+    trace_id: Option<String>,
+}
+
+struct Cached {
+    token: Secret,
+    renew_at: Instant,
+    /// Bumped on every renewal, so concurrent callers renew a rejected token only once.
+    generation: u64,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    token_url: String,
+    client_id: String,
+    credential: Credential,
+    policy: RetryPolicy,
+    cache: Mutex<Option<Cached>>,
+}
+
+/// Fetches and caches app-only tokens. Cloning shares the cache.
+#[derive(Clone)]
+pub struct TokenClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenClient")
+            .field("token_url", &self.inner.token_url)
+            .field("credential", &self.inner.credential)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The part of the lifetime kept in reserve: a tenth, between 1 s and 5 minutes.
+fn renewal_margin(lifetime: Duration) -> Duration {
+    (lifetime / 10).clamp(Duration::from_secs(1), Duration::from_secs(300))
+}
+
+impl TokenClient {
+    pub(crate) fn new(http: reqwest::Client, config: &EntraConfig, credential: Credential) -> TokenClient {
+        let token_url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            config.authority_url.trim_end_matches('/'),
+            config.tenant_id
+        );
+        TokenClient {
+            inner: Arc::new(Inner {
+                http,
+                token_url,
+                client_id: config.client_id.clone(),
+                credential,
+                policy: config.retry.clone(),
+                cache: Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn token_url(&self) -> &str {
+        &self.inner.token_url
+    }
+
+    /// A valid token and its generation, from the cache unless it is due for renewal.
+    pub async fn token(&self) -> Result<(Secret, u64), SourceError> {
+        let mut cache = self.inner.cache.lock().await;
+        if let Some(c) = cache.as_ref().filter(|c| Instant::now() < c.renew_at) {
+            return Ok((c.token.clone(), c.generation));
+        }
+        let generation = cache.as_ref().map_or(0, |c| c.generation) + 1;
+        let (token, lifetime) = self.request().await?;
+        let renew_at = Instant::now() + lifetime.saturating_sub(renewal_margin(lifetime));
+        debug!(lifetime_secs = lifetime.as_secs(), "got a Graph access token");
+        *cache = Some(Cached {
+            token: token.clone(),
+            renew_at,
+            generation,
+        });
+        Ok((token, generation))
+    }
+
+    /// Forgets the token of `generation` (Graph rejected it); the next call fetches a new one.
+    pub async fn invalidate(&self, generation: u64) {
+        let mut cache = self.inner.cache.lock().await;
+        if let Some(c) = cache.as_mut().filter(|c| c.generation == generation) {
+            c.renew_at = Instant::now();
+        }
+    }
+
+    async fn request(&self) -> Result<(Secret, Duration), SourceError> {
+        let inner = &self.inner;
+        let mut form: Vec<(&str, String)> = vec![
+            ("client_id", inner.client_id.clone()),
+            ("scope", GRAPH_SCOPE.to_owned()),
+            ("grant_type", "client_credentials".to_owned()),
+        ];
+        match &inner.credential {
+            Credential::Secret(secret) => form.push(("client_secret", secret.expose().to_owned())),
+            Credential::Certificate { key, x5t, x5t_s256 } => {
+                let assertion = client_assertion(key, x5t, x5t_s256, &inner.token_url, &inner.client_id)
+                    .map_err(SourceError::Config)?;
+                form.push(("client_assertion_type", ASSERTION_TYPE.to_owned()));
+                form.push(("client_assertion", assertion));
+            }
+        }
+        let url = inner.token_url.clone();
+        let result = retry::retry(
+            &inner.policy,
+            |_| {
+                let request = inner.http.post(&url).form(&form);
+                let url = url.clone();
+                async move { token_attempt(request, &url).await }
+            },
+            |error, pause, attempt| {
+                warn!(url = %url, attempt, pause_secs = pause.as_secs_f64(), error = %error, "token request throttled; retrying");
+            },
+        )
+        .await;
+        result.map_err(|e| {
+            let exhausted = e.exhausted;
+            let text = e.to_string();
+            match e.error {
+                SourceError::Upstream {
+                    url,
+                    status,
+                    request_id,
+                    ..
+                } if exhausted => SourceError::Upstream {
+                    url,
+                    status,
+                    request_id,
+                    detail: text,
+                },
+                other => other,
+            }
+        })
+    }
+}
+
+async fn token_attempt(
+    request: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<(Secret, Duration), Failure<SourceError>> {
+    let upstream = |status: Option<u16>, request_id: Option<String>, detail: String| SourceError::Upstream {
+        url: url.to_owned(),
+        status,
+        request_id,
+        detail,
+    };
+    let response = request
+        .send()
+        .await
+        .map_err(|e| Failure::Fatal(upstream(None, None, crate::graph::describe_reqwest(&e))))?;
+    let status = response.status().as_u16();
+    let retry_after = crate::graph::retry_after(response.headers());
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| Failure::Fatal(upstream(Some(status), None, crate::graph::describe_reqwest(&e))))?;
+    if status == 200 {
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            Failure::Fatal(upstream(
+                Some(status),
+                None,
+                format!("token response does not parse: {e}"),
+            ))
+        })?;
+        if !parsed.token_type.eq_ignore_ascii_case("bearer") {
+            return Err(Failure::Fatal(upstream(
+                Some(status),
+                None,
+                format!("unexpected token_type {:?}", parsed.token_type),
+            )));
+        }
+        let secs = match parsed.expires_in {
+            NumberOrText::Number(n) => Some(n),
+            NumberOrText::Text(t) => t.trim().parse().ok(),
+        }
+        .ok_or_else(|| Failure::Fatal(upstream(Some(status), None, "expires_in is not a number".into())))?;
+        return Ok((Secret::new(parsed.access_token), Duration::from_secs(secs)));
+    }
+    let error: Option<TokenError> = serde_json::from_slice(&body).ok();
+    let request_id = error
+        .as_ref()
+        .and_then(|e| e.correlation_id.clone().or_else(|| e.trace_id.clone()));
+    let detail = match &error {
+        Some(e) => match &e.error_description {
+            Some(d) => format!("{}: {}", e.error, d.lines().next().unwrap_or_default()),
+            None => e.error.clone(),
+        },
+        None => String::from_utf8_lossy(&body).chars().take(200).collect(),
+    };
+    match status {
+        429 | 503 | 504 => Err(Failure::Retry {
+            error: upstream(Some(status), request_id, detail),
+            retry_after,
+        }),
+        // The identity platform answers a bad secret, assertion, client or tenant with 400 or
+        // 401 and an OAuth error: retrying cannot help.
+        400 | 401 | 403 => Err(Failure::Fatal(SourceError::Credentials {
+            url: url.to_owned(),
+            status,
+            request_id,
+            detail,
+        })),
+        _ => Err(Failure::Fatal(upstream(Some(status), request_id, detail))),
+    }
+}
+
+/// graph-rs-sdk asks this for the bearer token of every request it builds.
+#[async_trait]
+impl ClientApplication for TokenClient {
+    fn get_token_silent(&mut self) -> AuthExecutionResult<String> {
+        // Only the async path is used; a blocking caller gets the cached token if it is fresh.
+        let cache = self
+            .inner
+            .cache
+            .try_lock()
+            .map_err(|e| AuthExecutionError::Other(Box::new(e)))?;
+        match cache.as_ref().filter(|c| Instant::now() < c.renew_at) {
+            Some(c) => Ok(c.token.expose().to_owned()),
+            None => Err(AuthExecutionError::Other(
+                "no fresh token cached; use the async client".into(),
+            )),
+        }
+    }
+
+    async fn get_token_silent_async(&mut self) -> AuthExecutionResult<String> {
+        match self.token().await {
+            Ok((token, _)) => Ok(token.expose().to_owned()),
+            Err(e) => Err(AuthExecutionError::Other(e.to_string().into())),
+        }
+    }
+
+    fn with_force_token_refresh(&mut self, force_token_refresh: ForceTokenRefresh) {
+        if force_token_refresh != ForceTokenRefresh::Never {
+            if let Ok(mut cache) = self.inner.cache.try_lock() {
+                if let Some(c) = cache.as_mut() {
+                    c.renew_at = Instant::now();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn margin_is_a_tenth_within_bounds() {
+        assert_eq!(
+            renewal_margin(Duration::from_secs(3599)),
+            Duration::from_secs(300)
+        );
+        assert_eq!(renewal_margin(Duration::from_secs(600)), Duration::from_secs(60));
+        assert_eq!(renewal_margin(Duration::from_secs(5)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn thumbprints_are_base64url_digests() {
+        let (sha1, sha256) = thumbprints(b"abc");
+        assert_eq!(sha1, "qZk-NkcGgWq6PiVxeFDCbJzQ2J0");
+        assert_eq!(sha256, "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let c = Credential::Secret(Secret::new("hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}
