@@ -60,4 +60,33 @@ pub enum Command {
         #[arg(long)]
         connector: String,
     },
+    /// Failure alerts.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+    /// Print the event log (the provisioning log), newest last.
+    Events {
+        /// Only this connector's events.
+        #[arg(long)]
+        connector: Option<String>,
+        /// Only events about this user (UPN, case-insensitive) or user id.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events since this time (`2026-11-23`, `2026-11-23T10:00:00`) or for this long (`2h`, `7d`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this run's events.
+        #[arg(long)]
+        run: Option<i64>,
+        /// At most this many events (the newest).
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Send a test mail through the configured SMTP server.
+    Test,
 }

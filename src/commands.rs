@@ -7,8 +7,10 @@ use anyhow::{bail, Context};
 
 use crate::config::Config;
 use crate::connectors;
-use crate::reconcile::{self, Outcome, RunOptions, RunProgress};
+use crate::daemon::install_metrics;
+use crate::reconcile::{Outcome, RunOptions, RunProgress};
 use crate::store::{self, runs, DatabaseUrl, Db};
+use crate::supervise::Supervisor;
 
 /// Exit code of `resync` when the deletion guard held a run.
 pub const EXIT_HELD: u8 = 3;
@@ -37,6 +39,8 @@ pub async fn resync(
     }
     let mut code = ExitCode::SUCCESS;
     let (mut failed, mut held) = (false, false);
+    install_metrics();
+    let supervisor = Supervisor::new(config).map_err(anyhow::Error::msg)?;
     for c in selected {
         let connector = connectors::build(c);
         let progress = if std::io::stderr().is_terminal() {
@@ -44,14 +48,15 @@ pub async fn resync(
         } else {
             RunProgress::hidden()
         };
-        let report = reconcile::run_once(
-            &config.database,
-            &connector,
-            RunOptions { full, dry_run },
-            &progress,
-        )
-        .await;
+        let supervised = supervisor
+            .run(&connector, RunOptions { full, dry_run }, &progress)
+            .await;
         progress.finish();
+        let Some(report) = supervised.report else {
+            println!("{}: skipped: {}", c.name, supervised.skipped.unwrap_or_default());
+            failed = true;
+            continue;
+        };
         if let Some(plan) = &report.plan {
             print!("{}", plan.render());
             if let Some(verdict) = &report.verdict {
@@ -107,18 +112,48 @@ pub async fn approve(config: &Config, connector: &str) -> anyhow::Result<ExitCod
 
 pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
     let url = config.database.clone();
-    let names: Vec<String> = config.connectors.iter().map(|c| c.name.clone()).collect();
+    let connectors: Vec<(String, crate::config::Schedule)> = config
+        .connectors
+        .iter()
+        .map(|c| (c.name.clone(), c.schedule.clone()))
+        .collect();
     let text = tokio::task::spawn_blocking(move || -> Result<String, store::StoreError> {
         let mut db = Db::open(&url)?;
         db.migrate()?;
+        let now = store::now();
         let mut out = String::new();
-        for name in &names {
+        for (name, schedule) in &connectors {
             let state = runs::sync_state(&mut db, name)?;
             let recent = runs::recent_runs(&mut db, name, 5)?;
+            let conflicts = store::supervision::open_conflicts(&mut db, name)?;
             out.push_str(&format!("connector {name}\n"));
             match state.last_success_at {
                 Some(t) => out.push_str(&format!("  last success: {t} UTC\n")),
                 None => out.push_str("  last success: never\n"),
+            }
+            let next = match state.quarantined_until {
+                Some(until) => {
+                    out.push_str(&format!(
+                        "  QUARANTINED until {until} UTC after {} consecutive failures; last error: {}\n",
+                        state.consecutive_failures,
+                        state.last_error.as_deref().unwrap_or("")
+                    ));
+                    Some(until.and_utc())
+                }
+                None => {
+                    if state.consecutive_failures > 0 {
+                        out.push_str(&format!(
+                            "  failing: {} consecutive failures; last error: {}\n",
+                            state.consecutive_failures,
+                            state.last_error.as_deref().unwrap_or("")
+                        ));
+                    }
+                    let from = recent.first().map(|r| r.started_at).unwrap_or(now).and_utc();
+                    schedule.next_after(from).map(|t| t.max(now.and_utc()))
+                }
+            };
+            if let Some(next) = next {
+                out.push_str(&format!("  next run (daemon): {} UTC\n", next.format("%Y-%m-%d %H:%M:%S")));
             }
             if state.guard_approved {
                 out.push_str("  deletion guard: approved for the next run\n");
@@ -126,18 +161,25 @@ pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
             if recent.first().is_some_and(|r| r.status == "held") {
                 out.push_str(&format!("  HELD: run `idsync approve --connector {name}` to apply the withheld changes\n"));
             }
+            out.push_str(&format!("  open conflicts: {conflicts}\n"));
             for r in &recent {
                 out.push_str(&format!(
-                    "  run #{} {} {} ({}): {} created, {} updated, {} deactivated, {} reactivated, {} purged, {} conflicts{}\n",
+                    "  run #{} {} {} ({}): fetched {} users, {} groups; {} created, {} updated, {} deactivated, \
+                     {} reactivated, {} purged, {} groups changed, +{}/-{} memberships, {} conflicts{}\n",
                     r.id,
                     r.started_at.format("%Y-%m-%d %H:%M:%S"),
                     r.status,
                     r.mode,
+                    r.fetched_users,
+                    r.fetched_groups,
                     r.created,
                     r.updated,
                     r.deactivated,
                     r.reactivated,
                     r.purged,
+                    r.groups_changed,
+                    r.memberships_added,
+                    r.memberships_removed,
                     r.conflicts,
                     r.error.as_ref().map(|e| format!("; error: {e}")).unwrap_or_default()
                 ));
@@ -161,4 +203,70 @@ pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
     .await??;
     print!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn alerts_test(config: &Config) -> anyhow::Result<ExitCode> {
+    let supervisor = Supervisor::new(config).map_err(anyhow::Error::msg)?;
+    supervisor.send_test().await.map_err(anyhow::Error::msg)?;
+    let to = config
+        .alerts
+        .as_ref()
+        .map(|a| a.to.join(", "))
+        .unwrap_or_default();
+    println!("test mail sent to {to}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn events(
+    config: &Config,
+    connector: Option<&str>,
+    user: Option<&str>,
+    since: Option<&str>,
+    run: Option<i64>,
+    limit: i64,
+) -> anyhow::Result<ExitCode> {
+    let since = since.map(parse_since).transpose()?;
+    let filter = store::events::EventFilter {
+        connector: connector.map(str::to_owned),
+        user: user.map(str::to_owned),
+        since,
+        run,
+        limit,
+    };
+    let url = config.database.clone();
+    let rows =
+        tokio::task::spawn_blocking(move || store::events::list(&mut Db::open(&url)?, &filter)).await??;
+    for e in &rows {
+        println!(
+            "{} run {} {} {} {} #{} {}: {}",
+            e.created_at.format("%Y-%m-%d %H:%M:%S"),
+            e.run_id.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+            e.connector,
+            e.action,
+            e.object_type,
+            e.object_id,
+            e.object_key,
+            e.detail
+        );
+    }
+    if rows.is_empty() {
+        eprintln!("no events match");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `2026-11-23`, `2026-11-23T10:00:00` (UTC), or a span back from now such as `2h` or `7d`.
+fn parse_since(text: &str) -> anyhow::Result<chrono::NaiveDateTime> {
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S") {
+        return Ok(t);
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN));
+    }
+    match crate::config::Schedule::parse_interval(text) {
+        Ok(crate::config::Schedule::Every(span)) => Ok(store::now() - chrono::Duration::from_std(span)?),
+        _ => bail!(
+            "--since {text:?}: expected a date (2026-11-23), a time (2026-11-23T10:00:00) or a span (2h, 7d)"
+        ),
+    }
 }

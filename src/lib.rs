@@ -14,3 +14,4 @@ pub mod planner;
 pub mod reconcile;
 pub mod scim;
 pub mod store;
+pub mod supervise;

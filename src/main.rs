@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use idsync::cli::{Cli, Command, LogFormat};
+use idsync::cli::{AlertsCommand, Cli, Command, LogFormat};
 use idsync::config::Config;
 use idsync::{commands, daemon};
 use tracing_subscriber::EnvFilter;
@@ -45,6 +45,26 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => commands::migrate(&config).await,
         Command::Status => commands::status(&config).await,
         Command::Approve { connector } => commands::approve(&config, &connector).await,
+        Command::Alerts {
+            command: AlertsCommand::Test,
+        } => commands::alerts_test(&config).await,
+        Command::Events {
+            connector,
+            user,
+            since,
+            run,
+            limit,
+        } => {
+            commands::events(
+                &config,
+                connector.as_deref(),
+                user.as_deref(),
+                since.as_deref(),
+                run,
+                limit,
+            )
+            .await
+        }
     }
 }
 

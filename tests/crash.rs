@@ -65,11 +65,12 @@ fn sigkill_during_apply_leaves_the_old_state_and_the_next_run_completes() {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("export.json");
     let db_path = dir.path().join("app.db");
+    // A short lease, so the killed process's lease expires within the test.
     let config = file_config(
         dir.path(),
         &format!("sqlite://{}", db_path.display()),
         &export,
-        "",
+        "\n[daemon]\nlease_secs = 3\n",
     );
     let idsync = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_idsync"));
@@ -144,7 +145,14 @@ fn sigkill_during_apply_leaves_the_old_state_and_the_next_run_completes() {
     }
     assert_eq!(run_statuses(&mut c), vec!["running"]);
 
-    // The next run applies everything and marks the killed run as interrupted.
+    // The killed process still holds the lease: a run now is refused, and says until when.
+    let refused = idsync(&["resync"]).stdout(Stdio::piped()).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stdout).into_owned();
+    assert!(said.contains("holds this connector's lease until"), "{said}");
+
+    // Once it expires, the next run applies everything and marks the killed run interrupted.
+    std::thread::sleep(Duration::from_secs(4));
     assert!(idsync(&["resync"]).status().unwrap().success());
     assert_eq!(count(&mut c, "users") as usize, users);
     assert_eq!(count(&mut c, "user_links") as usize, users);

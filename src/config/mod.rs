@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use idsync_entra::EntraConfig;
 use idsync_file::FileConfig;
+use idsync_source::Secret;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use thiserror::Error;
@@ -35,6 +36,9 @@ pub struct Config {
     pub path: PathBuf,
     pub database: DatabaseUrl,
     pub connectors: Vec<ConnectorConfig>,
+    pub alerts: Option<AlertsConfig>,
+    pub daemon: DaemonConfig,
+    pub ops: Option<OpsConfig>,
 }
 
 /// `[database]`
@@ -45,10 +49,67 @@ struct DatabaseSection {
     url: String,
 }
 
+/// `[alerts]`: failure mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// `smtp://host:25`, `smtp://host:587?tls=required` or `smtps://host:465`; a secret, as
+    /// it may carry credentials.
+    pub smtp_url: Secret,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// The sender, e.g. `idsync <idsync@example.com>`.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Repeat a mail about a condition that is still raised after this long (`24h`).
+    #[serde(default = "default_reminder")]
+    pub reminder_after: String,
+}
+
+fn default_reminder() -> String {
+    "24h".into()
+}
+
+/// `[daemon]`: how `idsync run` supervises its connectors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Consecutive failed runs that put a connector in quarantine (credential errors do at once).
+    pub quarantine_after_failures: u32,
+    /// How long a run's lease lasts without renewal; a crashed process's connectors are taken
+    /// over by another process after this long.
+    pub lease_secs: u64,
+    /// Up to this many seconds of random delay before a scheduled run.
+    pub jitter_secs: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            quarantine_after_failures: 3,
+            lease_secs: 120,
+            jitter_secs: 30,
+        }
+    }
+}
+
+/// `[ops]`: the operational endpoints (`/healthz`, `/metrics`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsConfig {
+    /// Address to serve them on, e.g. `127.0.0.1:9090`.
+    pub listen: std::net::SocketAddr,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileShape {
     database: DatabaseSection,
+    alerts: Option<AlertsConfig>,
+    #[serde(default)]
+    daemon: DaemonConfig,
+    ops: Option<OpsConfig>,
     #[serde(default)]
     connectors: Vec<toml::Table>,
 }
@@ -148,7 +209,13 @@ impl Config {
                     format!("connectors[{i}].{key}")
                 }
             };
-            let connector = connector(table, base).map_err(|(k, m)| invalid(at(&k), m))?;
+            // The connector's name ends the message, so an operator knows which one it is.
+            let name = table.get("name").and_then(toml::Value::as_str).map(str::to_owned);
+            let named = |m: String| match &name {
+                Some(n) => format!("{m} (connector {n:?})"),
+                None => m,
+            };
+            let connector = connector(table, base).map_err(|(k, m)| invalid(at(&k), named(m)))?;
             if connectors.iter().any(|c| c.name == connector.name) {
                 return Err(invalid(
                     at("name"),
@@ -157,10 +224,23 @@ impl Config {
             }
             connectors.push(connector);
         }
+        if let Some(alerts) = &shape.alerts {
+            Schedule::parse_interval(&alerts.reminder_after)
+                .map_err(|m| invalid("alerts.reminder_after".into(), m))?;
+        }
+        if shape.daemon.quarantine_after_failures == 0 {
+            return Err(invalid(
+                "daemon.quarantine_after_failures".into(),
+                "must be at least 1".into(),
+            ));
+        }
         Ok(Config {
             path: path.to_owned(),
             database,
             connectors,
+            alerts: shape.alerts,
+            daemon: shape.daemon,
+            ops: shape.ops,
         })
     }
 

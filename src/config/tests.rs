@@ -47,7 +47,7 @@ fn errors_name_the_key_path() {
         ),
         (
             format!("{BASE}schedule = \"0 9 * * 9\""),
-            "connectors[0].schedule: weekday 9 is out of range",
+            "connectors[0].schedule: weekday 9 is out of range 0-7 (connector \"hr\")",
         ),
         (
             format!("{BASE}interval = \"soon\""),

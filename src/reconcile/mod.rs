@@ -47,6 +47,8 @@ pub struct RunReport {
     /// The plan, for a dry run to print.
     pub plan: Option<Plan>,
     pub verdict: Option<Verdict>,
+    /// For a failed run: true when retrying cannot help (credentials, configuration).
+    pub needs_operator: bool,
     pub elapsed: Duration,
 }
 
@@ -88,6 +90,7 @@ pub async fn run_once(
         counts: PlanCounts::default(),
         plan: None,
         verdict: None,
+        needs_operator: false,
         elapsed: Duration::ZERO,
     };
     let mode = if options.full { "full" } else { "scheduled" };
@@ -122,6 +125,7 @@ pub async fn run_once(
     let mut batch = match connector.source.fetch(&request, progress).await {
         Ok(batch) => batch,
         Err(e) => {
+            report.needs_operator = e.needs_operator();
             let error = e.to_string();
             error!(connector = %name, run_id, error = %error, "fetch failed; nothing applied");
             record_failure(url, run_id, &error).await;

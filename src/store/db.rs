@@ -93,15 +93,16 @@ macro_rules! with_conn {
 
 impl Db {
     /// Opens a connection. SQLite gets WAL (readers do not block the sync), foreign keys and a
-    /// busy timeout so a daemon and a `resync` can share the file.
+    /// busy timeout so a daemon and a `resync` can share the file; the timeout comes first, as
+    /// switching the journal mode needs a lock a writer may be holding.
     pub fn open(url: &DatabaseUrl) -> Result<Db, StoreError> {
         let fail = |e: diesel::ConnectionError| StoreError::Connect(url.redacted(), e.to_string());
         match url {
             DatabaseUrl::Sqlite(path) => {
                 let mut c = SqliteConnection::establish(&path.to_string_lossy()).map_err(fail)?;
                 c.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;",
+                    "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )?;
                 Ok(Db::Sqlite(c))
             }

@@ -3,10 +3,13 @@
 
 mod apply;
 mod db;
+pub mod events;
+pub mod lease;
 mod load;
 mod models;
 pub mod runs;
 pub mod schema;
+pub mod supervision;
 
 pub(crate) use crate::with_conn;
 pub use apply::{apply, ApplyContext, CursorUpdate};

@@ -138,6 +138,9 @@ pub struct SyncState {
     pub last_success_at: Option<NaiveDateTime>,
     pub last_full_sync_at: Option<NaiveDateTime>,
     pub guard_approved: bool,
+    pub consecutive_failures: i64,
+    pub quarantined_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
 }
 
 pub fn sync_state(db: &mut Db, connector: &str) -> Result<SyncState, StoreError> {

@@ -60,6 +60,29 @@ diesel::table! {
         last_full_sync_at -> Nullable<Timestamp>,
         guard_approved -> Bool,
         updated_at -> Timestamp,
+        consecutive_failures -> BigInt,
+        quarantine_level -> BigInt,
+        quarantined_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    leases (connector) {
+        connector -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alert_state (connector, condition) {
+        connector -> Text,
+        condition -> Text,
+        active -> Bool,
+        detail -> Text,
+        raised_at -> Timestamp,
+        last_sent_at -> Nullable<Timestamp>,
     }
 }
 
@@ -133,4 +156,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     runs,
     events,
     conflicts,
+    leases,
+    alert_state,
 );

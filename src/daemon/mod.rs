@@ -1,0 +1,191 @@
+//! `idsync run`: every connector once at start-up, then on its schedule, until told to stop.
+//!
+//! Each connector has one loop, so its runs never overlap; a run that outlasts its interval
+//! makes the loop skip the slots it missed (and say so). A quarantined connector's next
+//! attempt is the end of its quarantine instead of its schedule. The loop reads time from a
+//! [`Clock`] built on tokio's clock, so tests drive schedules with a paused clock.
+
+mod ops;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+pub use ops::{install_metrics, router as ops_router, OpsState};
+
+use crate::config::{Config, Schedule};
+use crate::connectors::{self, Connector};
+use crate::reconcile::{RunOptions, RunProgress};
+use crate::store::Db;
+use crate::supervise::quarantine::Health;
+use crate::supervise::Supervisor;
+
+/// How long shutdown waits for runs in progress to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(120);
+
+/// Wall-clock time that advances with tokio's clock (and so pauses and jumps with it in tests).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    wall: DateTime<Utc>,
+    start: tokio::time::Instant,
+}
+
+impl Clock {
+    pub fn starting_at(wall: DateTime<Utc>) -> Clock {
+        Clock {
+            wall,
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        let elapsed = chrono::Duration::from_std(self.start.elapsed()).unwrap_or_default();
+        self.wall + elapsed
+    }
+}
+
+/// Runs until `shutdown` completes; then lets running syncs finish (bounded) and returns.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let url = config.database.clone();
+    let migrated = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || Db::open(&url)?.migrate()).await??
+    };
+    if !migrated.is_empty() {
+        info!(migrations = ?migrated, "database migrated");
+    }
+    let metrics = install_metrics();
+    let supervisor = Arc::new(Supervisor::new(&config).map_err(anyhow::Error::msg)?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+
+    if let Some(ops) = &config.ops {
+        let listener = tokio::net::TcpListener::bind(ops.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("ops.listen {}: {e}", ops.listen))?;
+        info!(address = %ops.listen, "serving /healthz and /metrics");
+        let state = OpsState {
+            url: url.clone(),
+            connectors: config.connectors.iter().map(|c| c.name.clone()).collect(),
+            metrics,
+        };
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(listener, ops::router(state))
+                .with_graceful_shutdown(async move {
+                    let _ = stop.changed().await;
+                })
+                .await;
+            if let Err(e) = served {
+                warn!(error = %e, "the ops server stopped");
+            }
+        });
+    }
+    if config.connectors.is_empty() {
+        warn!("no connectors configured; nothing to schedule");
+    }
+    let clock = Clock::starting_at(Utc::now());
+    let jitter = Duration::from_secs(config.daemon.jitter_secs);
+    for c in &config.connectors {
+        let connector = Arc::new(connectors::build(c));
+        let supervisor = supervisor.clone();
+        let run = move || {
+            let (supervisor, connector) = (supervisor.clone(), connector.clone());
+            async move { supervise_once(&supervisor, &connector).await }
+        };
+        tasks.spawn(schedule_loop(
+            c.name.clone(),
+            c.schedule.clone(),
+            jitter,
+            clock,
+            run,
+            stop_rx.clone(),
+        ));
+    }
+    shutdown.await;
+    info!("shutting down: no new runs start; waiting for runs in progress");
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            "runs still in progress after {}s; stopping anyway (their transactions roll back)",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
+    Ok(())
+}
+
+async fn supervise_once(supervisor: &Supervisor, connector: &Connector) -> Health {
+    let result = supervisor
+        .run(connector, RunOptions::default(), &RunProgress::hidden())
+        .await;
+    if let Some(report) = &result.report {
+        info!(connector = %connector.config.name, summary = %report.summary(), "run summary");
+    }
+    result.health
+}
+
+/// One connector's loop: run, then sleep until the next slot (or the end of a quarantine).
+/// `run` returns the connector's health after the run.
+pub async fn schedule_loop<F, Fut>(
+    name: String,
+    schedule: Schedule,
+    max_jitter: Duration,
+    clock: Clock,
+    mut run: F,
+    mut stop: watch::Receiver<bool>,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Health>,
+{
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let started = clock.now();
+        let health = run().await;
+        let now = clock.now();
+
+        let next = match health.quarantined_until {
+            Some(until) => {
+                let until = until.and_utc();
+                info!(connector = %name, next = %until, "quarantined: next attempt at the end of the quarantine");
+                until
+            }
+            None => {
+                let Some(mut next) = schedule.next_after(started) else {
+                    warn!(connector = %name, "the schedule has no future run; stopping this connector");
+                    return;
+                };
+                if next <= now {
+                    let resumed = schedule.next_after(now).unwrap_or(now);
+                    warn!(connector = %name, missed = %next, next = %resumed, "the run outlasted its interval; skipped the slots it missed");
+                    next = resumed;
+                }
+                let jitter = if max_jitter.is_zero() {
+                    Duration::ZERO
+                } else {
+                    Duration::from_millis(rand::rng().random_range(0..=max_jitter.as_millis() as u64))
+                };
+                next + chrono::Duration::from_std(jitter).unwrap_or_default()
+            }
+        };
+        info!(connector = %name, next = %next, "next run scheduled");
+        let wait = (next - clock.now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

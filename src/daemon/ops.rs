@@ -1,0 +1,91 @@
+//! Operational endpoints: `/healthz` (200 when the database answers and no connector is
+//! quarantined, 503 with the reasons otherwise) and `/metrics` (Prometheus text).
+
+use std::sync::OnceLock;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+
+use crate::store::{supervision, DatabaseUrl, Db};
+
+#[derive(Debug, Clone)]
+pub struct OpsState {
+    pub url: DatabaseUrl,
+    pub connectors: Vec<String>,
+    pub metrics: PrometheusHandle,
+}
+
+/// Installs the process-wide Prometheus recorder once; later calls return the same handle.
+pub fn install_metrics() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests); ours then only renders.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+pub fn router(state: OpsState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<OpsState>) -> Response {
+    let checked = tokio::task::spawn_blocking(move || {
+        let mut db = Db::open(&state.url)?;
+        let mut quarantined = Vec::new();
+        for name in &state.connectors {
+            let health = supervision::load_health(&mut db, name)?;
+            if let Some(until) = health.quarantined_until {
+                quarantined.push(json!({
+                    "connector": name,
+                    "until": until.and_utc().to_rfc3339(),
+                    "consecutive_failures": health.consecutive_failures,
+                }));
+            }
+        }
+        Ok::<_, crate::store::StoreError>(quarantined)
+    })
+    .await;
+    match checked {
+        Ok(Ok(quarantined)) if quarantined.is_empty() => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "database": "ok", "quarantined": [] })),
+        )
+            .into_response(),
+        Ok(Ok(quarantined)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unhealthy", "database": "ok", "quarantined": quarantined })),
+        )
+            .into_response(),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unhealthy", "database": e.to_string(), "quarantined": [] })),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unhealthy", "database": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics_text(State(state): State<OpsState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,468 @@
+//! What surrounds a run, for the daemon and `resync` alike: the lease (one process runs a
+//! connector at a time), the failure streak and quarantine, metrics, and alert mail.
+//! A failure here (mail, metrics) is logged and never breaks a sync.
+
+pub mod alerts;
+mod mail;
+pub mod quarantine;
+
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, NaiveDateTime};
+use tracing::{info, warn, Instrument};
+
+use self::alerts::{AlertRow, Condition, Mail};
+pub use self::mail::Mailer;
+use self::quarantine::{Health, QuarantineSettings, RunResult, Transition};
+use crate::config::{Config, Schedule};
+use crate::connectors::Connector;
+use crate::reconcile::{self, Outcome, RunOptions, RunProgress, RunReport};
+use crate::store::{self, lease, supervision, DatabaseUrl, Db, StoreError};
+
+/// A supervised run's result.
+#[derive(Debug)]
+pub struct Supervised {
+    /// `None` when the run did not start (another process holds the lease).
+    pub report: Option<RunReport>,
+    pub skipped: Option<String>,
+    pub health: Health,
+    pub transition: Transition,
+}
+
+pub struct Supervisor {
+    url: DatabaseUrl,
+    /// Who we are in the leases table: host, process and a random suffix.
+    holder: String,
+    lease: Duration,
+    quarantine: QuarantineSettings,
+    mailer: Option<Mailer>,
+    reminder: Duration,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("holder", &self.holder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    pub fn new(config: &Config) -> Result<Supervisor, String> {
+        let mailer = config.alerts.as_ref().map(Mailer::new).transpose()?;
+        let reminder = match config
+            .alerts
+            .as_ref()
+            .map(|a| Schedule::parse_interval(&a.reminder_after))
+        {
+            Some(Ok(Schedule::Every(d))) => Duration::from_std(d).unwrap_or_else(|_| Duration::hours(24)),
+            _ => Duration::hours(24),
+        };
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let holder = format!(
+            "{}:{}:{:08x}",
+            host.trim(),
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        Ok(Supervisor {
+            url: config.database.clone(),
+            holder,
+            lease: Duration::seconds(i64::try_from(config.daemon.lease_secs).unwrap_or(120).max(3)),
+            quarantine: QuarantineSettings {
+                after_failures: config.daemon.quarantine_after_failures,
+                ..QuarantineSettings::default()
+            },
+            mailer,
+            reminder,
+        })
+    }
+
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// The connector's stored health (for scheduling a quarantined connector's next attempt).
+    pub async fn health(&self, connector: &str) -> Health {
+        let (url, name) = (self.url.clone(), connector.to_owned());
+        blocking(move || supervision::load_health(&mut Db::open(&url)?, &name))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Runs `connector` once under its lease, then records health, metrics and alerts.
+    pub async fn run(
+        &self,
+        connector: &Connector,
+        options: RunOptions,
+        progress: &RunProgress,
+    ) -> Supervised {
+        let name = connector.config.name.clone();
+        if options.dry_run {
+            let report = reconcile::run_once(&self.url, connector, options, progress).await;
+            return Supervised {
+                report: Some(report),
+                skipped: None,
+                health: Health::default(),
+                transition: Transition::None,
+            };
+        }
+        let span = tracing::info_span!("supervised", connector = %name);
+        async {
+            match self.acquire(&name).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let (url, n) = (self.url.clone(), name.clone());
+                    let holder =
+                        blocking(move || lease::holder_until(&mut Db::open(&url)?, &n, store::now())).await;
+                    let reason = match holder {
+                        Ok(Some((holder, until))) => format!(
+                            "another process ({holder}) holds this connector's lease until {until} UTC; \
+                             a crashed holder's lease expires then"
+                        ),
+                        _ => "another process holds this connector's lease".to_owned(),
+                    };
+                    info!(reason = %reason, "run skipped");
+                    return Supervised {
+                        report: None,
+                        skipped: Some(reason),
+                        health: self.health(&name).await,
+                        transition: Transition::None,
+                    };
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot take the lease; run skipped");
+                    return Supervised {
+                        report: None,
+                        skipped: Some(format!("lease: {e}")),
+                        health: Health::default(),
+                        transition: Transition::None,
+                    };
+                }
+            }
+            let heartbeat = self.heartbeat(&name);
+            let report = reconcile::run_once(&self.url, connector, options, progress).await;
+            heartbeat.abort();
+            let (health, transition) = self.record(&name, &report).await;
+            self.release(&name).await;
+            record_metrics(&name, &report, &health);
+            self.alert(&name, &report, &health).await;
+            Supervised {
+                report: Some(report),
+                skipped: None,
+                health,
+                transition,
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn acquire(&self, name: &str) -> Result<bool, StoreError> {
+        let (url, name, holder, ttl) = (self.url.clone(), name.to_owned(), self.holder.clone(), self.lease);
+        blocking(move || lease::acquire(&mut Db::open(&url)?, &name, &holder, ttl, store::now())).await
+    }
+
+    async fn release(&self, name: &str) {
+        let (url, name, holder) = (self.url.clone(), name.to_owned(), self.holder.clone());
+        if let Err(e) = blocking(move || lease::release(&mut Db::open(&url)?, &name, &holder)).await {
+            warn!(error = %e, "cannot release the lease; it will expire");
+        }
+    }
+
+    /// Renews the lease every third of its lifetime while the run lasts.
+    fn heartbeat(&self, name: &str) -> tokio::task::JoinHandle<()> {
+        let (url, name, holder, ttl) = (self.url.clone(), name.to_owned(), self.holder.clone(), self.lease);
+        let every = (ttl / 3).to_std().unwrap_or(StdDuration::from_secs(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let (url, name, holder) = (url.clone(), name.clone(), holder.clone());
+                match blocking(move || lease::renew(&mut Db::open(&url)?, &name, &holder, ttl, store::now()))
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        warn!("lost the lease while running; another process may start this connector")
+                    }
+                    Err(e) => warn!(error = %e, "cannot renew the lease"),
+                }
+            }
+        })
+    }
+
+    async fn record(&self, name: &str, report: &RunReport) -> (Health, Transition) {
+        let result = match &report.outcome {
+            Outcome::Failed { .. } => RunResult::Failure {
+                needs_operator: report.needs_operator,
+            },
+            _ => RunResult::Success,
+        };
+        let error = match &report.outcome {
+            Outcome::Failed { error } => Some(error.clone()),
+            _ => None,
+        };
+        let (url, name, settings) = (self.url.clone(), name.to_owned(), self.quarantine.clone());
+        let recorded = blocking(move || {
+            let mut db = Db::open(&url)?;
+            let now = store::now();
+            let before = supervision::load_health(&mut db, &name)?;
+            let (after, transition) = quarantine::after_run(&before, result, &settings, now);
+            supervision::save_health(&mut db, &name, &after, error.as_deref(), now)?;
+            Ok((after, transition))
+        })
+        .await;
+        match recorded {
+            Ok((health, transition)) => {
+                match transition {
+                    Transition::Entered | Transition::Extended => warn!(
+                        until = ?health.quarantined_until,
+                        failures = health.consecutive_failures,
+                        "connector quarantined; next attempt at the end of the quarantine"
+                    ),
+                    Transition::Left => info!("connector left quarantine"),
+                    Transition::None => {}
+                }
+                (health, transition)
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot record the run's health");
+                (Health::default(), Transition::None)
+            }
+        }
+    }
+
+    /// Raises, reminds and clears alert conditions, mailing when one is due.
+    async fn alert(&self, name: &str, report: &RunReport, health: &Health) {
+        let (url, connector) = (self.url.clone(), name.to_owned());
+        let state = blocking(move || {
+            let mut db = Db::open(&url)?;
+            Ok((
+                supervision::alert_rows(&mut db, &connector)?,
+                supervision::open_conflicts(&mut db, &connector)?,
+            ))
+        })
+        .await;
+        let (rows, open_conflicts) = match state {
+            Ok(s) => s,
+            Err(e) => return warn!(error = %e, "cannot read the alert state"),
+        };
+        let failed = matches!(report.outcome, Outcome::Failed { .. });
+        let now = store::now();
+        for condition in Condition::ALL {
+            // A failed run says nothing about whether a hold or a conflict was cleared.
+            let (active, escalated) = match condition {
+                Condition::RunFailed => (failed, false),
+                Condition::Quarantined => (health.is_quarantined(), false),
+                Condition::Held if failed => continue,
+                Condition::Held => (matches!(report.outcome, Outcome::Held { .. }), false),
+                Condition::Conflicts if failed => continue,
+                Condition::Conflicts => (open_conflicts > 0, report.counts.conflicts > 0),
+            };
+            let previous = rows.get(condition.as_str());
+            let Some(mail) = alerts::due(previous, active, escalated, now, self.reminder) else {
+                continue;
+            };
+            let (subject, body) = compose(name, condition, mail, report, health, open_conflicts);
+            let sent = match &self.mailer {
+                Some(mailer) => match mailer.send(&subject, body).await {
+                    Ok(()) => {
+                        info!(condition = condition.as_str(), mail = ?mail, "alert mail sent");
+                        true
+                    }
+                    Err(e) => {
+                        warn!(condition = condition.as_str(), error = %e, "alert mail not delivered; will retry after the next run");
+                        false
+                    }
+                },
+                None => true,
+            };
+            let raised_at = match previous {
+                Some(p) if p.active && active => p.raised_at,
+                _ => now,
+            };
+            let row = AlertRow {
+                // An undelivered recovery keeps the condition raised, so the mail is owed.
+                active: if sent {
+                    active
+                } else {
+                    active || previous.is_some_and(|p| p.active)
+                },
+                detail: subject,
+                raised_at,
+                last_sent_at: if sent { Some(now) } else { None },
+            };
+            let (url, connector) = (self.url.clone(), name.to_owned());
+            if let Err(e) =
+                blocking(move || supervision::save_alert(&mut Db::open(&url)?, &connector, condition, &row))
+                    .await
+            {
+                warn!(error = %e, "cannot record the alert state");
+            }
+        }
+    }
+
+    /// `idsync alerts test`.
+    pub async fn send_test(&self) -> Result<(), String> {
+        let mailer = self
+            .mailer
+            .as_ref()
+            .ok_or("no [alerts] section in the configuration")?;
+        mailer
+            .send(
+                "[idsync] test alert",
+                format!(
+                    "This is a test mail from idsync ({}).\n\nFailure alerts for this configuration's \
+                     connectors will arrive like this one.\n",
+                    self.holder
+                ),
+            )
+            .await
+    }
+}
+
+fn compose(
+    connector: &str,
+    condition: Condition,
+    mail: Mail,
+    report: &RunReport,
+    health: &Health,
+    open_conflicts: i64,
+) -> (String, String) {
+    let when = |t: Option<NaiveDateTime>| {
+        t.map(|t| format!("{} UTC", t.format("%Y-%m-%d %H:%M")))
+            .unwrap_or_default()
+    };
+    let run = report
+        .run_id
+        .map(|id| format!("run #{id}"))
+        .unwrap_or_else(|| "the run".into());
+    let (what, body) = match (condition, mail) {
+        (_, Mail::Recovered) => {
+            let what = match condition {
+                Condition::RunFailed => "runs succeed again",
+                Condition::Quarantined => "quarantine ended",
+                Condition::Held => "no run is held any more",
+                Condition::Conflicts => "no open conflicts",
+            };
+            (format!("recovered: {what}"), format!("Recovered: {what}.\nThe latest run: {}\n", report.summary()))
+        }
+        (Condition::RunFailed, _) => {
+            let error = match &report.outcome {
+                Outcome::Failed { error } => error.as_str(),
+                _ => "",
+            };
+            (
+                "run failed".into(),
+                format!(
+                    "What happened: {run} failed.\nError: {error}\n\nApplied: nothing. A failed fetch never \
+                     reaches the database, and a failed apply is rolled back; the cursor stays where it was.\n\n\
+                     What you can do: {}\n",
+                    if report.needs_operator {
+                        "the identity provider refused the credentials or the configuration is wrong: check the \
+                         connector's secret or certificate, its permissions and `idsync config` keys; idsync will \
+                         not retry on its own schedule until the quarantine ends."
+                    } else {
+                        "idsync retries on the next schedule; if the error persists, check the identity provider's \
+                         status and the URL and request id above."
+                    }
+                ),
+            )
+        }
+        (Condition::Quarantined, _) => (
+            "connector quarantined".into(),
+            format!(
+                "What happened: {} consecutive failed runs put the connector in quarantine.\nNext attempt: {}\n\
+                 Last error: {}\n\nWhat you can do: fix the cause (credentials, permissions, network), then run \
+                 `idsync resync --connector {connector}`; a successful run ends the quarantine.\n",
+                health.consecutive_failures,
+                when(health.quarantined_until),
+                match &report.outcome {
+                    Outcome::Failed { error } => error.as_str(),
+                    _ => "",
+                }
+            ),
+        ),
+        (Condition::Held, _) => (
+            "run held by the deletion guard".into(),
+            format!(
+                "What happened: {run} would have removed too much at once: {}.\n\nApplied: only what is not \
+                 destructive ({} created, {} updated, {} reactivated, {} memberships added). Not applied: the \
+                 deactivations, purges and deletions; `idsync status` and the run record list them.\n\n\
+                 What you can do: check the identity provider. If the removals are real, run \
+                 `idsync approve --connector {connector}` and the next run applies them.\n",
+                match &report.outcome {
+                    Outcome::Held { reason } => reason.as_str(),
+                    _ => "",
+                },
+                report.counts.created,
+                report.counts.updated,
+                report.counts.reactivated,
+                report.counts.memberships_added
+            ),
+        ),
+        (Condition::Conflicts, _) => (
+            "matcher conflicts need a person".into(),
+            format!(
+                "What happened: {open_conflicts} record(s) could not be matched safely to a local user \
+                 (two people would have been merged). The rest of the run was applied.\n\n\
+                 What you can do: `idsync status` lists each conflict with both sides and the reason; fix \
+                 the duplicate or mismatched UPN or email in the identity provider or the application.\n"
+            ),
+        ),
+    };
+    let prefix = match mail {
+        Mail::Reminder => "reminder: ",
+        _ => "",
+    };
+    (
+        format!("[idsync] {connector}: {prefix}{what}"),
+        format!("Connector: {connector}\n{body}"),
+    )
+}
+
+fn record_metrics(name: &str, report: &RunReport, health: &Health) {
+    let connector = name.to_owned();
+    let outcome = match report.outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Held { .. } => "held",
+        Outcome::Failed { .. } => "failed",
+        Outcome::DryRun => "dry_run",
+    };
+    metrics::counter!("idsync_runs_total", "connector" => connector.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("idsync_run_duration_seconds", "connector" => connector.clone())
+        .record(report.elapsed.as_secs_f64());
+    metrics::counter!("idsync_objects_fetched_total", "connector" => connector.clone(), "kind" => "users")
+        .increment(report.fetched_users);
+    metrics::counter!("idsync_objects_fetched_total", "connector" => connector.clone(), "kind" => "groups")
+        .increment(report.fetched_groups);
+    let c = report.counts;
+    for (kind, n) in [
+        ("created", c.created),
+        ("updated", c.updated),
+        ("deactivated", c.deactivated),
+        ("reactivated", c.reactivated),
+        ("purged", c.purged),
+        ("groups_changed", c.groups_changed),
+        ("memberships_added", c.memberships_added),
+        ("memberships_removed", c.memberships_removed),
+    ] {
+        metrics::counter!("idsync_changes_applied_total", "connector" => connector.clone(), "kind" => kind)
+            .increment(n);
+    }
+    if matches!(report.outcome, Outcome::Succeeded) {
+        let now = chrono::Utc::now().timestamp() as f64;
+        metrics::gauge!("idsync_last_success_timestamp_seconds", "connector" => connector.clone()).set(now);
+    }
+    metrics::gauge!("idsync_connector_quarantined", "connector" => connector)
+        .set(if health.is_quarantined() { 1.0 } else { 0.0 });
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Invalid(format!("database task failed: {e}"))))
+}

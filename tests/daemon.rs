@@ -1,0 +1,263 @@
+//! The daemon's supervision through the binary: alert mail to a real SMTP listener, quarantine,
+//! `/healthz` and `/metrics`, SIGTERM during a run.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::smtp::SmtpSink;
+use support::{export_user, file_config, write_export};
+
+fn idsync(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_idsync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn alerts_section(sink: &SmtpSink, extra: &str) -> String {
+    format!(
+        "quarantine_after_failures_placeholder = 0\n{extra}\n[alerts]\nsmtp_url = {:?}\nfrom = \"idsync <idsync@example.com>\"\nto = [\"ops@example.com\", \"oncall@example.com\"]\n",
+        sink.url()
+    )
+    .replace("quarantine_after_failures_placeholder = 0\n", "")
+}
+
+#[test]
+fn failure_quarantine_and_recovery_mails_arrive_once_each() {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    let users: Vec<_> = (1..=10)
+        .map(|i| export_user(&format!("e{i}"), &format!("u{i}@example.com"), None, true))
+        .collect();
+    write_export(&export, &users, &[]);
+    let db = dir.path().join("app.db");
+    let config = file_config(
+        dir.path(),
+        &format!("sqlite://{}", db.display()),
+        &export,
+        &alerts_section(&sink, ""),
+    );
+
+    // A test mail.
+    let out = idsync(&config, &["alerts", "test"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mails = sink.wait_for(1);
+    assert_eq!(mails[0].subject(), "[idsync] test alert");
+    assert_eq!(mails[0].to, vec!["ops@example.com", "oncall@example.com"]);
+
+    assert!(idsync(&config, &["resync"]).status.success());
+    assert_eq!(sink.messages().len(), 1, "a good run sends nothing");
+
+    // The export breaks: one mail for the failure, none for the same failure again.
+    std::fs::write(&export, "{\"users\": [}").unwrap();
+    assert_eq!(idsync(&config, &["resync"]).status.code(), Some(1));
+    let mails = sink.wait_for(2);
+    assert_eq!(mails[1].subject(), "[idsync] hr: run failed");
+    assert!(
+        mails[1].data.contains("export.json line 1 column 12"),
+        "{}",
+        mails[1].data
+    );
+    assert!(mails[1].data.contains("Applied: nothing"), "{}", mails[1].data);
+    assert_eq!(idsync(&config, &["resync"]).status.code(), Some(1));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sink.messages().len(), 2, "no second mail for the same condition");
+
+    // The third failure in a row quarantines the connector.
+    assert_eq!(idsync(&config, &["resync"]).status.code(), Some(1));
+    let mails = sink.wait_for(3);
+    assert_eq!(mails[2].subject(), "[idsync] hr: connector quarantined");
+    assert!(
+        mails[2].data.contains("3 consecutive failed runs"),
+        "{}",
+        mails[2].data
+    );
+    let status = text(&idsync(&config, &["status"]).stdout);
+    assert!(status.contains("QUARANTINED until"), "{status}");
+
+    // Fixed: a good run ends the quarantine, and each condition sends its recovery.
+    write_export(&export, &users, &[]);
+    assert!(idsync(&config, &["resync"]).status.success());
+    let mails = sink.wait_for(5);
+    let mut subjects: Vec<String> = mails[3..].iter().map(|m| m.subject()).collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        vec![
+            "[idsync] hr: recovered: quarantine ended",
+            "[idsync] hr: recovered: runs succeed again"
+        ]
+    );
+    assert!(idsync(&config, &["resync"]).status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sink.messages().len(), 5);
+    assert!(!text(&idsync(&config, &["status"]).stdout).contains("QUARANTINED"));
+
+    // A held run mails once, with what to do.
+    write_export(&export, &users[..2], &[]);
+    assert_eq!(idsync(&config, &["resync"]).status.code(), Some(3));
+    let mails = sink.wait_for(6);
+    assert_eq!(mails[5].subject(), "[idsync] hr: run held by the deletion guard");
+    assert!(
+        mails[5].data.contains("idsync approve --connector hr"),
+        "{}",
+        mails[5].data
+    );
+}
+
+#[test]
+fn an_unreachable_smtp_server_never_breaks_a_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    std::fs::write(&export, "not json").unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let extra = format!("\n[alerts]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nfrom = \"idsync@example.com\"\nto = [\"ops@example.com\"]\n");
+    let config = file_config(
+        dir.path(),
+        &format!("sqlite://{}", dir.path().join("app.db").display()),
+        &export,
+        &extra,
+    );
+    let out = idsync(&config, &["resync"]);
+    assert_eq!(out.status.code(), Some(1), "the run fails for its own reason");
+    assert!(
+        text(&out.stdout).contains("hr: FAILED: invalid data"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("alert mail not delivered"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Fixed: the owed failure mail is not sent (nothing to deliver to), and the run succeeds.
+    write_export(&export, &[export_user("e1", "u1@example.com", None, true)], &[]);
+    assert!(idsync(&config, &["resync"]).status.success());
+}
+
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn healthz_and_metrics_follow_the_connector_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    let users: Vec<_> = (1..=5)
+        .map(|i| export_user(&format!("e{i}"), &format!("u{i}@example.com"), None, true))
+        .collect();
+    write_export(&export, &users, &[]);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let extra = format!("interval = \"1s\"\n\n[daemon]\nquarantine_after_failures = 2\njitter_secs = 0\n\n[ops]\nlisten = \"127.0.0.1:{port}\"\n");
+    let config = file_config(
+        dir.path(),
+        &format!("sqlite://{}", dir.path().join("app.db").display()),
+        &export,
+        &extra,
+    );
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_idsync"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--log-format", "json", "run"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    wait_until("a successful run in /metrics", || {
+        get(port, "/metrics").is_some_and(|(_, body)| {
+            body.contains("idsync_runs_total{connector=\"hr\",outcome=\"succeeded\"}")
+        })
+    });
+    let (status, body) = get(port, "/healthz").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    let (_, metrics) = get(port, "/metrics").unwrap();
+    for name in [
+        "idsync_run_duration_seconds",
+        "idsync_objects_fetched_total{connector=\"hr\",kind=\"users\"}",
+        "idsync_changes_applied_total{connector=\"hr\",kind=\"created\"} 5",
+        "idsync_last_success_timestamp_seconds{connector=\"hr\"}",
+        "idsync_connector_quarantined{connector=\"hr\"} 0",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from\n{metrics}");
+    }
+
+    // Two failures in a row: quarantined, and /healthz says so.
+    std::fs::write(&export, "{").unwrap();
+    wait_until("503 from /healthz", || {
+        get(port, "/healthz").is_some_and(|(s, _)| s == 503)
+    });
+    let (_, body) = get(port, "/healthz").unwrap();
+    assert!(
+        body.contains("\"connector\":\"hr\"") && body.contains("\"consecutive_failures\":2"),
+        "{body}"
+    );
+    assert!(get(port, "/metrics")
+        .unwrap()
+        .1
+        .contains("idsync_runs_total{connector=\"hr\",outcome=\"failed\"}"));
+
+    // SIGTERM: a clean exit.
+    let pid = daemon.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = daemon.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut logs = String::new();
+    std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut logs).unwrap();
+    assert!(
+        logs.lines().all(|l| l.starts_with('{')),
+        "JSON logs only:\n{logs}"
+    );
+    assert!(logs.contains("\"connector\":\"hr\""), "{logs}");
+    assert!(logs.contains("shutting down"), "{logs}");
+}
