@@ -261,3 +261,160 @@ fn healthz_and_metrics_follow_the_connector_and_sigterm_stops_cleanly() {
     assert!(logs.contains("\"connector\":\"hr\""), "{logs}");
     assert!(logs.contains("shutting down"), "{logs}");
 }
+
+fn users_export(path: &Path, n: usize) {
+    let users: Vec<_> = (0..n)
+        .map(|i| export_user(&format!("e{i}"), &format!("u{i}@example.com"), None, true))
+        .collect();
+    write_export(path, &users, &[]);
+}
+
+fn spawn_daemon(config: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_idsync"))
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn two_daemons_on_one_postgres_never_run_a_connector_twice_and_survive_a_kill() {
+    use diesel::prelude::*;
+    use idsync::store::schema::{leases, runs};
+
+    let pg = support::postgres::TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    users_export(&export, 3000);
+    let extra = "interval = \"1s\"\n\n[daemon]\nlease_secs = 3\njitter_secs = 0\n";
+    let config = file_config(dir.path(), &pg.url, &export, extra);
+    let mut db = diesel::PgConnection::establish(&pg.url).unwrap();
+    let mut a = spawn_daemon(&config);
+    let mut b = spawn_daemon(&config);
+
+    type Run = (String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>);
+    let load_runs = |db: &mut diesel::PgConnection| -> Vec<Run> {
+        runs::table
+            .order(runs::id)
+            .select((runs::status, runs::started_at, runs::finished_at))
+            .load(db)
+            .unwrap_or_default()
+    };
+    wait_until("six runs", || {
+        load_runs(&mut db).iter().filter(|r| r.0 == "succeeded").count() >= 6
+    });
+
+    // Kill whichever daemon holds the lease while it holds it (mid-run).
+    let mut victim = None;
+    wait_until("a held lease", || {
+        let holder: Option<String> = leases::table
+            .select(leases::holder)
+            .first(&mut db)
+            .optional()
+            .unwrap();
+        if let Some(pid) = holder.and_then(|h| h.split(':').nth(1).map(str::to_owned)) {
+            let child = if pid == a.id().to_string() { &mut a } else { &mut b };
+            if child.kill().is_ok() {
+                victim = Some(pid);
+                return true;
+            }
+        }
+        false
+    });
+    let killed_at = idsync::store::now();
+    let survivors_before = load_runs(&mut db).len();
+
+    // The survivor takes over once the dead holder's lease expires.
+    wait_until("runs after the kill", || {
+        load_runs(&mut db)
+            .iter()
+            .skip(survivors_before)
+            .filter(|r| r.0 == "succeeded")
+            .count()
+            >= 2
+    });
+    let all = load_runs(&mut db);
+    let after: Vec<&Run> = all.iter().filter(|r| r.1 > killed_at).collect();
+    assert!(!after.is_empty());
+
+    // No two runs overlapped, before or after the kill; the killed run, if it was mid-apply,
+    // is marked interrupted, never left running.
+    let mut spans: Vec<(chrono::NaiveDateTime, chrono::NaiveDateTime)> =
+        all.iter().filter_map(|r| r.2.map(|end| (r.1, end))).collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "runs overlap: {pair:?}");
+    }
+    assert!(
+        all.iter().all(|r| r.0 != "running" || r.1 >= killed_at),
+        "{all:?}"
+    );
+    let users: i64 = idsync::store::schema::users::table
+        .count()
+        .get_result(&mut db)
+        .unwrap();
+    assert_eq!(users, 3000);
+
+    for child in [&mut a, &mut b] {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+    assert!(victim.is_some());
+}
+
+#[test]
+fn sigterm_during_an_apply_lets_it_finish_and_exits_0() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    users_export(&export, 20_000);
+    let db_path = dir.path().join("app.db");
+    let config = file_config(
+        dir.path(),
+        &format!("sqlite://{}", db_path.display()),
+        &export,
+        "\n[daemon]\njitter_secs = 0\n",
+    );
+    assert!(idsync(&config, &["migrate"]).status.success());
+    let mut watcher = diesel::SqliteConnection::establish(&db_path.to_string_lossy()).unwrap();
+    watcher.batch_execute("PRAGMA busy_timeout = 0").unwrap();
+    let mut daemon = spawn_daemon(&config);
+    let mut signalled = false;
+    wait_until("the apply transaction", || {
+        let started = idsync::store::schema::runs::table
+            .count()
+            .get_result::<i64>(&mut watcher)
+            .unwrap_or(0)
+            > 0;
+        let writing = watcher
+            .batch_execute("BEGIN IMMEDIATE")
+            .map(|_| watcher.batch_execute("ROLLBACK"))
+            .is_err();
+        if started && writing {
+            let _ = Command::new("kill")
+                .args(["-TERM", &daemon.id().to_string()])
+                .status();
+            signalled = true;
+        }
+        signalled || daemon.try_wait().unwrap().is_some()
+    });
+    assert!(signalled, "the run finished before it could be interrupted");
+    assert_eq!(daemon.wait().unwrap().code(), Some(0));
+    let users: i64 = idsync::store::schema::users::table
+        .count()
+        .get_result(&mut watcher)
+        .unwrap();
+    let statuses: Vec<String> = idsync::store::schema::runs::table
+        .select(idsync::store::schema::runs::status)
+        .load(&mut watcher)
+        .unwrap();
+    assert_eq!((users, statuses), (20_000, vec!["succeeded".to_owned()]));
+}
