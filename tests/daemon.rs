@@ -224,6 +224,7 @@ fn healthz_and_metrics_follow_the_connector_and_sigterm_stops_cleanly() {
         "idsync_changes_applied_total{connector=\"hr\",kind=\"created\"} 5",
         "idsync_last_success_timestamp_seconds{connector=\"hr\"}",
         "idsync_connector_quarantined{connector=\"hr\"} 0",
+        "idsync_conflicts_open{connector=\"hr\"} 0",
     ] {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }

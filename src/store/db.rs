@@ -12,6 +12,8 @@ use super::StoreError;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// The PostgreSQL advisory lock key that serializes migrations ("idsync" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6964_7379_6e63;
 
 /// Where the database is, parsed from `[database] url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,13 +118,28 @@ impl Db {
     }
 
     /// Applies the embedded migrations that have not run yet; returns their names.
+    ///
+    /// Several processes may start at once on one database: on PostgreSQL they take turns
+    /// behind an advisory lock; on SQLite the loser of the race finds nothing left to do.
     pub fn migrate(&mut self) -> Result<Vec<String>, StoreError> {
         let applied = match self {
-            Db::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
-            Db::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
-        }
-        .map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(applied.iter().map(ToString::to_string).collect())
+            Db::Sqlite(c) => match c.run_pending_migrations(SQLITE_MIGRATIONS) {
+                Ok(applied) => Ok(applied.iter().map(ToString::to_string).collect()),
+                Err(e) => match c.has_pending_migration(SQLITE_MIGRATIONS) {
+                    Ok(false) => Ok(Vec::new()),
+                    _ => Err(e),
+                },
+            },
+            Db::Postgres(c) => {
+                c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+                let applied = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|a| a.iter().map(ToString::to_string).collect());
+                c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+                applied
+            }
+        };
+        applied.map_err(|e| StoreError::Migration(e.to_string()))
     }
 
     /// True when migrations are waiting (a dry run refuses to change the schema).

@@ -141,7 +141,8 @@ impl Supervisor {
                 }
             }
             let heartbeat = self.heartbeat(&name);
-            let report = reconcile::run_once(&self.url, connector, options, progress).await;
+            let run = reconcile::run_once(&self.url, connector, options, progress);
+            let report = idsync_source::telemetry::scoped(name.clone(), run).await;
             heartbeat.abort();
             let (health, transition) = self.record(&name, &report).await;
             self.release(&name).await;
@@ -247,6 +248,7 @@ impl Supervisor {
             Ok(s) => s,
             Err(e) => return warn!(error = %e, "cannot read the alert state"),
         };
+        metrics::gauge!("idsync_conflicts_open", "connector" => name.to_owned()).set(open_conflicts as f64);
         let failed = matches!(report.outcome, Outcome::Failed { .. });
         let now = store::now();
         for condition in Condition::ALL {

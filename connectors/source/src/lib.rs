@@ -11,6 +11,7 @@ pub mod nesting;
 pub mod record;
 pub mod retry;
 pub mod secret;
+pub mod telemetry;
 
 use async_trait::async_trait;
 

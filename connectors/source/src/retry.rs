@@ -160,6 +160,7 @@ where
     let mut attempts = 0u32;
     loop {
         attempts += 1;
+        crate::telemetry::upstream_request();
         let (error, retry_after) = match attempt(attempts).await {
             Ok(value) => return Ok(value),
             Err(Failure::Fatal(error)) => {
@@ -170,7 +171,10 @@ where
                     exhausted: false,
                 })
             }
-            Err(Failure::Retry { error, retry_after }) => (error, retry_after),
+            Err(Failure::Retry { error, retry_after }) => {
+                crate::telemetry::upstream_throttled();
+                (error, retry_after)
+            }
         };
         let exhausted = |error| RetryError {
             error,
