@@ -60,6 +60,11 @@ pub enum Command {
         #[arg(long)]
         connector: String,
     },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Failure alerts.
     Alerts {
         #[command(subcommand)]
@@ -83,6 +88,13 @@ pub enum Command {
         #[arg(long, default_value_t = 200)]
         limit: i64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration, reach the database and each source's token endpoint,
+    /// without syncing.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]

@@ -270,3 +270,57 @@ fn parse_since(text: &str) -> anyhow::Result<chrono::NaiveDateTime> {
         ),
     }
 }
+
+/// `idsync config check`: the configuration parsed (or we would not be here); now the database
+/// and each source, without syncing.
+pub async fn config_check(config: &Config) -> anyhow::Result<ExitCode> {
+    println!(
+        "{}: configuration is valid ({} connectors)",
+        config.path.display(),
+        config.connectors.len()
+    );
+    let mut ok = true;
+    let url = config.database.clone();
+    let database = match &config.database {
+        // Opening a SQLite file creates it; a check changes nothing.
+        DatabaseUrl::Sqlite(path) if !path.exists() => {
+            println!(
+                "database {}: does not exist yet; `idsync run` or `migrate` creates it",
+                path.display()
+            );
+            Ok(false)
+        }
+        _ => tokio::task::spawn_blocking(move || Db::open(&url)?.has_pending_migrations()).await?,
+    };
+    match database {
+        Ok(pending) => println!(
+            "database {}: reachable{}",
+            config.database.redacted(),
+            if pending {
+                "; migrations pending (idsync migrate, or the daemon at start-up)"
+            } else {
+                ""
+            }
+        ),
+        Err(e) => {
+            ok = false;
+            println!("database {}: FAILED: {e}", config.database.redacted());
+        }
+    }
+    for c in &config.connectors {
+        match connectors::build(c).source.check().await {
+            Ok(what) => println!("connector {}: ok: {what}", c.name),
+            Err(e) => {
+                ok = false;
+                println!("connector {}: FAILED: {e}", c.name);
+            }
+        }
+    }
+    if let Some(alerts) = &config.alerts {
+        println!(
+            "alerts: mail to {} (idsync alerts test sends one)",
+            alerts.to.join(", ")
+        );
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use idsync::cli::{AlertsCommand, Cli, Command, LogFormat};
+use idsync::cli::{AlertsCommand, Cli, Command, ConfigCommand, LogFormat};
 use idsync::config::Config;
 use idsync::{commands, daemon};
 use tracing_subscriber::EnvFilter;
@@ -48,6 +48,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts {
             command: AlertsCommand::Test,
         } => commands::alerts_test(&config).await,
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => commands::config_check(&config).await,
         Command::Events {
             connector,
             user,

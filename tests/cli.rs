@@ -240,3 +240,29 @@ fn errors_say_what_and_where_and_exit_non_zero() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn config_check_reads_each_source_without_syncing() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    write_export(&export, &[export_user("e1", "u1@example.com", None, true)], &[]);
+    let db = dir.path().join("app.db");
+    let config = file_config(dir.path(), &format!("sqlite://{}", db.display()), &export, "");
+    let config = config.to_str().unwrap();
+    let out = idsync(dir.path(), &["--config", config, "config", "check"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("connector hr: ok:") && text(&out.stdout).contains("1 users, 0 groups"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!db.exists(), "a check creates no database");
+    std::fs::write(&export, "[]").unwrap();
+    let out = idsync(dir.path(), &["--config", config, "config", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("connector hr: FAILED: invalid data"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -211,3 +211,46 @@ async fn the_binary_syncs_a_changing_tenant_into_sqlite() {
         .any(|r| r.path == "/v1.0/users/delta" && r.param("$select").is_some()));
     assert_tables_match(&fake, &setup, "forced full");
 }
+
+/// `idsync config check` reaches the token endpoint: the right secret passes, a wrong one is
+/// reported as refused credentials, and nothing is synced either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_check_reaches_the_token_endpoint_without_syncing() {
+    let fake = FakeGraph::start().await;
+    let setup = setup(&fake);
+    let check = |secret: &'static str| {
+        let config = setup.config.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_idsync"))
+                .arg("--config")
+                .arg(&config)
+                .args(["config", "check"])
+                .env("IDSYNC_TEST_ENTRA_SECRET", secret)
+                .env("RUST_LOG", "warn")
+                .output()
+                .await
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        }
+    };
+    let (code, text) = check(CLIENT_SECRET).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("connector entra: ok:") && text.contains("issued a token"),
+        "{text}"
+    );
+    assert!(text.contains("does not exist yet"), "{text}");
+    let (code, text) = check("wrong-secret").await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("connector entra: FAILED: credentials rejected"),
+        "{text}"
+    );
+    assert!(
+        !setup.db.exists(),
+        "a check syncs nothing and creates no database"
+    );
+}

@@ -348,3 +348,26 @@ fn migrations_match_the_schema_and_run_once() {
         });
     }
 }
+
+#[test]
+fn housekeeping_prunes_old_runs_and_events_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new(&format!("sqlite://{}", dir.path().join("h.db").display()), "");
+    h.export(&team(3), &[]);
+    assert_eq!(h.sync().outcome, Outcome::Succeeded);
+    let events = h.count_events();
+    assert!(events >= 3);
+    // Nothing is older than a day: nothing goes.
+    let day_ago = store::now() - chrono::Duration::days(1);
+    assert_eq!(store_runs::prune_history(&mut h.db(), day_ago).unwrap(), (0, 0));
+    // Everything is older than tomorrow: the history goes, the users stay.
+    let tomorrow = store::now() + chrono::Duration::days(1);
+    assert_eq!(
+        store_runs::prune_history(&mut h.db(), tomorrow).unwrap(),
+        (1, events as usize)
+    );
+    assert_eq!(
+        (h.count_events(), h.run_statuses().len(), h.users().len()),
+        (0, 0, 3)
+    );
+}

@@ -82,6 +82,10 @@ pub struct DaemonConfig {
     pub lease_secs: u64,
     /// Up to this many seconds of random delay before a scheduled run.
     pub jitter_secs: u64,
+    /// When housekeeping prunes old history (a crontab expression or shortcut).
+    pub housekeeping_schedule: String,
+    /// Runs and events older than this many days are pruned; 0 keeps them forever.
+    pub keep_history_days: u32,
 }
 
 impl Default for DaemonConfig {
@@ -90,6 +94,8 @@ impl Default for DaemonConfig {
             quarantine_after_failures: 3,
             lease_secs: 120,
             jitter_secs: 30,
+            housekeeping_schedule: "@daily".into(),
+            keep_history_days: 180,
         }
     }
 }
@@ -228,6 +234,8 @@ impl Config {
             Schedule::parse_interval(&alerts.reminder_after)
                 .map_err(|m| invalid("alerts.reminder_after".into(), m))?;
         }
+        Schedule::parse_cron(&shape.daemon.housekeeping_schedule)
+            .map_err(|m| invalid("daemon.housekeeping_schedule".into(), m))?;
         if shape.daemon.quarantine_after_failures == 0 {
             return Err(invalid(
                 "daemon.quarantine_after_failures".into(),

@@ -89,6 +89,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     if config.connectors.is_empty() {
         warn!("no connectors configured; nothing to schedule");
     }
+    if config.daemon.keep_history_days > 0 {
+        let schedule =
+            Schedule::parse_cron(&config.daemon.housekeeping_schedule).map_err(anyhow::Error::msg)?;
+        let (url, days) = (url.clone(), config.daemon.keep_history_days);
+        tasks.spawn(housekeeping(url, schedule, days, stop_rx.clone()));
+    }
     let clock = Clock::starting_at(Utc::now());
     let jitter = Duration::from_secs(config.daemon.jitter_secs);
     for c in &config.connectors {
@@ -121,6 +127,37 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         );
     }
     Ok(())
+}
+
+/// Prunes old runs and events on its own schedule. Retention of users is not here: purges go
+/// through each connector's plan and its deletion guard.
+async fn housekeeping(
+    url: crate::store::DatabaseUrl,
+    schedule: Schedule,
+    days: u32,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let Some(next) = schedule.next_after(Utc::now()) else {
+            return;
+        };
+        let wait = (next - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        let url = url.clone();
+        let pruned = tokio::task::spawn_blocking(move || {
+            let before = crate::store::now() - chrono::Duration::days(i64::from(days));
+            crate::store::runs::prune_history(&mut Db::open(&url)?, before)
+        })
+        .await;
+        match pruned {
+            Ok(Ok((runs, events))) => info!(runs, events, days, "housekeeping pruned old history"),
+            Ok(Err(e)) => warn!(error = %e, "housekeeping failed"),
+            Err(e) => warn!(error = %e, "housekeeping task failed"),
+        }
+    }
 }
 
 async fn supervise_once(supervisor: &Supervisor, connector: &Connector) -> Health {

@@ -209,3 +209,16 @@ pub fn open_conflicts(db: &mut Db) -> Result<Vec<ConflictRow>, StoreError> {
         .select(ConflictRow::as_select())
         .load(c))?)
 }
+
+/// Deletes finished runs and events older than `before`; returns how many of each.
+pub fn prune_history(db: &mut Db, before: NaiveDateTime) -> Result<(usize, usize), StoreError> {
+    use super::schema::events;
+    Ok(
+        with_conn!(db, c => c.transaction::<_, diesel::result::Error, _>(|c| {
+            let events = diesel::delete(events::table.filter(events::created_at.lt(before))).execute(c)?;
+            let runs = diesel::delete(runs::table.filter(runs::started_at.lt(before).and(runs::status.ne("running"))))
+                .execute(c)?;
+            Ok((runs, events))
+        }))?,
+    )
+}

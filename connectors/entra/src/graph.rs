@@ -92,6 +92,17 @@ pub(crate) struct Graph {
     permits: Arc<Semaphore>,
 }
 
+impl Graph {
+    /// Asks the token endpoint for a token (cached ones are fine: they were issued by it).
+    pub(crate) async fn check_token(&self) -> Result<String, SourceError> {
+        self.tokens.token().await?;
+        Ok(format!(
+            "{} issued a token for these credentials",
+            self.tokens.token_url()
+        ))
+    }
+}
+
 pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);

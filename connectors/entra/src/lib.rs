@@ -141,6 +141,11 @@ impl Source for EntraSource {
         &self.name
     }
 
+    async fn check(&self) -> Result<String, SourceError> {
+        self.mapping()?;
+        self.graph().await?.check_token().await
+    }
+
     async fn fetch(&self, request: &FetchRequest, progress: &dyn Progress) -> Result<Batch, SourceError> {
         let graph = self.graph().await?;
         if let (false, Some(cursor)) = (request.full, &request.cursor) {

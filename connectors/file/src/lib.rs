@@ -90,6 +90,17 @@ impl Source for FileSource {
         &self.name
     }
 
+    async fn check(&self) -> Result<String, SourceError> {
+        let batch = self
+            .fetch(&FetchRequest::default(), &idsync_source::NoProgress)
+            .await?;
+        let (users, groups) = batch.counts();
+        Ok(format!(
+            "{} reads: {users} users, {groups} groups",
+            self.config.path.display()
+        ))
+    }
+
     async fn fetch(&self, _request: &FetchRequest, progress: &dyn Progress) -> Result<Batch, SourceError> {
         let path = &self.config.path;
         let text = tokio::fs::read_to_string(path)
@@ -110,6 +121,14 @@ impl Source for FileSource {
 
 /// Parses and checks an export. `origin` names the file in error messages.
 pub fn parse_export(text: &str, origin: &str, nested: NestedGroups) -> Result<Snapshot, SourceError> {
+    // serde would take a JSON array for the export struct too: `[]` must not read as an empty
+    // directory (which would mean "everyone left").
+    if !text.trim_start().starts_with('{') {
+        return Err(SourceError::InvalidData {
+            location: format!("{origin} line 1 column 1"),
+            detail: "expected a JSON object with \"users\" and \"groups\"".into(),
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let export: Export = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let inner = e.inner();
@@ -256,6 +275,8 @@ mod tests {
                 "groups[0].members[0]: x is neither a user nor a group",
             ),
             (r#"{"users": [{"id": "1", "upn": "a""#, "EOF while parsing"),
+            ("[]", "dir.json line 1 column 1: expected a JSON object"),
+            ("", "dir.json line 1 column 1: expected a JSON object"),
         ];
         for (input, expected) in cases {
             let err = parse(input).unwrap_err();

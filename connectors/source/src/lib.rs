@@ -55,4 +55,10 @@ pub trait Source: Send + Sync {
     /// A source must return an error rather than a partial snapshot: the planner reads a
     /// snapshot's absences as removals.
     async fn fetch(&self, request: &FetchRequest, progress: &dyn Progress) -> Result<Batch, SourceError>;
+
+    /// Checks that the source can be reached and accepts our credentials, without syncing
+    /// (the identity providers' "Test Connection"). Returns what was checked.
+    async fn check(&self) -> Result<String, SourceError> {
+        Ok("no connection to check for this kind of connector".to_owned())
+    }
 }
