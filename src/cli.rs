@@ -50,6 +50,10 @@ pub enum Command {
         /// Print the plan and write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Provision one user on demand (a UPN or the source's id; needs --connector): shows
+        /// the scope decision, the matcher's finding and the plan, then applies it.
+        #[arg(long, requires = "connector")]
+        user: Option<String>,
     },
     /// Apply pending database migrations.
     Migrate,

@@ -49,7 +49,15 @@ pub async fn resync(
             RunProgress::hidden()
         };
         let supervised = supervisor
-            .run(&connector, RunOptions { full, dry_run }, &progress)
+            .run(
+                &connector,
+                RunOptions {
+                    full,
+                    dry_run,
+                    on_demand: false,
+                },
+                &progress,
+            )
             .await;
         progress.finish();
         let Some(report) = supervised.report else {
@@ -323,4 +331,113 @@ pub async fn config_check(config: &Config) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `idsync resync --user KEY --connector NAME [--dry-run]`: provision one user on demand.
+pub async fn provision(config: &Config, name: &str, key: &str, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let c = config
+        .connector(name)
+        .with_context(|| format!("no connector is named {name:?}"))?;
+    let connector = connectors::build(c);
+    println!("1. {name}: looking up {key}");
+    let lookup = match connector.source.fetch_user(key).await {
+        Ok(Some(lookup)) => lookup,
+        Ok(None) => {
+            println!("   {name} has no user {key}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => {
+            println!("   FAILED: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for step in &lookup.steps {
+        println!("   {step}");
+    }
+    let mut record = lookup.record;
+    record.normalize();
+    println!(
+        "2. scope: {}",
+        if lookup.in_scope {
+            "in scope"
+        } else {
+            "OUT of scope: a sync treats the user as removed"
+        }
+    );
+
+    if !dry_run {
+        migrate_quietly(&config.database).await?;
+    }
+    let (url, source, probe) = (config.database.clone(), name.to_owned(), record.clone());
+    let explained = tokio::task::spawn_blocking(move || -> Result<String, store::StoreError> {
+        let mut db = match &url {
+            DatabaseUrl::Sqlite(path) if !path.exists() => {
+                let mut db = Db::open(&DatabaseUrl::SqliteMemory)?;
+                db.migrate()?;
+                db
+            }
+            _ => Db::open(&url)?,
+        };
+        let local = store::load_local(&mut db, &source)?;
+        Ok(crate::reconcile::on_demand::explain_match(
+            &source, &probe, &local,
+        ))
+    })
+    .await??;
+    println!("3. {explained}");
+
+    install_metrics();
+    let supervisor = Supervisor::new(config).map_err(anyhow::Error::msg)?;
+    let prepared = crate::reconcile::on_demand::Prepared::for_user(name, record, lookup.in_scope);
+    let apply_copy = prepared.again();
+    let preview = crate::connectors::Connector {
+        config: c.clone(),
+        source: Box::new(prepared),
+    };
+    let options = RunOptions {
+        full: false,
+        dry_run: true,
+        on_demand: true,
+    };
+    let plan = supervisor.run(&preview, options, &RunProgress::hidden()).await;
+    let lines = plan
+        .report
+        .as_ref()
+        .and_then(|r| r.plan.as_ref())
+        .map(|p| p.render())
+        .unwrap_or_default();
+    println!(
+        "4. changes:{}",
+        if lines.is_empty() {
+            " none; the application already agrees"
+        } else {
+            ""
+        }
+    );
+    for line in lines.lines() {
+        println!("   {line}");
+    }
+    if dry_run {
+        println!("dry run: nothing written");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let apply = crate::connectors::Connector {
+        config: c.clone(),
+        source: Box::new(apply_copy),
+    };
+    let options = RunOptions {
+        dry_run: false,
+        ..options
+    };
+    let supervised = supervisor.run(&apply, options, &RunProgress::hidden()).await;
+    let Some(report) = supervised.report else {
+        println!("5. skipped: {}", supervised.skipped.unwrap_or_default());
+        return Ok(ExitCode::FAILURE);
+    };
+    println!("5. {}", report.summary());
+    Ok(match report.outcome {
+        Outcome::Failed { .. } => ExitCode::FAILURE,
+        Outcome::Held { .. } => ExitCode::from(EXIT_HELD),
+        _ => ExitCode::SUCCESS,
+    })
 }

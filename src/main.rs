@@ -41,7 +41,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             connector,
             full,
             dry_run,
+            user: None,
         } => commands::resync(&config, connector.as_deref(), full, dry_run).await,
+        Command::Resync {
+            connector: Some(connector),
+            user: Some(user),
+            dry_run,
+            ..
+        } => commands::provision(&config, &connector, &user, dry_run).await,
+        Command::Resync {
+            connector: None,
+            user: Some(_),
+            ..
+        } => {
+            anyhow::bail!("--user needs --connector NAME")
+        }
         Command::Migrate => commands::migrate(&config).await,
         Command::Status => commands::status(&config).await,
         Command::Approve { connector } => commands::approve(&config, &connector).await,

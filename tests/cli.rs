@@ -266,3 +266,93 @@ fn config_check_reads_each_source_without_syncing() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn provision_on_demand_explains_then_applies_one_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    let mut users: Vec<_> = (1..=3)
+        .map(|i| export_user(&format!("e{i}"), &format!("u{i}@example.com"), None, true))
+        .collect();
+    write_export(&export, &users, &[]);
+    let db = dir.path().join("app.db");
+    let config = file_config(dir.path(), &format!("sqlite://{}", db.display()), &export, "");
+    let config = config.to_str().unwrap();
+    assert!(idsync(dir.path(), &["--config", config, "resync"])
+        .status
+        .success());
+    let last_success = sqlite(&db, "SELECT last_success_at AS line FROM sync_state");
+
+    users[1]["job_title"] = serde_json::json!("Staff Engineer");
+    write_export(&export, &users, &[]);
+    let out = idsync(
+        dir.path(),
+        &[
+            "--config",
+            config,
+            "resync",
+            "--connector",
+            "hr",
+            "--user",
+            "U2@example.com",
+            "--dry-run",
+        ],
+    );
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("found in") && said.contains("as id e2"), "{said}");
+    assert!(
+        said.contains("3. matcher: local user #2 (u2@example.com) by link, owned by hr"),
+        "{said}"
+    );
+    assert!(
+        said.contains("update user u2@example.com (#2): job_title: null -> \"Staff Engineer\""),
+        "{said}"
+    );
+    assert_eq!(
+        sqlite(
+            &db,
+            "SELECT coalesce(job_title, 'none') AS line FROM users WHERE id = 2"
+        ),
+        "none"
+    );
+
+    let out = idsync(
+        dir.path(),
+        &["--config", config, "resync", "--connector", "hr", "--user", "e2"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert_eq!(
+        sqlite(&db, "SELECT job_title AS line FROM users WHERE id = 2"),
+        "Staff Engineer"
+    );
+    // Only that user: the others' pending changes wait for the next sync; the run is recorded
+    // as on demand, and the connector's last success is untouched.
+    assert_eq!(
+        sqlite(&db, "SELECT mode AS line FROM runs ORDER BY id DESC LIMIT 1"),
+        "on_demand"
+    );
+    assert_eq!(
+        sqlite(&db, "SELECT last_success_at AS line FROM sync_state"),
+        last_success
+    );
+
+    let out = idsync(
+        dir.path(),
+        &[
+            "--config",
+            config,
+            "resync",
+            "--connector",
+            "hr",
+            "--user",
+            "nobody@example.com",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("hr has no user nobody@example.com"),
+        "{}",
+        text(&out.stdout)
+    );
+}

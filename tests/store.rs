@@ -301,7 +301,7 @@ fn scenario(database_url: &str) {
     let runs_before = h.run_statuses().len();
     let report = h.sync_with(RunOptions {
         dry_run: true,
-        full: false,
+        ..RunOptions::default()
     });
     assert_eq!(report.outcome, Outcome::DryRun);
     assert!(report

@@ -3,6 +3,7 @@
 //! This is the only place the pipeline's steps meet. A failed fetch ends the run before the
 //! store is touched; a held run applies only what is not destructive and keeps its cursor.
 
+pub mod on_demand;
 mod progress;
 
 use std::time::{Duration, Instant};
@@ -24,6 +25,8 @@ pub struct RunOptions {
     pub full: bool,
     /// Plan and print, write nothing.
     pub dry_run: bool,
+    /// Leave the connector's cursor and last success alone (a run that saw one user only).
+    pub on_demand: bool,
 }
 
 /// How a run ended, for the CLI, the daemon and (later) alerts.
@@ -72,8 +75,18 @@ impl RunReport {
     }
 }
 
-/// Runs one connector once.
+/// Runs one connector once, in a `run` span carrying the connector and (once known) the run id.
 pub async fn run_once(
+    url: &DatabaseUrl,
+    connector: &Connector,
+    options: RunOptions,
+    progress: &RunProgress,
+) -> RunReport {
+    let span = tracing::info_span!("run", connector = %connector.config.name, run_id = tracing::field::Empty);
+    tracing::Instrument::instrument(run_in_span(url, connector, options, progress), span).await
+}
+
+async fn run_in_span(
     url: &DatabaseUrl,
     connector: &Connector,
     options: RunOptions,
@@ -93,7 +106,11 @@ pub async fn run_once(
         needs_operator: false,
         elapsed: Duration::ZERO,
     };
-    let mode = if options.full { "full" } else { "scheduled" };
+    let mode = match (options.on_demand, options.full) {
+        (true, _) => "on_demand",
+        (false, true) => "full",
+        (false, false) => "scheduled",
+    };
 
     // Before fetching: the stored cursor, and a run row (not for a dry run).
     let prepared = {
@@ -115,6 +132,9 @@ pub async fn run_once(
         Err(e) => return report.fail(format!("database: {e}"), started),
     };
     report.run_id = run_id;
+    if let Some(id) = run_id {
+        tracing::Span::current().record("run_id", id);
+    }
     info!(connector = %name, run_id, "run started");
 
     progress.stage("fetching");
@@ -242,7 +262,11 @@ fn plan_and_apply(
         }
         _ => {
             let run_end = run_id.map(|_| end(RunStatus::Succeeded, None));
-            let cursor = CursorUpdate::Advance { cursor, full };
+            let cursor = if options.on_demand {
+                CursorUpdate::Keep
+            } else {
+                CursorUpdate::Advance { cursor, full }
+            };
             store::apply(
                 &mut db,
                 &plan,

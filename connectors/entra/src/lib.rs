@@ -141,6 +141,10 @@ impl Source for EntraSource {
         &self.name
     }
 
+    async fn fetch_user(&self, key: &str) -> Result<Option<idsync_source::UserLookup>, SourceError> {
+        self.lookup_user(key).await
+    }
+
     async fn check(&self) -> Result<String, SourceError> {
         self.mapping()?;
         self.graph().await?.check_token().await

@@ -101,6 +101,49 @@ impl EntraSource {
         Ok((record, self.scope().matches(attrs)))
     }
 
+    /// Provision on demand: `GET /users/{id or userPrincipalName}`, mapped, with the scoping
+    /// filters' verdict. Group scope is reported, not evaluated: it needs the whole graph.
+    pub(crate) async fn lookup_user(
+        &self,
+        key: &str,
+    ) -> Result<Option<idsync_source::UserLookup>, SourceError> {
+        let graph = self.graph().await?;
+        let select: Vec<&str> = self.user_select.iter().map(String::as_str).collect();
+        let object = match graph.get::<Object>(&graph.user_url(key.trim(), &select)).await {
+            Ok(object) => object,
+            Err(GetError::Failed(SourceError::Upstream {
+                status: Some(404), ..
+            })) => return Ok(None),
+            Err(GetError::Failed(e)) => return Err(e),
+            Err(GetError::DeltaReset { url, status, detail }) => {
+                return Err(SourceError::Upstream {
+                    url,
+                    status: Some(status),
+                    request_id: None,
+                    detail,
+                })
+            }
+        };
+        let id = object.get("id").and_then(Json::as_str).unwrap_or(key).to_owned();
+        let (record, _) = self.user_record(&id, &object)?;
+        let decision = self.scope().explain(&object);
+        let mut steps = vec![
+            format!("Graph returned user {id} ({})", record.upn),
+            format!("scoping filters: {decision}"),
+        ];
+        if !self.config.groups.is_empty() {
+            steps.push(format!(
+                "group scope ({}) is checked at the next sync, not on demand",
+                self.config.groups.join(", ")
+            ));
+        }
+        Ok(Some(idsync_source::UserLookup {
+            record,
+            in_scope: decision.in_scope(),
+            steps,
+        }))
+    }
+
     fn absorb_users(&self, round: &mut UserRound, items: Vec<Object>) -> Result<(), SourceError> {
         for item in items {
             let id = object_id(&item, "users")?;

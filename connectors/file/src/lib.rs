@@ -90,6 +90,32 @@ impl Source for FileSource {
         &self.name
     }
 
+    async fn fetch_user(&self, key: &str) -> Result<Option<idsync_source::UserLookup>, SourceError> {
+        let batch = self
+            .fetch(&FetchRequest::default(), &idsync_source::NoProgress)
+            .await?;
+        let Fetched::Snapshot(snapshot) = batch.data else {
+            return Ok(None);
+        };
+        let wanted = key.trim().to_lowercase();
+        let found = snapshot
+            .users
+            .into_iter()
+            .find(|u| u.external_id == key.trim() || u.upn.trim().to_lowercase() == wanted);
+        Ok(found.map(|record| idsync_source::UserLookup {
+            steps: vec![
+                format!(
+                    "found in {} as id {}",
+                    self.config.path.display(),
+                    record.external_id
+                ),
+                "scope: a file export has no scope; every listed user is in it".to_owned(),
+            ],
+            record,
+            in_scope: true,
+        }))
+    }
+
     async fn check(&self) -> Result<String, SourceError> {
         let batch = self
             .fetch(&FetchRequest::default(), &idsync_source::NoProgress)

@@ -44,6 +44,16 @@ impl Progress for NoProgress {
     fn fetched(&self, _kind: &str, _count: u64) {}
 }
 
+/// One user looked up on demand.
+#[derive(Debug, Clone)]
+pub struct UserLookup {
+    pub record: UserRecord,
+    /// False when the connector's scope excludes the user (a sync would treat them as removed).
+    pub in_scope: bool,
+    /// How the connector decided: which scope rule applied, what it could not check.
+    pub steps: Vec<String>,
+}
+
 /// An identity source: something that can say who exists and who belongs to which group.
 #[async_trait]
 pub trait Source: Send + Sync {
@@ -55,6 +65,15 @@ pub trait Source: Send + Sync {
     /// A source must return an error rather than a partial snapshot: the planner reads a
     /// snapshot's absences as removals.
     async fn fetch(&self, request: &FetchRequest, progress: &dyn Progress) -> Result<Batch, SourceError>;
+
+    /// Looks up one user (by the source's id or by sign-in name) for "provision on demand",
+    /// with the steps that decided whether the user is in scope.
+    async fn fetch_user(&self, key: &str) -> Result<Option<UserLookup>, SourceError> {
+        let _ = key;
+        Err(SourceError::Config(
+            "this kind of connector cannot look up a single user".to_owned(),
+        ))
+    }
 
     /// Checks that the source can be reached and accepts our credentials, without syncing
     /// (the identity providers' "Test Connection"). Returns what was checked.
