@@ -26,6 +26,19 @@ pub struct Incoming<'a> {
     pub email: Option<&'a str>,
 }
 
+impl<'a> Incoming<'a> {
+    /// A pulled record, known by its external id.
+    pub fn from_record(source: &'a str, record: &'a idsync_source::UserRecord) -> Incoming<'a> {
+        Incoming {
+            source,
+            external_id: Some(&record.external_id),
+            scim_id: None,
+            upn: &record.upn,
+            email: record.email.as_deref(),
+        }
+    }
+}
+
 /// How a match was found, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MatchedBy {

@@ -212,13 +212,7 @@ fn decide_users<'r>(
             });
             continue;
         }
-        let incoming = Incoming {
-            source,
-            external_id: Some(&record.external_id),
-            scim_id: None,
-            upn: &record.upn,
-            email: record.email.as_deref(),
-        };
+        let incoming = Incoming::from_record(source, record);
         decisions.push(match matcher.find(&incoming, is_live) {
             MatchOutcome::New => Decision::Create { record, index },
             MatchOutcome::Conflict(conflict) => Decision::Refused { record, conflict },

@@ -16,6 +16,7 @@ pub use progress::RunProgress;
 
 use crate::connectors::Connector;
 use crate::planner::{self, Plan, PlanCounts, Verdict};
+use crate::store::blocking;
 use crate::store::runs::{self, RunEnd, RunStatus};
 use crate::store::{self, ApplyContext, CursorUpdate, DatabaseUrl, Db, StoreError};
 
@@ -325,13 +326,4 @@ async fn record_failure(url: &DatabaseUrl, run_id: Option<i64>, error: &str) {
     if let Err(e) = result {
         error!(run_id = id, error = %e, "could not record the failed run");
     }
-}
-
-/// Runs database work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Invalid(format!("database task failed: {e}"))))
 }

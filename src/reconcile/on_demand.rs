@@ -68,13 +68,7 @@ impl Source for Prepared {
 /// What the matcher makes of the record, in words.
 pub fn explain_match(source: &str, record: &UserRecord, local: &LocalState) -> String {
     let matcher = Matcher::new(&local.users, &local.links);
-    let incoming = Incoming {
-        source,
-        external_id: Some(&record.external_id),
-        scim_id: None,
-        upn: &record.upn,
-        email: record.email.as_deref(),
-    };
+    let incoming = Incoming::from_record(source, record);
     match matcher.find(&incoming, &|link| link.removed_at.is_none()) {
         MatchOutcome::Found { user, by } => {
             let u = &local.users[user];

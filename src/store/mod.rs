@@ -37,5 +37,14 @@ pub fn now() -> chrono::NaiveDateTime {
     chrono::SubsecRound::trunc_subsecs(now, 6)
 }
 
+/// Runs database work on tokio's blocking pool, off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Invalid(format!("database task failed: {e}"))))
+}
+
 /// Rows per INSERT: well under SQLite's 32766 bound parameters for the widest table.
 pub(crate) const CHUNK: usize = 1000;

@@ -17,6 +17,7 @@ use self::quarantine::{Health, QuarantineSettings, RunResult, Transition};
 use crate::config::{Config, Schedule};
 use crate::connectors::Connector;
 use crate::reconcile::{self, Outcome, RunOptions, RunProgress, RunReport};
+use crate::store::blocking;
 use crate::store::{self, lease, supervision, DatabaseUrl, Db, StoreError};
 
 /// A supervised run's result.
@@ -459,12 +460,4 @@ fn record_metrics(name: &str, report: &RunReport, health: &Health) {
     }
     metrics::gauge!("idsync_connector_quarantined", "connector" => connector)
         .set(if health.is_quarantined() { 1.0 } else { 0.0 });
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Invalid(format!("database task failed: {e}"))))
 }
