@@ -66,4 +66,7 @@ pub struct LocalState {
     pub open_conflicts: HashSet<String>,
     /// True until the source's first successful run (the deletion guard exempts it).
     pub first_sync: bool,
+    /// How many users and groups the source owns, when `users` and `groups` hold only part
+    /// of the directory (an incremental run loads what its changes can touch).
+    pub owned_counts: Option<(u64, u64)>,
 }

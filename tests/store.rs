@@ -5,6 +5,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use diesel::prelude::*;
 use idsync::config::Config;
@@ -334,8 +335,24 @@ fn migrations_match_the_schema_and_run_once() {
         pg.url.clone(),
     ] {
         let url = DatabaseUrl::parse(&url).unwrap();
+        let backend = if matches!(url, DatabaseUrl::Postgres(_)) {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let folders = std::fs::read_dir(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(backend),
+        )
+        .unwrap()
+        .count();
         let mut db = Db::open(&url).unwrap();
-        assert_eq!(db.migrate().unwrap().len(), 1);
+        assert_eq!(
+            db.migrate().unwrap().len(),
+            folders,
+            "every migration folder of {backend} applies"
+        );
         assert!(db.migrate().unwrap().is_empty());
         // Every column diesel knows, read back from the migrated tables.
         with_conn!(&mut db, c => {
@@ -369,5 +386,158 @@ fn housekeeping_prunes_old_runs_and_events_only() {
     assert_eq!(
         (h.count_events(), h.run_statuses().len(), h.users().len()),
         (0, 0, 3)
+    );
+}
+
+/// An incremental run loads only what its changes can touch; it must plan exactly as if it
+/// had loaded everything.
+#[test]
+fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
+    use idsync::planner::{self, GuardSettings, PlanSettings};
+    use idsync_source::{ChangeSet, Fetched, GroupChange, MembersChange, UserRecord};
+
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new(
+        &format!("sqlite://{}", dir.path().join("t.db").display()),
+        "max_deactivation_percent = 100",
+    );
+    let groups = vec![
+        json!({"id": "g-all", "display_name": "All", "members": ["g-eng", "e7", "e8", "e9", "e10"]}),
+        json!({"id": "g-eng", "display_name": "Engineering", "members": ["e1", "e2", "e3"]}),
+    ];
+    h.export(&team(10), &groups);
+    assert_eq!(h.sync().outcome, Outcome::Succeeded);
+    // e8 disabled, e9 and e10 gone: archived, their memberships kept.
+    let mut users = team(10);
+    users[7] = export_user("e8", "u8@example.com", Some("u8@example.com"), false);
+    users.truncate(8);
+    h.export(
+        &users,
+        &[groups[0].clone(), groups[1].clone()].map(|mut g| {
+            let kept: Vec<Value> = g["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| *m != "e9" && *m != "e10")
+                .cloned()
+                .collect();
+            g["members"] = json!(kept);
+            g
+        }),
+    );
+    assert_eq!(h.sync().outcome, Outcome::Succeeded, "{:?}", h.run_statuses());
+
+    let record = |ext: &str, upn: &str, email: Option<&str>| UserRecord {
+        external_id: ext.into(),
+        upn: upn.into(),
+        email: email.map(Into::into),
+        enabled: true,
+        ..UserRecord::default()
+    };
+    let mut renamed = record("e2", "u2.new@example.com", Some("u2@example.com"));
+    renamed.job_title = Some("Lead".into());
+    let cases: Vec<(&str, ChangeSet)> = vec![
+        (
+            "updates, a rename, a new user",
+            ChangeSet {
+                users: vec![
+                    renamed,
+                    record("e3", "u3@example.com", Some("u3.mail@example.com")),
+                    record("e20", "u20@example.com", None),
+                ],
+                ..ChangeSet::default()
+            },
+        ),
+        (
+            "a reused UPN, a taken UPN, an email pointing elsewhere",
+            ChangeSet {
+                users: vec![
+                    record("e21", "u9@example.com", None),
+                    record("e22", "u4@example.com", None),
+                    record("e23", "u23@example.com", Some("u5@example.com")),
+                ],
+                ..ChangeSet::default()
+            },
+        ),
+        (
+            "removals and member deltas",
+            ChangeSet {
+                removed_users: vec!["e5".into(), "e-unknown".into()],
+                groups: vec![GroupChange {
+                    external_id: "g-eng".into(),
+                    display_name: Some("Eng".into()),
+                    members: MembersChange::Delta {
+                        added: vec!["e7".into(), "e20".into()],
+                        removed: vec!["e1".into()],
+                    },
+                }],
+                ..ChangeSet::default()
+            },
+        ),
+        (
+            "a member list replaced, archived members kept",
+            ChangeSet {
+                groups: vec![GroupChange {
+                    external_id: "g-all".into(),
+                    display_name: None,
+                    members: MembersChange::Replace(vec!["e1".into(), "e8".into()]),
+                }],
+                ..ChangeSet::default()
+            },
+        ),
+        (
+            "a group removed, a user back",
+            ChangeSet {
+                users: vec![record("e9", "u9@example.com", Some("u9@example.com"))],
+                removed_groups: vec!["g-eng".into()],
+                ..ChangeSet::default()
+            },
+        ),
+    ];
+    let now = store::now();
+    for settings in [
+        PlanSettings::default(),
+        PlanSettings {
+            delete_archived_after_days: Some(0),
+            ..PlanSettings::default()
+        },
+    ] {
+        for (name, changes) in &cases {
+            let mut db = h.db();
+            let full = store::load_local(&mut db, "hr").unwrap();
+            let part = store::load_local_for_changes(&mut db, "hr", changes, &settings, now)
+                .unwrap()
+                .unwrap();
+            assert!(
+                part.users.len() < full.users.len(),
+                "{name}: the targeted load should be smaller"
+            );
+            let plan_full = planner::plan("hr", Fetched::Changes(changes.clone()), &full, &settings, now);
+            let plan_part = planner::plan("hr", Fetched::Changes(changes.clone()), &part, &settings, now);
+            assert_eq!(plan_part.render(), plan_full.render(), "{name} ({settings:?})");
+            assert!(
+                !plan_full.render().is_empty(),
+                "{name}: a case that plans nothing proves nothing"
+            );
+            let guard = GuardSettings {
+                max_deactivations: 1,
+                max_deactivation_percent: 10.0,
+            };
+            assert_eq!(
+                planner::judge(&plan_part, &part, &guard, false),
+                planner::judge(&plan_full, &full, &guard, false),
+                "{name}"
+            );
+        }
+    }
+    // A non-ASCII name takes the full load.
+    let accented = ChangeSet {
+        users: vec![record("e30", "émile@example.com", None)],
+        ..ChangeSet::default()
+    };
+    assert!(
+        store::load_local_for_changes(&mut h.db(), "hr", &accented, &PlanSettings::default(), now)
+            .unwrap()
+            .is_none()
     );
 }

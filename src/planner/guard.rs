@@ -44,16 +44,20 @@ pub fn judge(plan: &Plan, local: &LocalState, settings: &GuardSettings, approved
         return Verdict::FirstSync;
     }
     let source = plan.source.as_str();
-    let owned_users = local
-        .users
-        .iter()
-        .filter(|u| u.source.as_deref() == Some(source))
-        .count() as u64;
-    let owned_groups = local
-        .groups
-        .iter()
-        .filter(|g| g.source.as_deref() == Some(source))
-        .count() as u64;
+    let (owned_users, owned_groups) = local.owned_counts.unwrap_or_else(|| {
+        (
+            local
+                .users
+                .iter()
+                .filter(|u| u.source.as_deref() == Some(source))
+                .count() as u64,
+            local
+                .groups
+                .iter()
+                .filter(|g| g.source.as_deref() == Some(source))
+                .count() as u64,
+        )
+    });
     let users = (plan.deactivations.len() + plan.purges.len()) as u64;
     let groups = plan.group_deletes.len() as u64;
     let reason = over(users, owned_users, "users", settings)

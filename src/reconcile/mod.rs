@@ -226,9 +226,19 @@ fn plan_and_apply(
     progress: &RunProgress,
 ) -> Result<(Plan, Verdict, PlanCounts), StoreError> {
     let mut db = open_for(url, options.dry_run)?;
-    let local = store::load_local(&mut db, name)?;
     let now = store::now();
     let Batch { data, cursor } = batch;
+    // An incremental run loads only what its changes can touch (the same plan, far less work).
+    let targeted = match &data {
+        Fetched::Changes(changes) => {
+            store::load_local_for_changes(&mut db, name, changes, &settings.plan, now)?
+        }
+        Fetched::Snapshot(_) => None,
+    };
+    let local = match targeted {
+        Some(local) => local,
+        None => store::load_local(&mut db, name)?,
+    };
     let full = matches!(data, Fetched::Snapshot(_));
     let plan = planner::plan(name, data, &local, &settings.plan, now);
     let verdict = planner::judge(&plan, &local, &settings.guard, state.guard_approved);

@@ -14,7 +14,7 @@ pub mod supervision;
 pub(crate) use crate::with_conn;
 pub use apply::{apply, ApplyContext, CursorUpdate};
 pub use db::{DatabaseUrl, Db};
-pub use load::load_local;
+pub use load::{load_local, load_local_for_changes};
 
 use thiserror::Error;
 
