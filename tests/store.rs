@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use idsync::config::Config;
 use idsync::connectors;
 use idsync::reconcile::{self, Outcome, RunOptions, RunProgress};
-use idsync::store::schema::{conflicts, events, group_members, groups, runs, sync_state, users};
+use idsync::store::schema::{conflicts, events, group_members, groups, runs, scim_tokens, sync_state, users};
 use idsync::store::{self, runs as store_runs, DatabaseUrl, Db};
 use idsync::with_conn;
 use serde_json::{json, Value};
@@ -335,7 +335,7 @@ fn migrations_match_the_schema_and_run_once() {
     ] {
         let url = DatabaseUrl::parse(&url).unwrap();
         let mut db = Db::open(&url).unwrap();
-        assert_eq!(db.migrate().unwrap().len(), 1);
+        assert_eq!(db.migrate().unwrap().len(), 2);
         assert!(db.migrate().unwrap().is_empty());
         // Every column diesel knows, read back from the migrated tables.
         with_conn!(&mut db, c => {
@@ -345,6 +345,7 @@ fn migrations_match_the_schema_and_run_once() {
             events::table.select(events::all_columns).execute(c).unwrap();
             conflicts::table.select(conflicts::all_columns).execute(c).unwrap();
             sync_state::table.select(sync_state::all_columns).execute(c).unwrap();
+            scim_tokens::table.select(scim_tokens::all_columns).load::<(i64, String, chrono::NaiveDateTime)>(c).unwrap();
         });
     }
 }

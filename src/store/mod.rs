@@ -7,6 +7,7 @@ mod load;
 mod models;
 pub mod runs;
 pub mod schema;
+pub mod scim;
 
 pub(crate) use crate::with_conn;
 pub use apply::{apply, ApplyContext, CursorUpdate};

@@ -120,6 +120,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    scim_tokens (id) {
+        id -> BigInt,
+        token_sha256 -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(user_links -> users (user_id));
@@ -133,4 +141,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     runs,
     events,
     conflicts,
+    scim_tokens,
 );

@@ -1,0 +1,3 @@
+DROP INDEX groups_lower_display_name;
+DROP INDEX users_lower_display_name;
+DROP TABLE scim_tokens;
