@@ -60,4 +60,19 @@ pub enum Command {
         #[arg(long)]
         connector: String,
     },
+    /// Manage the inbound SCIM endpoint's bearer token.
+    #[command(subcommand)]
+    ScimToken(ScimTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScimTokenCommand {
+    /// Create a new token, print it once (alone on the last line) and void the previous one.
+    Create,
+    /// Remove the token: SCIM clients are refused until a new one is created.
+    Revoke {
+        /// Also turn the groups SCIM created into ordinary local groups (no longer read-only).
+        #[arg(long)]
+        detach_groups: bool,
+    },
 }

@@ -30,11 +30,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     if !migrated.is_empty() {
         info!(migrations = ?migrated, "database migrated");
     }
-    if config.connectors.is_empty() {
+    if config.connectors.is_empty() && config.scim.is_none() {
         warn!("no connectors configured; nothing to schedule");
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(scim) = &config.scim {
+        let listener = tokio::net::TcpListener::bind(scim.listen).await?;
+        info!(listen = %listener.local_addr()?, "SCIM endpoint listening under /scim/v2");
+        let state = crate::scim::ScimState::new(url.clone(), scim);
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let stopped = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(e) = crate::scim::serve(listener, state, stopped).await {
+                warn!(error = %e, "the SCIM endpoint stopped");
+            }
+        });
+    }
     for c in &config.connectors {
         tasks.spawn(connector_loop(url.clone(), connectors::build(c), stop_rx.clone()));
     }

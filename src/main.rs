@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use idsync::cli::{Cli, Command, LogFormat};
+use idsync::cli::{Cli, Command, LogFormat, ScimTokenCommand};
 use idsync::config::Config;
 use idsync::{commands, daemon};
 use tracing_subscriber::EnvFilter;
@@ -45,6 +45,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => commands::migrate(&config).await,
         Command::Status => commands::status(&config).await,
         Command::Approve { connector } => commands::approve(&config, &connector).await,
+        Command::ScimToken(ScimTokenCommand::Create) => commands::scim_token_create(&config).await,
+        Command::ScimToken(ScimTokenCommand::Revoke { detach_groups }) => {
+            commands::scim_token_revoke(&config, detach_groups).await
+        }
     }
 }
 
