@@ -464,3 +464,57 @@ async fn a_pushed_user_links_to_the_existing_local_user() {
     let (_, all) = s.get("/Users").await;
     assert_eq!(all["totalResults"], 2);
 }
+
+#[tokio::test]
+async fn every_filter_example_of_rfc_7644() {
+    let s = Server::sqlite().await;
+    let (st, _) = s
+        .post(
+            "/Users",
+            &json!({
+                "userName": "bjensen", "title": "Tour Guide",
+                "name": { "givenName": "Barbara", "familyName": "O'Malley" },
+                "emails": [{ "type": "work", "value": "bjensen@example.com", "primary": true }],
+            }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, _) = s
+        .post(
+            "/Users",
+            &json!({
+                "userName": "jsmith", "emails": [{ "type": "home", "value": "js@example.org" }],
+            }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    // RFC 7644 section 3.4.2.2, in order, with the count each finds here (None: any 200).
+    let cases: [(&str, Option<u64>); 18] = [
+        ("userName eq \"bjensen\"", Some(1)),
+        ("name.familyName co \"O'Malley\"", Some(1)),
+        ("userName sw \"J\"", Some(1)),
+        ("urn:ietf:params:scim:schemas:core:2.0:User:userName sw \"J\"", Some(1)),
+        ("title pr", Some(1)),
+        ("meta.lastModified gt \"2011-05-13T04:42:34Z\"", Some(2)),
+        ("meta.lastModified ge \"2011-05-13T04:42:34Z\"", Some(2)),
+        ("meta.lastModified lt \"2011-05-13T04:42:34Z\"", Some(0)),
+        ("meta.lastModified le \"2011-05-13T04:42:34Z\"", Some(0)),
+        ("title pr and userType eq \"Employee\"", Some(0)),
+        ("title pr or userType eq \"Intern\"", Some(1)),
+        ("schemas eq \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\"", Some(2)),
+        ("userType eq \"Employee\" and (emails co \"example.com\" or emails.value co \"example.org\")", Some(0)),
+        ("userType ne \"Employee\" and not (emails co \"example.com\" or emails.value co \"example.org\")", None),
+        ("userType eq \"Employee\" and (emails.type eq \"work\")", Some(0)),
+        ("userType eq \"Employee\" and emails[type eq \"work\" and value co \"@example.com\"]", Some(0)),
+        ("emails[type eq \"work\" and value co \"@example.com\"] or ims[type eq \"xmpp\" and value co \"@foo.com\"]", Some(1)),
+        // Entra's uniqueness probe.
+        ("emails[type eq \"work\"].value eq \"bjensen@example.com\"", Some(1)),
+    ];
+    for (f, expected) in cases {
+        let (st, list) = s.get(&format!("/Users?{}", filter(f))).await;
+        assert_eq!(st, StatusCode::OK, "{f}: {list}");
+        if let Some(n) = expected {
+            assert_eq!(list["totalResults"], n, "{f}: {list}");
+        }
+    }
+}
