@@ -288,18 +288,23 @@ pub fn list_users(
         }};
     }
     with_conn!(db, c => {
-        let total: i64 = filtered!().count().get_result(c)?;
-        let rows = if count == 0 || offset >= total as u64 {
+        let rows: Vec<ScimUserRow> = if count == 0 {
             Vec::new()
         } else {
             filtered!()
                 .order(users::id)
-                .offset(offset as i64)
-                .limit(count as i64)
+                .offset(offset.min(i64::MAX as u64) as i64)
+                .limit(count.min(i64::MAX as u64) as i64)
                 .select(ScimUserRow::as_select())
                 .load(c)?
         };
-        Ok(Page { total: total as u64, rows })
+        // A first page that is not full is the whole result: no COUNT needed.
+        let total = if offset == 0 && (rows.len() as u64) < count {
+            rows.len() as u64
+        } else {
+            filtered!().count().get_result::<i64>(c)? as u64
+        };
+        Ok(Page { total, rows })
     })
 }
 
@@ -349,18 +354,23 @@ pub fn list_groups(
         }};
     }
     with_conn!(db, c => {
-        let total: i64 = filtered!().count().get_result(c)?;
-        let rows = if count == 0 || offset >= total as u64 {
+        let rows: Vec<ScimGroupRow> = if count == 0 {
             Vec::new()
         } else {
             filtered!()
                 .order(groups::id)
-                .offset(offset as i64)
-                .limit(count as i64)
+                .offset(offset.min(i64::MAX as u64) as i64)
+                .limit(count.min(i64::MAX as u64) as i64)
                 .select(ScimGroupRow::as_select())
                 .load(c)?
         };
-        Ok(Page { total: total as u64, rows })
+        // A first page that is not full is the whole result: no COUNT needed.
+        let total = if offset == 0 && (rows.len() as u64) < count {
+            rows.len() as u64
+        } else {
+            filtered!().count().get_result::<i64>(c)? as u64
+        };
+        Ok(Page { total, rows })
     })
 }
 

@@ -5,4 +5,6 @@ CREATE TABLE scim_tokens (
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX users_lower_display_name ON users (lower(display_name));
+-- The matcher looks up external ids of any source.
+CREATE INDEX users_external_id ON users (external_id);
 CREATE INDEX groups_lower_display_name ON groups (lower(display_name));
