@@ -518,3 +518,25 @@ async fn every_filter_example_of_rfc_7644() {
         }
     }
 }
+
+#[tokio::test]
+async fn entra_shapes_without_a_column_are_accepted() {
+    let s = Server::sqlite().await;
+    // Example 2 of Entra's tutorial: explicit nulls and the misspelled enterprise URN.
+    let (st, u) = s.post("/Users", &json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0User"],
+        "externalId": "e2", "userName": "e2@contoso.example", "active": true,
+        "addresses": null, "phoneNumbers": null, "title": null,
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0User": { "department": "Legal", "manager": null },
+    })).await;
+    assert_eq!(st, StatusCode::CREATED, "{u}");
+    assert_eq!(u[ENTERPRISE]["department"], "Legal");
+    let id = u["id"].as_str().unwrap().to_owned();
+    let (st, u) = s.patch(&format!("/Users/{id}"), &json!({ "Operations": [
+        { "op": "Add", "path": "manager", "value": [{ "$ref": "http://x/Users/1", "value": "1" }] },
+        { "op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "42" },
+        { "op": "Add", "path": "nickName", "value": "Babs" },
+    ]})).await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    assert_eq!(u["userName"], "e2@contoso.example");
+}
