@@ -22,7 +22,10 @@ pub async fn serve(
     state: ScimState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let checkpoints = tokio::spawn(state.clone().checkpoint_loop());
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    checkpoints.abort();
+    served
 }

@@ -32,8 +32,12 @@ struct Inner {
     url: DatabaseUrl,
     idle: Mutex<Vec<Db>>,
     pool_size: usize,
+    /// At most `pool_size` requests use the database at once; the others wait for a
+    /// connection instead of opening (and dropping) one of their own.
+    permits: tokio::sync::Semaphore,
     /// Writes are serialised: each is a short load-plan-apply, and SQLite takes one writer.
-    write: Mutex<()>,
+    /// A fair (FIFO) lock, so no write waits behind a stream of later ones.
+    write: tokio::sync::Mutex<()>,
     token: Mutex<Option<(Instant, Option<String>)>>,
     pub(super) max_body_bytes: usize,
     pub(super) max_results: usize,
@@ -55,7 +59,8 @@ impl ScimState {
                 url,
                 idle: Mutex::new(Vec::new()),
                 pool_size: config.pool_size.max(1),
-                write: Mutex::new(()),
+                permits: tokio::sync::Semaphore::new(config.pool_size.max(1)),
+                write: tokio::sync::Mutex::new(()),
                 token: Mutex::new(None),
                 max_body_bytes: config.max_body_bytes,
                 max_results: config.max_results.max(1),
@@ -77,11 +82,17 @@ impl ScimState {
         &self,
         f: impl FnOnce(&mut Db) -> Result<T, ScimError> + Send + 'static,
     ) -> Result<T, ScimError> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ScimError::internal("the connection pool is closed"))?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut db = match inner.idle.lock().ok().and_then(|mut idle| idle.pop()) {
                 Some(db) => db,
-                None => Db::open(&inner.url)?,
+                None => open(&inner.url)?,
             };
             let out = f(&mut db);
             if let Ok(mut idle) = inner.idle.lock() {
@@ -100,15 +111,36 @@ impl ScimState {
         &self,
         f: impl FnOnce(&mut Db) -> Result<T, ScimError> + Send + 'static,
     ) -> Result<T, ScimError> {
-        let inner = self.inner.clone();
-        self.read(move |db| {
-            let _guard = inner
-                .write
-                .lock()
-                .map_err(|_| ScimError::internal("write lock poisoned"))?;
-            f(db)
-        })
-        .await
+        let _guard = self.inner.write.lock().await;
+        self.read(f).await
+    }
+
+    /// Checkpoints SQLite's write-ahead log every second, off the request path (the pool's
+    /// connections do not checkpoint on commit, which would stall the request that happens
+    /// to cross the threshold). Returns at once for PostgreSQL.
+    pub async fn checkpoint_loop(self) {
+        if !matches!(self.inner.url, DatabaseUrl::Sqlite(_)) {
+            return;
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let done = self
+                .read(|db| {
+                    if let Db::Sqlite(c) = db {
+                        diesel::connection::SimpleConnection::batch_execute(
+                            c,
+                            "PRAGMA wal_checkpoint(PASSIVE);",
+                        )
+                        .map_err(|e| ScimError::internal(e.to_string()))?;
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = done {
+                warn!(detail = %e.detail, "SQLite checkpoint failed");
+            }
+        }
     }
 
     async fn token_digest(&self) -> Result<Option<String>, ScimError> {
@@ -125,6 +157,18 @@ impl ScimState {
         }
         Ok(digest)
     }
+}
+
+/// A pooled connection: SQLite leaves checkpoints to [`ScimState::checkpoint_loop`].
+fn open(url: &DatabaseUrl) -> Result<Db, ScimError> {
+    let mut db = Db::open(url)?;
+    if let Db::Sqlite(c) = &mut db {
+        if matches!(url, DatabaseUrl::Sqlite(_)) {
+            diesel::connection::SimpleConnection::batch_execute(c, "PRAGMA wal_autocheckpoint = 0;")
+                .map_err(|e| ScimError::internal(e.to_string()))?;
+        }
+    }
+    Ok(db)
 }
 
 /// The SCIM endpoint under `/scim/v2`, to be served with the daemon's other endpoints.
