@@ -226,3 +226,23 @@ async fn discovery_describes_the_endpoint() {
     let (st, _) = s.post("/ServiceProviderConfig", &json!({})).await;
     assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn deleted_users_leave_the_member_lists() {
+    let s = Server::sqlite().await;
+    let (a, b) = (
+        user(&s, "del-a@x.example").await,
+        user(&s, "del-b@x.example").await,
+    );
+    let (_, g) = s
+        .post(
+            "/Groups",
+            &json!({ "displayName": "D", "members": [{ "value": a }, { "value": b }] }),
+        )
+        .await;
+    let gid = g["id"].as_str().unwrap().to_owned();
+    let (st, _) = s.delete(&format!("/Users/{a}")).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, g) = s.get(&format!("/Groups/{gid}")).await;
+    assert_eq!(member_ids(&g), vec![b]);
+}

@@ -540,3 +540,18 @@ async fn entra_shapes_without_a_column_are_accepted() {
     assert_eq!(st, StatusCode::OK, "{u}");
     assert_eq!(u["userName"], "e2@contoso.example");
 }
+
+#[tokio::test]
+async fn adding_a_primary_email_replaces_the_stored_one() {
+    let s = Server::sqlite().await;
+    let (_, u) = s.post("/Users", &json!({ "userName": "fay@x.example", "emails": [{ "value": "old@x.example", "primary": true }] })).await;
+    let id = u["id"].as_str().unwrap().to_owned();
+    let (st, u) = s.patch(&format!("/Users/{id}"), &json!({ "Operations": [
+        { "op": "add", "path": "emails", "value": [{ "value": "new@x.example", "type": "work", "primary": true }] },
+    ]})).await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    assert_eq!(
+        u["emails"],
+        json!([{ "value": "new@x.example", "type": "work", "primary": true }])
+    );
+}

@@ -215,6 +215,14 @@ fn apply_path(
             let target = slot(holder, &attr.attr);
             match (target, value) {
                 (Value::Array(list), Some(Value::Array(more))) => {
+                    // One primary value at most (RFC 7643 section 2.4): a new primary demotes the old.
+                    if more.iter().any(is_primary) {
+                        for e in list.iter_mut().filter(|e| is_primary(e)) {
+                            if let Some(e) = e.as_object_mut() {
+                                remove_ci(e, "primary");
+                            }
+                        }
+                    }
                     for v in more {
                         if !list.contains(v) {
                             list.push(v.clone());
@@ -233,6 +241,12 @@ fn apply_path(
         }
     }
     Ok(())
+}
+
+fn is_primary(v: &Value) -> bool {
+    v.as_object().and_then(|o| get_ci(o, "primary")).is_some_and(|p| {
+        p == &Value::Bool(true) || p.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+    })
 }
 
 fn holder_get<'m>(holder: &'m Map<String, Value>, name: &str) -> Option<&'m Value> {

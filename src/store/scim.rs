@@ -380,6 +380,7 @@ pub fn members_of(db: &mut Db, group_ids: &[i64]) -> Result<HashMap<i64, Vec<Mem
         let rows: Vec<(i64, String, String, Option<String>)> = group_members::table
             .inner_join(users::table)
             .filter(group_members::group_id.eq_any(group_ids))
+            .filter(not_deleted!())
             .order((group_members::group_id, users::id))
             .select((group_members::group_id, users::scim_id, users::upn, users::display_name))
             .load(c)?;
