@@ -246,3 +246,35 @@ async fn deleted_users_leave_the_member_lists() {
     let (_, g) = s.get(&format!("/Groups/{gid}")).await;
     assert_eq!(member_ids(&g), vec![b]);
 }
+
+/// A membership PATCH loads the named members only, however large the group.
+#[tokio::test]
+async fn a_member_change_loads_only_the_members_it_names() {
+    let s = Server::sqlite().await;
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        ids.push(user(&s, &format!("big{i}@x.example")).await);
+    }
+    let members: Vec<Value> = ids.iter().map(|id| json!({ "value": id })).collect();
+    let (st, g) = s
+        .post(
+            "/Groups",
+            &json!({ "displayName": "Big", "externalId": "big", "members": members }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(g["members"].as_array().unwrap().len(), 40);
+    let local = s
+        .db(|db| {
+            let keys = idsync::store::scim::Keys {
+                external_ids: vec!["ext-big7@x.example".into()],
+                group_external_ids: vec!["big".into()],
+                ..Default::default()
+            };
+            idsync::store::scim::load_local_for(db, "scim", &keys).unwrap()
+        })
+        .await;
+    assert_eq!(local.users.len(), 1);
+    assert_eq!(local.groups.len(), 1);
+    assert_eq!(local.members.values().map(|m| m.len()).sum::<usize>(), 1);
+}
