@@ -278,3 +278,24 @@ async fn a_member_change_loads_only_the_members_it_names() {
     assert_eq!(local.groups.len(), 1);
     assert_eq!(local.members.values().map(|m| m.len()).sum::<usize>(), 1);
 }
+
+#[tokio::test]
+async fn root_search_lists_users_then_groups() {
+    let s = Server::sqlite().await;
+    let a = user(&s, "root@x.example").await;
+    let (st, _) = s.post("/Groups", &json!({ "displayName": "root group" })).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, all) = s
+        .post(
+            "/.search",
+            &json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"] }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{all}");
+    assert_eq!(all["totalResults"], 2);
+    assert_eq!(all["Resources"][0]["id"], a.as_str());
+    assert_eq!(all["Resources"][1]["displayName"], "root group");
+    let (_, page) = s.post("/.search", &json!({ "startIndex": 2, "count": 1 })).await;
+    assert_eq!(page["Resources"].as_array().unwrap().len(), 1);
+    assert_eq!(page["Resources"][0]["displayName"], "root group");
+}

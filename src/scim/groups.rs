@@ -445,7 +445,21 @@ pub async fn search(
 }
 
 async fn run_list(state: ScimState, params: ListParams, headers: HeaderMap) -> Result<Response, ScimError> {
-    let base = base_url(&headers);
+    let offset = params.offset;
+    let (total, resources) = find(&state, params, &headers).await?;
+    Ok(scim_response(
+        StatusCode::OK,
+        &list_response(total, offset, resources),
+    ))
+}
+
+/// One page of matching resources, projected, and the total that matched.
+pub(super) async fn find(
+    state: &ScimState,
+    params: ListParams,
+    headers: &HeaderMap,
+) -> Result<(u64, Vec<Value>), ScimError> {
+    let base = base_url(headers);
     let (conds, complete) = match &params.filter {
         Some(f) => group_conditions(f),
         None => (Vec::new(), true),
@@ -514,10 +528,7 @@ async fn run_list(state: ScimState, params: ListParams, headers: HeaderMap) -> R
             j
         })
         .collect();
-    Ok(scim_response(
-        StatusCode::OK,
-        &list_response(total, offset, resources),
-    ))
+    Ok((total, resources))
 }
 
 pub async fn replace(

@@ -192,6 +192,7 @@ pub fn router(state: ScimState) -> Router {
                 .patch(groups::patch)
                 .delete(groups::delete),
         )
+        .route("/.search", post(search_all))
         .route("/ServiceProviderConfig", get(discovery::service_provider_config))
         .route("/ResourceTypes", get(discovery::resource_types))
         .route("/ResourceTypes/{id}", get(discovery::resource_type))
@@ -208,6 +209,35 @@ pub fn router(state: ScimState) -> Router {
     Router::new()
         .nest("/scim/v2", scim)
         .layer(middleware::from_fn(log_request))
+}
+
+/// `POST /.search` (RFC 7644 section 3.4.3): users, then groups, paged as one list.
+async fn search_all(
+    State(state): State<ScimState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ScimError> {
+    let body = json_body(&state, &headers, body).await?;
+    let params = super::search::ListParams::from_body(&body, state.max_results())?;
+    let (offset, count) = (params.offset, params.count);
+    // Each type's first offset + count matches cover the combined page.
+    let wide = super::search::ListParams {
+        offset: 0,
+        count: offset.saturating_add(count),
+        ..params
+    };
+    let (user_total, users) = users::find(&state, wide.clone(), &headers).await?;
+    let (group_total, groups) = groups::find(&state, wide, &headers).await?;
+    let page: Vec<Value> = users
+        .into_iter()
+        .chain(groups)
+        .skip(offset as usize)
+        .take(count as usize)
+        .collect();
+    Ok(scim_response(
+        StatusCode::OK,
+        &super::search::list_response(user_total + group_total, offset, page),
+    ))
 }
 
 async fn method_not_allowed(method: Method) -> ScimError {

@@ -132,7 +132,21 @@ pub async fn search(
 }
 
 async fn run_list(state: ScimState, params: ListParams, headers: HeaderMap) -> Result<Response, ScimError> {
-    let base = base_url(&headers);
+    let offset = params.offset;
+    let (total, resources) = find(&state, params, &headers).await?;
+    Ok(scim_response(
+        StatusCode::OK,
+        &list_response(total, offset, resources),
+    ))
+}
+
+/// One page of matching resources, projected, and the total that matched.
+pub(super) async fn find(
+    state: &ScimState,
+    params: ListParams,
+    headers: &HeaderMap,
+) -> Result<(u64, Vec<Value>), ScimError> {
+    let base = base_url(headers);
     let (conds, complete) = match &params.filter {
         Some(f) => user_conditions(f),
         None => (Vec::new(), true),
@@ -173,10 +187,7 @@ async fn run_list(state: ScimState, params: ListParams, headers: HeaderMap) -> R
             j
         })
         .collect();
-    Ok(scim_response(
-        StatusCode::OK,
-        &list_response(total, offset, resources),
-    ))
+    Ok((total, resources))
 }
 
 /// Writes `input` over the user `id` (PUT, and PATCH after applying its operations).
