@@ -69,6 +69,9 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage the inbound SCIM endpoint's bearer token.
+    #[command(subcommand)]
+    ScimToken(ScimTokenCommand),
     /// Failure alerts.
     Alerts {
         #[command(subcommand)]
@@ -91,6 +94,18 @@ pub enum Command {
         /// At most this many events (the newest).
         #[arg(long, default_value_t = 200)]
         limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScimTokenCommand {
+    /// Create a new token, print it once (alone on the last line) and void the previous one.
+    Create,
+    /// Remove the token: SCIM clients are refused until a new one is created.
+    Revoke {
+        /// Also turn the groups SCIM created into ordinary local groups (no longer read-only).
+        #[arg(long)]
+        detach_groups: bool,
     },
 }
 

@@ -1,4 +1,5 @@
-//! The one-shot commands: `resync`, `migrate`, `status`, `approve`.
+//! The one-shot commands: `resync`, `migrate`, `status`, `approve`, `events`, `alerts test`,
+//! `config check`, `scim-token`.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -440,4 +441,41 @@ pub async fn provision(config: &Config, name: &str, key: &str, dry_run: bool) ->
         Outcome::Held { .. } => ExitCode::from(EXIT_HELD),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// `scim-token create`: a new secret, printed once; the previous one stops working.
+pub async fn scim_token_create(config: &Config) -> anyhow::Result<ExitCode> {
+    let url = config.database.clone();
+    let secret = crate::scim::tokens::new_secret();
+    let digest = crate::scim::tokens::digest(&secret);
+    tokio::task::spawn_blocking(move || -> Result<(), store::StoreError> {
+        let mut db = Db::open(&url)?;
+        db.migrate()?;
+        store::scim::replace_token(&mut db, &digest, store::now())
+    })
+    .await??;
+    eprintln!("New SCIM bearer token (shown once; any previous token no longer works):");
+    println!("{secret}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `scim-token revoke [--detach-groups]`.
+pub async fn scim_token_revoke(config: &Config, detach_groups: bool) -> anyhow::Result<ExitCode> {
+    let url = config.database.clone();
+    let (removed, detached) =
+        tokio::task::spawn_blocking(move || -> Result<(usize, usize), store::StoreError> {
+            let mut db = Db::open(&url)?;
+            db.migrate()?;
+            store::scim::revoke_token(&mut db, detach_groups, store::now())
+        })
+        .await??;
+    if removed == 0 {
+        println!("no SCIM token was active");
+    } else {
+        println!("SCIM token revoked");
+    }
+    if detach_groups {
+        println!("{detached} SCIM groups detached (now ordinary local groups)");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use idsync::cli::{AlertsCommand, Cli, Command, ConfigCommand, LogFormat};
+use idsync::cli::{AlertsCommand, Cli, Command, ConfigCommand, LogFormat, ScimTokenCommand};
 use idsync::config::Config;
 use idsync::{commands, daemon};
 use tracing_subscriber::EnvFilter;
@@ -59,6 +59,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => commands::migrate(&config).await,
         Command::Status => commands::status(&config).await,
         Command::Approve { connector } => commands::approve(&config, &connector).await,
+        Command::ScimToken(ScimTokenCommand::Create) => commands::scim_token_create(&config).await,
+        Command::ScimToken(ScimTokenCommand::Revoke { detach_groups }) => {
+            commands::scim_token_revoke(&config, detach_groups).await
+        }
         Command::Alerts {
             command: AlertsCommand::Test,
         } => commands::alerts_test(&config).await,

@@ -11,7 +11,9 @@ use diesel::prelude::*;
 use idsync::config::Config;
 use idsync::connectors;
 use idsync::reconcile::{self, Outcome, RunOptions, RunProgress};
-use idsync::store::schema::{conflicts, events, group_members, groups, runs, sync_state, users};
+use idsync::store::schema::{
+    alert_state, conflicts, events, group_members, groups, leases, runs, scim_tokens, sync_state, users,
+};
 use idsync::store::{self, runs as store_runs, DatabaseUrl, Db};
 use idsync::with_conn;
 use serde_json::{json, Value};
@@ -362,6 +364,9 @@ fn migrations_match_the_schema_and_run_once() {
             events::table.select(events::all_columns).execute(c).unwrap();
             conflicts::table.select(conflicts::all_columns).execute(c).unwrap();
             sync_state::table.select(sync_state::all_columns).execute(c).unwrap();
+            leases::table.select(leases::all_columns).execute(c).unwrap();
+            alert_state::table.select(alert_state::all_columns).execute(c).unwrap();
+            scim_tokens::table.select(scim_tokens::all_columns).load::<(i64, String, chrono::NaiveDateTime)>(c).unwrap();
         });
     }
 }

@@ -39,6 +39,51 @@ pub struct Config {
     pub alerts: Option<AlertsConfig>,
     pub daemon: DaemonConfig,
     pub ops: Option<OpsConfig>,
+    /// The inbound SCIM endpoint, served by `idsync run` when the section is present.
+    pub scim: Option<ScimConfig>,
+}
+
+/// `[scim]`: the inbound SCIM 2.0 endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScimConfig {
+    /// Address and port to listen on, e.g. `127.0.0.1:8080` (TLS belongs to a reverse proxy).
+    pub listen: std::net::SocketAddr,
+    /// Requests with a larger body get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// What DELETE does to a user: archive it like a pull-side removal, or remove the row now.
+    #[serde(default)]
+    pub delete: ScimDelete,
+    /// Largest page a list answers (`count` above this is lowered to it).
+    #[serde(default = "default_max_results")]
+    pub max_results: usize,
+    /// Database connections kept open for SCIM requests.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+}
+
+/// `scim.delete`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScimDelete {
+    /// Archive (deactivate) the user and keep the row until retention purges it.
+    #[default]
+    Archive,
+    /// Delete the row immediately.
+    Hard,
+}
+
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
+}
+
+fn default_max_results() -> usize {
+    1000
+}
+
+fn default_pool_size() -> usize {
+    8
 }
 
 /// `[database]`
@@ -118,6 +163,7 @@ struct FileShape {
     ops: Option<OpsConfig>,
     #[serde(default)]
     connectors: Vec<toml::Table>,
+    scim: Option<ScimConfig>,
 }
 
 /// Keys every `[[connectors]]` entry has, whatever its kind.
@@ -249,6 +295,7 @@ impl Config {
             alerts: shape.alerts,
             daemon: shape.daemon,
             ops: shape.ops,
+            scim: shape.scim,
         })
     }
 

@@ -120,3 +120,22 @@ fn environment_overrides_win_and_are_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn scim_alone_is_a_valid_configuration() {
+    let config =
+        parse("[database]\nurl = \"sqlite://idsync.db\"\n\n[scim]\nlisten = \"127.0.0.1:8080\"\n").unwrap();
+    assert!(config.connectors.is_empty());
+    let scim = config.scim.unwrap();
+    assert_eq!(scim.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(scim.max_body_bytes, 1024 * 1024);
+    assert_eq!(scim.delete, ScimDelete::Archive);
+    let e = parse(
+        "[database]\nurl = \"sqlite://x\"\n\n[scim]\nlisten = \"127.0.0.1:8080\"\ndelete = \"shred\"\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("scim.delete"), "{e}");
+    let e = parse("[database]\nurl = \"sqlite://x\"\n\n[scim]\nlisten = \"127.0.0.1:8080\"\nport = 1\n")
+        .unwrap_err();
+    assert!(e.contains("port"), "{e}");
+}

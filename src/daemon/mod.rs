@@ -64,19 +64,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
 
+    let ops_state = OpsState {
+        url: url.clone(),
+        connectors: config.connectors.iter().map(|c| c.name.clone()).collect(),
+        metrics,
+    };
+    // /healthz and /metrics: on [ops] listen when set, else beside the SCIM endpoint.
+    let ops_on_scim = config.ops.is_none() && config.scim.is_some();
     if let Some(ops) = &config.ops {
         let listener = tokio::net::TcpListener::bind(ops.listen)
             .await
             .map_err(|e| anyhow::anyhow!("ops.listen {}: {e}", ops.listen))?;
         info!(address = %ops.listen, "serving /healthz and /metrics");
-        let state = OpsState {
-            url: url.clone(),
-            connectors: config.connectors.iter().map(|c| c.name.clone()).collect(),
-            metrics,
-        };
-        let mut stop = stop_rx.clone();
+        let (router, mut stop) = (ops::router(ops_state.clone()), stop_rx.clone());
         tasks.spawn(async move {
-            let served = axum::serve(listener, ops::router(state))
+            let served = axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = stop.changed().await;
                 })
@@ -86,7 +88,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             }
         });
     }
-    if config.connectors.is_empty() {
+    if let Some(scim) = &config.scim {
+        let listener = tokio::net::TcpListener::bind(scim.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("scim.listen {}: {e}", scim.listen))?;
+        info!(listen = %listener.local_addr()?, ops = ops_on_scim, "SCIM endpoint listening under /scim/v2");
+        let state = crate::scim::ScimState::new(url.clone(), scim);
+        let also = if ops_on_scim {
+            ops::router(ops_state)
+        } else {
+            axum::Router::new()
+        };
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let stopped = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(e) = crate::scim::serve(listener, state, also, stopped).await {
+                warn!(error = %e, "the SCIM endpoint stopped");
+            }
+        });
+    }
+    if config.connectors.is_empty() && config.scim.is_none() {
         warn!("no connectors configured; nothing to schedule");
     }
     if config.daemon.keep_history_days > 0 {

@@ -1,4 +1,33 @@
-//! The inbound SCIM 2.0 path (RFC 7643/7644). For now its filter and PATCH path grammar,
-//! which the endpoint evaluates in the store.
+//! The inbound SCIM 2.0 endpoint (RFC 7643/7644): identity providers push users and groups,
+//! and everything they write goes through the same matcher, planner and store as the pull
+//! connectors, with source `scim`.
 
+mod discovery;
+pub mod error;
 pub mod filter;
+mod groups;
+pub mod patch;
+mod push;
+pub mod resource;
+mod search;
+mod server;
+pub mod tokens;
+mod users;
+
+pub use server::{router, ScimState};
+
+/// Serves the endpoint on `listener` until `shutdown` completes, with `also` (the operational
+/// endpoints, when they share the address) beside it.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ScimState,
+    also: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let checkpoints = tokio::spawn(state.clone().checkpoint_loop());
+    let served = axum::serve(listener, router(state).merge(also))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    checkpoints.abort();
+    served
+}

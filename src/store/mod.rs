@@ -9,6 +9,7 @@ mod load;
 mod models;
 pub mod runs;
 pub mod schema;
+pub mod scim;
 pub mod supervision;
 
 pub(crate) use crate::with_conn;

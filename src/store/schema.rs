@@ -143,6 +143,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    scim_tokens (id) {
+        id -> BigInt,
+        token_sha256 -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(user_links -> users (user_id));
@@ -158,4 +166,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     conflicts,
     leases,
     alert_state,
+    scim_tokens,
 );

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod postgres;
+pub mod scim;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,599 @@
+//! `/Groups`: create, read, list, replace, patch (membership changes touch only the named
+//! members) and delete. Groups written through SCIM are read-only in the application.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use idsync_source::{ChangeSet, GroupChange, MembersChange};
+use serde_json::Value;
+
+use super::error::ScimError;
+use super::filter::{rfc7643_case_exact, CompValue, CompareOp};
+use super::patch::{self, Op, PatchOp};
+use super::push::{ensure_linked, push};
+use super::resource::{etag, generated_key, get_ci, group_json, project};
+use super::search::{group_conditions, list_response, mentions_members, ListParams};
+use super::server::{base_url, json_body, scim_response, ScimState};
+use crate::planner::PlanSettings;
+use crate::store::scim::{self as sstore, Keys, ScimGroupRow, SCIM_SOURCE};
+use crate::store::Db;
+
+fn missing(id: &str) -> ScimError {
+    ScimError::not_found(format!("no group has id {id:?}"))
+}
+
+/// Whether the answer lists members.
+fn wants_members(params: &ListParams) -> bool {
+    let named = |list: &[String]| {
+        list.iter()
+            .any(|a| a.eq_ignore_ascii_case("members") || a.to_ascii_lowercase().ends_with(":members"))
+    };
+    if !params.attributes.is_empty() {
+        return named(&params.attributes);
+    }
+    !named(&params.excluded)
+}
+
+fn group_response(
+    status: StatusCode,
+    row: &ScimGroupRow,
+    members: Option<&[sstore::MemberRef]>,
+    headers: &HeaderMap,
+) -> Response {
+    let base = base_url(headers);
+    let mut response = scim_response(status, &group_json(row, members, &base));
+    if let Ok(v) = HeaderValue::from_str(&etag(row.updated_at)) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    if status == StatusCode::CREATED {
+        if let Ok(v) = HeaderValue::from_str(&format!("{base}/Groups/{}", row.scim_id)) {
+            response.headers_mut().insert(header::LOCATION, v);
+        }
+    }
+    response
+}
+
+/// The member ids of a `members` value: `[{"value": "id"}, ...]` (a bare id is accepted too).
+fn member_ids(value: &Value, label: &str) -> Result<Vec<String>, ScimError> {
+    let list = match value {
+        Value::Array(list) => list.as_slice(),
+        Value::Object(_) => std::slice::from_ref(value),
+        Value::Null => &[],
+        other => {
+            return Err(ScimError::bad(
+                "invalidValue",
+                format!("{label} must be a list of members, not {other}"),
+            ))
+        }
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, m)| match m {
+            Value::String(s) => Ok(s.clone()),
+            Value::Object(o) => get_ci(o, "value")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    ScimError::bad("invalidValue", format!("{label}[{i}].value must be a user id"))
+                }),
+            other => Err(ScimError::bad(
+                "invalidValue",
+                format!("{label}[{i}] must be an object, not {other}"),
+            )),
+        })
+        .collect()
+}
+
+/// The `scim` link keys of the members (linking users the client never wrote).
+fn member_keys(db: &mut Db, ids: &[String]) -> Result<HashMap<String, String>, ScimError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found = sstore::scim_keys_of(db, ids)?;
+    let mut out = HashMap::with_capacity(ids.len());
+    for id in ids {
+        let (_, key) = found
+            .get(id)
+            .ok_or_else(|| ScimError::bad("invalidValue", format!("members: no user has id {id:?}")))?;
+        let key = match key {
+            Some(k) => k.clone(),
+            None => {
+                let row = sstore::user_by_scim_id(db, id)?.ok_or_else(|| {
+                    ScimError::bad("invalidValue", format!("members: no user has id {id:?}"))
+                })?;
+                ensure_linked(db, &row)?
+            }
+        };
+        out.insert(id.clone(), key);
+    }
+    Ok(out)
+}
+
+/// The link key of a group SCIM may write: its own, or a local group it takes over.
+fn owned_key(db: &mut Db, row: &ScimGroupRow) -> Result<String, ScimError> {
+    match (row.source.as_deref(), &row.external_id) {
+        (Some(SCIM_SOURCE), Some(key)) => Ok(key.clone()),
+        (None, _) => {
+            let key = generated_key();
+            let keys = Keys {
+                group_ids: vec![row.id],
+                ..Keys::default()
+            };
+            let settings = PlanSettings {
+                match_groups_by_name: true,
+                ..PlanSettings::default()
+            };
+            let change = GroupChange {
+                external_id: key.clone(),
+                display_name: Some(row.display_name.clone()),
+                members: MembersChange::Unchanged,
+            };
+            push(
+                db,
+                ChangeSet {
+                    groups: vec![change],
+                    ..ChangeSet::default()
+                },
+                &keys,
+                &settings,
+            )?;
+            Ok(key)
+        }
+        (Some(other), _) => Err(ScimError::bad(
+            "mutability",
+            format!(
+                "group {} is managed by the connector {other:?}, not through SCIM",
+                row.scim_id
+            ),
+        )),
+    }
+}
+
+/// Applies a group change: `name` (if any) and the membership change in SCIM ids.
+fn write_group(db: &mut Db, key: &str, name: Option<String>, members: Members) -> Result<(), ScimError> {
+    let all: Vec<String> = match &members {
+        Members::Unchanged => Vec::new(),
+        Members::Replace(ids) => ids.clone(),
+        Members::Delta { added, removed } => added.iter().chain(removed).cloned().collect(),
+    };
+    let keys_of = member_keys(db, &all)?;
+    let k = |ids: &[String]| -> Vec<String> { ids.iter().filter_map(|i| keys_of.get(i).cloned()).collect() };
+    let (change, all_members) = match &members {
+        Members::Unchanged => (MembersChange::Unchanged, false),
+        Members::Replace(ids) => (MembersChange::Replace(k(ids)), true),
+        Members::Delta { added, removed } => (
+            MembersChange::Delta {
+                added: k(added),
+                removed: k(removed),
+            },
+            false,
+        ),
+    };
+    let keys = Keys {
+        external_ids: keys_of.values().cloned().collect(),
+        group_external_ids: vec![key.to_owned()],
+        all_members,
+        ..Keys::default()
+    };
+    let change = GroupChange {
+        external_id: key.to_owned(),
+        display_name: name,
+        members: change,
+    };
+    push(
+        db,
+        ChangeSet {
+            groups: vec![change],
+            ..ChangeSet::default()
+        },
+        &keys,
+        &PlanSettings::default(),
+    )?;
+    Ok(())
+}
+
+/// A membership change in SCIM user ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Members {
+    Unchanged,
+    Replace(Vec<String>),
+    Delta {
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+}
+
+impl Members {
+    fn add(&mut self, ids: Vec<String>) {
+        match self {
+            Members::Unchanged => {
+                *self = Members::Delta {
+                    added: ids,
+                    removed: Vec::new(),
+                }
+            }
+            Members::Replace(list) => {
+                list.extend(ids.into_iter().filter(|i| !list.contains(i)).collect::<Vec<_>>())
+            }
+            Members::Delta { added, removed } => {
+                removed.retain(|r| !ids.contains(r));
+                added.extend(ids);
+            }
+        }
+    }
+
+    fn remove(&mut self, ids: Vec<String>) {
+        match self {
+            Members::Unchanged => {
+                *self = Members::Delta {
+                    added: Vec::new(),
+                    removed: ids,
+                }
+            }
+            Members::Replace(list) => list.retain(|m| !ids.contains(m)),
+            Members::Delta { added, removed } => {
+                added.retain(|a| !ids.contains(a));
+                removed.extend(ids);
+            }
+        }
+    }
+}
+
+/// What a group body says: display name, external id and members.
+fn group_input(body: &Value) -> Result<(String, Option<String>, Vec<String>), ScimError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a JSON object"))?;
+    let name = get_ci(obj, "displayName")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ScimError::bad(
+                "invalidValue",
+                "displayName is required and must be a non-empty string",
+            )
+        })?
+        .to_owned();
+    let external_id = match get_ci(obj, "externalId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            return Err(ScimError::bad(
+                "invalidValue",
+                format!("externalId must be a string, not {other}"),
+            ))
+        }
+    };
+    let members = match get_ci(obj, "members") {
+        None => Vec::new(),
+        Some(v) => member_ids(v, "members")?,
+    };
+    Ok((name, external_id, members))
+}
+
+/// Folds PATCH operations into a new name and a membership change.
+fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
+    let mut name = None;
+    let mut members = Members::Unchanged;
+    let name_of = |v: &Value| -> Result<String, ScimError> {
+        v.as_str()
+            .map(str::to_owned)
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| {
+                ScimError::bad(
+                    "invalidValue",
+                    format!("displayName must be a non-empty string, not {v}"),
+                )
+            })
+    };
+    for op in ops {
+        let Some(path) = &op.path else {
+            let Some(Value::Object(values)) = &op.value else {
+                return Err(ScimError::bad(
+                    "invalidValue",
+                    "a PATCH operation without a path needs an object value",
+                ));
+            };
+            for (k, v) in values {
+                if k.eq_ignore_ascii_case("displayName") {
+                    name = Some(name_of(v)?);
+                } else if k.eq_ignore_ascii_case("members") {
+                    let ids = member_ids(v, "members")?;
+                    match op.op {
+                        Op::Replace => members = Members::Replace(ids),
+                        _ => members.add(ids),
+                    }
+                }
+                // `id`, `externalId`, `schemas` and `meta` (Okta sends `id`) change nothing.
+            }
+            continue;
+        };
+        let attr = &path.attr;
+        if attr.is("displayName", None) && path.value_filter.is_none() {
+            match (&op.op, &op.value) {
+                (Op::Remove, _) => {
+                    return Err(ScimError::bad(
+                        "mutability",
+                        "displayName is required and cannot be removed",
+                    ))
+                }
+                (_, Some(v)) => name = Some(name_of(v)?),
+                (_, None) => {}
+            }
+        } else if attr.is("members", None) || attr.is("members", Some("value")) {
+            match (&op.op, &path.value_filter, &op.value) {
+                (Op::Remove, Some(filter), _) => {
+                    let ids = filter
+                        .as_simple_comparisons(&|_| false)
+                        .filter(|c| c.len() == 1)
+                        .and_then(|c| match c[0] {
+                            (p, CompareOp::Eq, CompValue::Str(v)) if p.is("value", None) => Some(v.clone()),
+                            _ => None,
+                        })
+                        .ok_or_else(|| {
+                            ScimError::bad(
+                                "invalidPath",
+                                format!("{path}: only members[value eq \"id\"] is supported"),
+                            )
+                        })?;
+                    members.remove(vec![ids]);
+                }
+                (Op::Remove, None, Some(v)) => members.remove(member_ids(v, "value")?),
+                (Op::Remove, None, None) => members = Members::Replace(Vec::new()),
+                (Op::Add, None, Some(v)) => members.add(member_ids(v, "value")?),
+                (Op::Replace, None, Some(v)) => members = Members::Replace(member_ids(v, "value")?),
+                _ => {
+                    return Err(ScimError::bad(
+                        "invalidPath",
+                        format!("{path}: not supported for {:?}", op.op),
+                    ))
+                }
+            }
+        } else if attr.is("externalId", None) || attr.is("id", None) {
+            // Identity attributes cannot change; clients that resend them change nothing.
+        } else {
+            return Err(ScimError::bad(
+                "invalidPath",
+                format!("{path}: a group has displayName and members"),
+            ));
+        }
+    }
+    Ok((name, members))
+}
+
+pub async fn create(
+    State(state): State<ScimState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ScimError> {
+    let body = json_body(&state, &headers, body).await?;
+    let (name, external_id, members) = group_input(&body)?;
+    let (row, listed) = state
+        .write(move |db| {
+            let key = external_id.unwrap_or_else(generated_key);
+            if let Some(g) = sstore::group_by_key(db, &key)? {
+                return Err(ScimError::uniqueness(format!(
+                    "externalId {key:?} is already provisioned as group {}",
+                    g.scim_id
+                )));
+            }
+            write_group(db, &key, Some(name), Members::Replace(members))?;
+            let row = sstore::group_by_key(db, &key)?
+                .ok_or_else(|| ScimError::internal("the created group cannot be read back"))?;
+            let listed = sstore::members_of(db, &[row.id])?
+                .remove(&row.id)
+                .unwrap_or_default();
+            Ok((row, listed))
+        })
+        .await?;
+    Ok(group_response(StatusCode::CREATED, &row, Some(&listed), &headers))
+}
+
+pub async fn get_one(
+    State(state): State<ScimState>,
+    Path(id): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    let params = ListParams::from_query(&query, state.max_results())?;
+    let with_members = wants_members(&params);
+    let lookup = id.clone();
+    let (row, members) = state
+        .read(move |db| {
+            let Some(row) = sstore::group_by_scim_id(db, &lookup)? else {
+                return Ok(None);
+            };
+            let members = if with_members {
+                Some(
+                    sstore::members_of(db, &[row.id])?
+                        .remove(&row.id)
+                        .unwrap_or_default(),
+                )
+            } else {
+                None
+            };
+            Ok(Some((row, members)))
+        })
+        .await?
+        .ok_or_else(|| missing(&id))?;
+    let mut json = group_json(&row, members.as_deref(), &base_url(&headers));
+    project(&mut json, &params.attributes, &params.excluded);
+    Ok(scim_response(StatusCode::OK, &json))
+}
+
+pub async fn list(
+    State(state): State<ScimState>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    let params = ListParams::from_query(&query, state.max_results())?;
+    run_list(state, params, headers).await
+}
+
+pub async fn search(
+    State(state): State<ScimState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ScimError> {
+    let body = json_body(&state, &headers, body).await?;
+    let params = ListParams::from_body(&body, state.max_results())?;
+    run_list(state, params, headers).await
+}
+
+async fn run_list(state: ScimState, params: ListParams, headers: HeaderMap) -> Result<Response, ScimError> {
+    let offset = params.offset;
+    let (total, resources) = find(&state, params, &headers).await?;
+    Ok(scim_response(
+        StatusCode::OK,
+        &list_response(total, offset, resources),
+    ))
+}
+
+/// One page of matching resources, projected, and the total that matched.
+pub(super) async fn find(
+    state: &ScimState,
+    params: ListParams,
+    headers: &HeaderMap,
+) -> Result<(u64, Vec<Value>), ScimError> {
+    let base = base_url(headers);
+    let (conds, complete) = match &params.filter {
+        Some(f) => group_conditions(f),
+        None => (Vec::new(), true),
+    };
+    let with_members = wants_members(&params);
+    let filter = params.filter.clone();
+    let (offset, count) = (params.offset, params.count);
+    let (total, resources) = state
+        .read(move |db| {
+            if complete {
+                let page = sstore::list_groups(db, &conds, offset, count)?;
+                let ids: Vec<i64> = page.rows.iter().map(|g| g.id).collect();
+                let mut members = if with_members {
+                    sstore::members_of(db, &ids)?
+                } else {
+                    HashMap::new()
+                };
+                let resources = page
+                    .rows
+                    .iter()
+                    .map(|g| {
+                        let m = with_members.then(|| members.remove(&g.id).unwrap_or_default());
+                        group_json(g, m.as_deref(), &base)
+                    })
+                    .collect::<Vec<Value>>();
+                return Ok((page.total, resources));
+            }
+            let all = sstore::list_groups(db, &conds, 0, u64::MAX >> 2)?;
+            let need_members = with_members || filter.as_ref().is_some_and(mentions_members);
+            let ids: Vec<i64> = all.rows.iter().map(|g| g.id).collect();
+            let mut members = if need_members {
+                sstore::members_of(db, &ids)?
+            } else {
+                HashMap::new()
+            };
+            let matched: Vec<Value> = all
+                .rows
+                .iter()
+                .map(|g| {
+                    let m = need_members.then(|| members.remove(&g.id).unwrap_or_default());
+                    group_json(g, m.as_deref(), &base)
+                })
+                .filter(|j| filter.as_ref().is_none_or(|f| f.matches(j, &rfc7643_case_exact)))
+                .collect();
+            let total = matched.len() as u64;
+            Ok((
+                total,
+                matched
+                    .into_iter()
+                    .skip(offset as usize)
+                    .take(count as usize)
+                    .collect(),
+            ))
+        })
+        .await?;
+    let excluded_members = !with_members;
+    let resources = resources
+        .into_iter()
+        .map(|mut j| {
+            if excluded_members {
+                if let Some(o) = j.as_object_mut() {
+                    o.remove("members");
+                }
+            }
+            project(&mut j, &params.attributes, &params.excluded);
+            j
+        })
+        .collect();
+    Ok((total, resources))
+}
+
+pub async fn replace(
+    State(state): State<ScimState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ScimError> {
+    let body = json_body(&state, &headers, body).await?;
+    let (name, _, members) = group_input(&body)?;
+    let (row, listed) = state
+        .write(move |db| {
+            let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            let key = owned_key(db, &row)?;
+            write_group(db, &key, Some(name), Members::Replace(members))?;
+            let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            let listed = sstore::members_of(db, &[row.id])?
+                .remove(&row.id)
+                .unwrap_or_default();
+            Ok((row, listed))
+        })
+        .await?;
+    Ok(group_response(StatusCode::OK, &row, Some(&listed), &headers))
+}
+
+pub async fn patch(
+    State(state): State<ScimState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ScimError> {
+    let body = json_body(&state, &headers, body).await?;
+    let ops = patch::parse_request(&body)?;
+    let (name, members) = fold_ops(&ops)?;
+    state
+        .write(move |db| {
+            let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            let key = owned_key(db, &row)?;
+            write_group(db, &key, name, members)
+        })
+        .await?;
+    // Entra: a group PATCH answers 204 rather than the whole member list.
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn delete(State(state): State<ScimState>, Path(id): Path<String>) -> Result<Response, ScimError> {
+    state
+        .write(move |db| {
+            let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            let key = owned_key(db, &row)?;
+            let keys = Keys {
+                group_external_ids: vec![key.clone()],
+                ..Keys::default()
+            };
+            push(
+                db,
+                ChangeSet {
+                    removed_groups: vec![key],
+                    ..ChangeSet::default()
+                },
+                &keys,
+                &PlanSettings::default(),
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,448 @@
+//! What the SCIM endpoint reads: single users and groups, filtered pages, the few rows a
+//! pushed change touches (instead of the whole directory), and the endpoint's token.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::models::{GroupRow, LinkRow, UserRow};
+use super::schema::{group_members, groups, scim_tokens, user_links, users};
+use super::{with_conn, Db, StoreError};
+use crate::local::LocalState;
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+diesel::define_sql_function!(
+    #[sql_name = "lower"]
+    fn lower_n(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>
+);
+
+/// The source name of everything the SCIM endpoint writes.
+pub const SCIM_SOURCE: &str = "scim";
+
+/// A user as the SCIM endpoint serves it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct ScimUserRow {
+    pub id: i64,
+    pub scim_id: String,
+    pub external_id: Option<String>,
+    pub source: Option<String>,
+    pub upn: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    pub preferred_language: Option<String>,
+    pub active: bool,
+    pub archived_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A group as the SCIM endpoint serves it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = groups)]
+pub struct ScimGroupRow {
+    pub id: i64,
+    pub scim_id: String,
+    pub external_id: Option<String>,
+    pub source: Option<String>,
+    pub display_name: String,
+    pub read_only: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A member as a group lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    pub scim_id: String,
+    pub display: String,
+}
+
+/// One SQL condition on users, from a SCIM filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserCond {
+    /// `userName eq`: case-insensitive.
+    Upn(String),
+    ExternalId(String),
+    ScimId(String),
+    /// The primary (work) email, case-insensitive.
+    Email(String),
+    DisplayName(String),
+    Active(bool),
+}
+
+/// One SQL condition on groups, from a SCIM filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupCond {
+    DisplayName(String),
+    ExternalId(String),
+    ScimId(String),
+    /// Has the user with this SCIM id as a member.
+    Member(String),
+}
+
+/// A page of results: the total that matched and the rows of the page.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub total: u64,
+    pub rows: Vec<T>,
+}
+
+/// The rows a pushed change may touch, for [`load_local_for`].
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    pub scim_ids: Vec<String>,
+    /// External ids of `source`'s links (and of the `external_id` column).
+    pub external_ids: Vec<String>,
+    pub upns: Vec<String>,
+    pub emails: Vec<String>,
+    /// User row ids (e.g. the members a group change names).
+    pub user_ids: Vec<i64>,
+    /// External ids of `source`'s groups.
+    pub group_external_ids: Vec<String>,
+    /// Group row ids (a local group a SCIM client is about to take over).
+    pub group_ids: Vec<i64>,
+    /// Load every member of the groups (a full member replacement); otherwise only the
+    /// memberships of the loaded users.
+    pub all_members: bool,
+}
+
+/// Loads the candidate users (by SCIM id, by link, by external id, by UPN, by email) with all
+/// their links, and the named groups of `source` with their relevant memberships: the same
+/// [`LocalState`] shape as [`super::load_local`], restricted to what one request touches.
+pub fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalState, StoreError> {
+    let lower_upns: Vec<String> = keys.upns.iter().map(|u| u.trim().to_lowercase()).collect();
+    let lower_emails: Vec<String> = keys.emails.iter().map(|e| e.trim().to_lowercase()).collect();
+    with_conn!(db, c => {
+        let mut ids: HashSet<i64> = keys.user_ids.iter().copied().collect();
+        if !keys.external_ids.is_empty() {
+            let linked: Vec<i64> = user_links::table
+                .filter(user_links::source.eq(source).and(user_links::external_id.eq_any(&keys.external_ids)))
+                .select(user_links::user_id)
+                .load(c)?;
+            ids.extend(linked);
+            let by_ext: Vec<i64> = users::table
+                .filter(users::external_id.eq_any(&keys.external_ids))
+                .select(users::id)
+                .load(c)?;
+            ids.extend(by_ext);
+        }
+        if !keys.scim_ids.is_empty() {
+            let v: Vec<i64> = users::table.filter(users::scim_id.eq_any(&keys.scim_ids)).select(users::id).load(c)?;
+            ids.extend(v);
+        }
+        if !lower_upns.is_empty() {
+            let v: Vec<i64> = users::table.filter(lower(users::upn).eq_any(&lower_upns)).select(users::id).load(c)?;
+            ids.extend(v);
+        }
+        if !lower_emails.is_empty() {
+            let v: Vec<i64> = users::table
+                .filter(lower_n(users::email).eq_any(lower_emails.iter().map(|e| Some(e.as_str()))))
+                .select(users::id)
+                .load(c)?;
+            ids.extend(v);
+        }
+        let mut ids: Vec<i64> = ids.into_iter().collect();
+        ids.sort_unstable();
+        let users: Vec<UserRow> = users::table.filter(users::id.eq_any(&ids)).select(UserRow::as_select()).load(c)?;
+        let links: Vec<LinkRow> = user_links::table.filter(user_links::user_id.eq_any(&ids)).select(LinkRow::as_select()).load(c)?;
+        let groups: Vec<GroupRow> = if keys.group_external_ids.is_empty() && keys.group_ids.is_empty() {
+            Vec::new()
+        } else {
+            groups::table
+                .filter(
+                    groups::source
+                        .eq(source)
+                        .and(groups::external_id.eq_any(&keys.group_external_ids))
+                        .or(groups::id.eq_any(&keys.group_ids)),
+                )
+                .select(GroupRow::as_select())
+                .load(c)?
+        };
+        let group_ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
+        let pairs: Vec<(i64, i64)> = if group_ids.is_empty() {
+            Vec::new()
+        } else if keys.all_members {
+            group_members::table
+                .filter(group_members::group_id.eq_any(&group_ids))
+                .select((group_members::group_id, group_members::user_id))
+                .load(c)?
+        } else {
+            group_members::table
+                .filter(group_members::group_id.eq_any(&group_ids).and(group_members::user_id.eq_any(&ids)))
+                .select((group_members::group_id, group_members::user_id))
+                .load(c)?
+        };
+        let mut members: HashMap<i64, HashSet<i64>> = HashMap::new();
+        for (g, u) in pairs {
+            members.entry(g).or_default().insert(u);
+        }
+        Ok(LocalState {
+            users: users.into_iter().map(Into::into).collect(),
+            links: links.into_iter().map(Into::into).collect(),
+            groups: groups.into_iter().map(Into::into).collect(),
+            members,
+            open_conflicts: HashSet::new(),
+            first_sync: false,
+            // SCIM writes skip the deletion guard, the only reader of the counts.
+            owned_counts: None,
+        })
+    })
+}
+
+/// Users the endpoint does not serve: those DELETEd through SCIM (their `scim` link is
+/// marked removed) while the row waits for retention.
+macro_rules! not_deleted {
+    () => {
+        diesel::dsl::not(diesel::dsl::exists(
+            user_links::table.filter(
+                user_links::user_id
+                    .eq(users::id)
+                    .and(user_links::source.eq(SCIM_SOURCE))
+                    .and(user_links::removed_at.is_not_null()),
+            ),
+        ))
+    };
+}
+
+/// A user by SCIM id, unless deleted through SCIM.
+pub fn user_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimUserRow>, StoreError> {
+    with_conn!(db, c => Ok(users::table
+        .filter(users::scim_id.eq(scim_id))
+        .filter(not_deleted!())
+        .select(ScimUserRow::as_select())
+        .first(c)
+        .optional()?))
+}
+
+/// The user holding the link (`scim`, `key`).
+pub fn user_by_link(db: &mut Db, key: &str) -> Result<Option<ScimUserRow>, StoreError> {
+    with_conn!(db, c => Ok(users::table
+        .inner_join(user_links::table)
+        .filter(user_links::source.eq(SCIM_SOURCE).and(user_links::external_id.eq(key)))
+        .select(ScimUserRow::as_select())
+        .first(c)
+        .optional()?))
+}
+
+/// The user's `scim` link: its external id and whether it is marked removed.
+pub fn scim_link_of(db: &mut Db, user_id: i64) -> Result<Option<(String, bool)>, StoreError> {
+    with_conn!(db, c => {
+        let row: Option<(String, Option<NaiveDateTime>)> = user_links::table
+            .filter(user_links::user_id.eq(user_id).and(user_links::source.eq(SCIM_SOURCE)))
+            .select((user_links::external_id, user_links::removed_at))
+            .first(c)
+            .optional()?;
+        Ok(row.map(|(k, r)| (k, r.is_some())))
+    })
+}
+
+/// The `scim` link keys of the users with these SCIM ids: SCIM id -> (row id, link key).
+pub fn scim_keys_of(
+    db: &mut Db,
+    scim_ids: &[String],
+) -> Result<HashMap<String, (i64, Option<String>)>, StoreError> {
+    with_conn!(db, c => {
+        let rows: Vec<(String, i64)> = users::table
+            .filter(users::scim_id.eq_any(scim_ids))
+            .filter(not_deleted!())
+            .select((users::scim_id, users::id))
+            .load(c)?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let links: HashMap<i64, String> = user_links::table
+            .filter(user_links::user_id.eq_any(&ids).and(user_links::source.eq(SCIM_SOURCE)))
+            .select((user_links::user_id, user_links::external_id))
+            .load::<(i64, String)>(c)?
+            .into_iter()
+            .collect();
+        Ok(rows.into_iter().map(|(s, id)| (s, (id, links.get(&id).cloned()))).collect())
+    })
+}
+
+/// A page of users matching every condition, ordered by row id. `count` 0 counts only.
+pub fn list_users(
+    db: &mut Db,
+    conds: &[UserCond],
+    offset: u64,
+    count: u64,
+) -> Result<Page<ScimUserRow>, StoreError> {
+    macro_rules! filtered {
+        () => {{
+            let mut q = users::table.filter(not_deleted!()).into_boxed();
+            for cond in conds {
+                q = match cond {
+                    UserCond::Upn(v) => q.filter(lower(users::upn).eq(v.to_lowercase())),
+                    UserCond::ExternalId(v) => {
+                        q.filter(users::external_id.eq(v).and(users::source.eq(SCIM_SOURCE)))
+                    }
+                    UserCond::ScimId(v) => q.filter(users::scim_id.eq(v)),
+                    UserCond::Email(v) => q.filter(lower_n(users::email).eq(v.to_lowercase())),
+                    UserCond::DisplayName(v) => q.filter(lower_n(users::display_name).eq(v.to_lowercase())),
+                    UserCond::Active(v) => q.filter(users::active.eq(*v)),
+                };
+            }
+            q
+        }};
+    }
+    with_conn!(db, c => {
+        let rows: Vec<ScimUserRow> = if count == 0 {
+            Vec::new()
+        } else {
+            filtered!()
+                .order(users::id)
+                .offset(offset.min(i64::MAX as u64) as i64)
+                .limit(count.min(i64::MAX as u64) as i64)
+                .select(ScimUserRow::as_select())
+                .load(c)?
+        };
+        // A first page that is not full is the whole result: no COUNT needed.
+        let total = if offset == 0 && (rows.len() as u64) < count {
+            rows.len() as u64
+        } else {
+            filtered!().count().get_result::<i64>(c)? as u64
+        };
+        Ok(Page { total, rows })
+    })
+}
+
+/// A group by SCIM id.
+pub fn group_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimGroupRow>, StoreError> {
+    with_conn!(db, c => Ok(groups::table
+        .filter(groups::scim_id.eq(scim_id))
+        .select(ScimGroupRow::as_select())
+        .first(c)
+        .optional()?))
+}
+
+/// The group `scim` owns under `key`.
+pub fn group_by_key(db: &mut Db, key: &str) -> Result<Option<ScimGroupRow>, StoreError> {
+    with_conn!(db, c => Ok(groups::table
+        .filter(groups::source.eq(SCIM_SOURCE).and(groups::external_id.eq(key)))
+        .select(ScimGroupRow::as_select())
+        .first(c)
+        .optional()?))
+}
+
+/// A page of groups matching every condition, ordered by row id.
+pub fn list_groups(
+    db: &mut Db,
+    conds: &[GroupCond],
+    offset: u64,
+    count: u64,
+) -> Result<Page<ScimGroupRow>, StoreError> {
+    macro_rules! filtered {
+        () => {{
+            let mut q = groups::table.into_boxed();
+            for cond in conds {
+                q = match cond {
+                    GroupCond::DisplayName(v) => q.filter(lower(groups::display_name).eq(v.to_lowercase())),
+                    GroupCond::ExternalId(v) => {
+                        q.filter(groups::external_id.eq(v).and(groups::source.eq(SCIM_SOURCE)))
+                    }
+                    GroupCond::ScimId(v) => q.filter(groups::scim_id.eq(v)),
+                    GroupCond::Member(v) => q.filter(diesel::dsl::exists(
+                        group_members::table
+                            .inner_join(users::table)
+                            .filter(group_members::group_id.eq(groups::id).and(users::scim_id.eq(v))),
+                    )),
+                };
+            }
+            q
+        }};
+    }
+    with_conn!(db, c => {
+        let rows: Vec<ScimGroupRow> = if count == 0 {
+            Vec::new()
+        } else {
+            filtered!()
+                .order(groups::id)
+                .offset(offset.min(i64::MAX as u64) as i64)
+                .limit(count.min(i64::MAX as u64) as i64)
+                .select(ScimGroupRow::as_select())
+                .load(c)?
+        };
+        // A first page that is not full is the whole result: no COUNT needed.
+        let total = if offset == 0 && (rows.len() as u64) < count {
+            rows.len() as u64
+        } else {
+            filtered!().count().get_result::<i64>(c)? as u64
+        };
+        Ok(Page { total, rows })
+    })
+}
+
+/// The members of these groups: group id -> members, in row order.
+pub fn members_of(db: &mut Db, group_ids: &[i64]) -> Result<HashMap<i64, Vec<MemberRef>>, StoreError> {
+    with_conn!(db, c => {
+        let rows: Vec<(i64, String, String, Option<String>)> = group_members::table
+            .inner_join(users::table)
+            .filter(group_members::group_id.eq_any(group_ids))
+            .filter(not_deleted!())
+            .order((group_members::group_id, users::id))
+            .select((group_members::group_id, users::scim_id, users::upn, users::display_name))
+            .load(c)?;
+        let mut out: HashMap<i64, Vec<MemberRef>> = HashMap::new();
+        for (g, scim_id, upn, display) in rows {
+            out.entry(g).or_default().push(MemberRef { scim_id, display: display.unwrap_or(upn) });
+        }
+        Ok(out)
+    })
+}
+
+/// A cheap query, for the health check.
+pub fn ping(db: &mut Db) -> Result<(), StoreError> {
+    with_conn!(db, c => {
+        diesel::sql_query("SELECT 1").execute(c)?;
+        Ok(())
+    })
+}
+
+/// The digest of the active token, if there is one.
+pub fn token_digest(db: &mut Db) -> Result<Option<String>, StoreError> {
+    with_conn!(db, c => Ok(scim_tokens::table
+        .order(scim_tokens::id.desc())
+        .select(scim_tokens::token_sha256)
+        .first(c)
+        .optional()?))
+}
+
+/// Replaces any token with one whose digest is `digest`.
+pub fn replace_token(db: &mut Db, digest: &str, now: NaiveDateTime) -> Result<(), StoreError> {
+    with_conn!(db, c => c.transaction::<_, StoreError, _>(|c| {
+        diesel::delete(scim_tokens::table).execute(c)?;
+        diesel::insert_into(scim_tokens::table)
+            .values((scim_tokens::token_sha256.eq(digest), scim_tokens::created_at.eq(now)))
+            .execute(c)?;
+        Ok(())
+    }))
+}
+
+/// Removes the token; with `detach_groups`, the groups SCIM owns become ordinary local groups.
+/// Returns (tokens removed, groups detached).
+pub fn revoke_token(
+    db: &mut Db,
+    detach_groups: bool,
+    now: NaiveDateTime,
+) -> Result<(usize, usize), StoreError> {
+    with_conn!(db, c => c.transaction::<_, StoreError, _>(|c| {
+        let removed = diesel::delete(scim_tokens::table).execute(c)?;
+        let detached = if detach_groups {
+            diesel::update(groups::table.filter(groups::source.eq(SCIM_SOURCE)))
+                .set((
+                    groups::source.eq(None::<String>),
+                    groups::external_id.eq(None::<String>),
+                    groups::read_only.eq(false),
+                    groups::updated_at.eq(now),
+                ))
+                .execute(c)?
+        } else {
+            0
+        };
+        Ok((removed, detached))
+    }))
+}

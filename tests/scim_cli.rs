@@ -1,0 +1,134 @@
+//! `idsync scim-token create|revoke` and `idsync run` serving the SCIM endpoint, on the
+//! release-shaped binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use idsync::store::{DatabaseUrl, Db};
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn idsync(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_idsync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn last_line(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn tokens_rotate_and_revoke_and_run_serves_the_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("idsync.db");
+    let port = free_port();
+    let config = dir.path().join("idsync.toml");
+    // SCIM only: no pull connectors at all.
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n\n[scim]\nlisten = \"127.0.0.1:{port}\"\n",
+            db_path.display()
+        ),
+    )
+    .unwrap();
+
+    let first = idsync(&config, &["scim-token", "create"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let first = last_line(&first);
+    assert!(first.starts_with("idsync_scim_"), "{first}");
+    let second = last_line(&idsync(&config, &["scim-token", "create"]));
+    assert_ne!(first, second);
+
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_idsync"))
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}/scim/v2");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("{base}/health")).send().await {
+            up = r.status() == StatusCode::OK;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "idsync run did not serve /scim/v2/health");
+
+    // The first token was voided by the second.
+    let r = client
+        .get(format!("{base}/Users"))
+        .bearer_auth(&first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = client
+        .get(format!("{base}/Users"))
+        .bearer_auth(&second)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = client
+        .post(format!("{base}/Groups"))
+        .bearer_auth(&second)
+        .json(&json!({ "displayName": "Pushed" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let out = idsync(&config, &["scim-token", "revoke", "--detach-groups"]);
+    assert!(out.status.success());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = client
+        .get(format!("{base}/Users"))
+        .bearer_auth(&second)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+
+    let url = DatabaseUrl::Sqlite(db_path);
+    let (source, read_only): (Option<String>, bool) = tokio::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use idsync::store::schema::groups;
+        let mut db = Db::open(&url).unwrap();
+        idsync::with_conn!(&mut db, c => groups::table.select((groups::source, groups::read_only)).first(c).unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!((source, read_only), (None, false));
+}
