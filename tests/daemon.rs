@@ -419,3 +419,40 @@ fn sigterm_during_an_apply_lets_it_finish_and_exits_0() {
         .unwrap();
     assert_eq!((users, statuses), (20_000, vec!["succeeded".to_owned()]));
 }
+
+#[test]
+fn without_an_ops_address_healthz_and_metrics_share_the_scim_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // A SCIM-only configuration: no connectors at all.
+    let config = dir.path().join("idsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n\n[scim]\nlisten = \"127.0.0.1:{port}\"\n",
+            dir.path().join("app.db").display()
+        ),
+    )
+    .unwrap();
+    let mut daemon = spawn_daemon(&config);
+    wait_until("the SCIM listener", || {
+        get(port, "/scim/v2/health").is_some_and(|(s, _)| s == 200)
+    });
+    let (status, body) = get(port, "/healthz").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    assert_eq!(get(port, "/metrics").unwrap().0, 200);
+    assert_eq!(
+        get(port, "/scim/v2/Users").unwrap().0,
+        401,
+        "SCIM still wants its token"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    assert_eq!(daemon.wait().unwrap().code(), Some(0));
+}
