@@ -325,10 +325,13 @@ async fn log_request(request: Request, next: Next) -> Response {
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     }
+    let status = response.status().as_u16();
+    metrics::counter!("idsync_scim_requests_total", "method" => method.to_string(), "status" => status.to_string())
+        .increment(1);
     info!(
         method = %method,
         path = %path,
-        status = response.status().as_u16(),
+        status,
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         user_agent = %agent,
         "SCIM request"
