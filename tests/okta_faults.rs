@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use mirror::Mirror;
 use okta_fake::{profile, FakeOkta, Fault, Route};
-use serde_json::json;
 use support::{seed, source, truth};
 
 fn assert_matches_truth(fake: &FakeOkta, mirror: &Mirror) {
@@ -153,5 +152,25 @@ async fn faults_fail_the_run_and_change_nothing() {
     assert!(mirror.active().contains_key("00ucid"));
     mirror.sync_with(&source, true).await.unwrap();
     assert_matches_truth(&fake, &mirror);
-    fake.update_profile("00uann", json!({"title": "x"}));
+}
+
+#[tokio::test]
+async fn a_group_deleted_while_the_org_is_read_is_left_out() {
+    let fake = FakeOkta::start().await;
+    seed(&fake);
+    let source = source(&fake, "");
+    let mut mirror = Mirror::default();
+    // The first synced group's members answer 404, as if it had just been deleted.
+    fake.inject(Route::Members, Fault::NotFound);
+    assert_eq!(mirror.sync(&source).await.unwrap(), "snapshot");
+    assert!(!mirror.groups().contains_key("00gad"));
+    assert!(mirror.groups().contains_key("00geng"));
+    // In an incremental run it is removed.
+    mirror.sync_with(&source, true).await.unwrap();
+    assert_matches_truth(&fake, &mirror);
+    assert!(mirror.groups().contains_key("00gad"));
+    fake.add_member("00gad", "00ubob");
+    fake.inject(Route::Members, Fault::NotFound);
+    assert_eq!(mirror.sync(&source).await.unwrap(), "changes");
+    assert!(!mirror.groups().contains_key("00gad"));
 }

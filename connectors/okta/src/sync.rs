@@ -189,7 +189,8 @@ impl OktaSource {
         }
     }
 
-    /// The members of a group, with each member's record (members arrive as full users).
+    /// The members of a group, with each member's record (members arrive as full users);
+    /// `None` when the group was deleted after it was listed (404).
     async fn members(
         &self,
         client: &Client,
@@ -197,28 +198,41 @@ impl OktaSource {
         group: &str,
         progress: &dyn Progress,
         records: &mut HashMap<u32, (UserRecord, bool)>,
-    ) -> Result<Vec<u32>, SourceError> {
+    ) -> Result<Option<Vec<u32>>, SourceError> {
         let mut users = Vec::new();
-        self.list(
-            client,
-            self.members_url(group),
-            "members",
-            progress,
-            |page: Vec<WireUser>| {
-                for user in page {
-                    let i = org.ids.intern(&user.id);
-                    if let std::collections::hash_map::Entry::Vacant(e) = records.entry(i) {
-                        e.insert(self.user_record(&user)?);
+        let listed = self
+            .list(
+                client,
+                self.members_url(group),
+                "members",
+                progress,
+                |page: Vec<WireUser>| {
+                    for user in page {
+                        let i = org.ids.intern(&user.id);
+                        if let std::collections::hash_map::Entry::Vacant(e) = records.entry(i) {
+                            e.insert(self.user_record(&user)?);
+                        }
+                        users.push(i);
                     }
-                    users.push(i);
-                }
-                Ok(())
-            },
-        )
-        .await?;
+                    Ok(())
+                },
+            )
+            .await;
+        match listed {
+            Ok(()) => {}
+            Err(SourceError::Upstream {
+                status: Some(404),
+                url,
+                ..
+            }) if users.is_empty() => {
+                info!(connector = %self.name, group, url = %url, "a group was deleted while the org was read");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
         users.sort_unstable();
         users.dedup();
-        Ok(users)
+        Ok(Some(users))
     }
 
     /// A full sync, returned as a complete snapshot.
@@ -261,9 +275,12 @@ impl OktaSource {
             }
         }
         for group in all_groups.iter().filter(|g| self.synced(g)) {
-            let users = self
+            let Some(users) = self
                 .members(client, &mut org, &group.id, progress, &mut records)
-                .await?;
+                .await?
+            else {
+                continue;
+            };
             org.groups.insert(
                 group.id.clone(),
                 Group {
@@ -374,9 +391,16 @@ impl OktaSource {
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                     .is_none_or(|t| t.with_timezone(&Utc) > from);
             if moved {
-                let users = self
+                let Some(users) = self
                     .members(client, &mut org, &group.id, progress, &mut records)
-                    .await?;
+                    .await?
+                else {
+                    if let Some(gone) = org.groups.remove(&group.id) {
+                        affected.extend(gone.users);
+                        removed_groups.push(group.id.clone());
+                    }
+                    continue;
+                };
                 let before: HashSet<u32> = org
                     .groups
                     .get(&group.id)

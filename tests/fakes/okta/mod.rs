@@ -63,6 +63,8 @@ pub enum Fault {
     Unauthorized,
     /// 403 `E0000006`.
     Forbidden,
+    /// 404 `E0000007`, as for an object deleted since it was listed.
+    NotFound,
     /// A 200 whose JSON array stops half way.
     Truncated,
     /// The connection drops after part of the body.
@@ -621,6 +623,7 @@ fn serve_fault(fault: &Fault) -> Response {
             "E0000006",
             "You do not have permission to perform the requested action",
         ),
+        Fault::NotFound => okta_error(StatusCode::NOT_FOUND, "E0000007", "Not found: Resource not found"),
         Fault::Truncated => Response::builder()
             .status(StatusCode::OK)
             .header("content-type", "application/json")
