@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use chrono::{DateTime, Utc};
+
 use idsync_source::retry::{self, Failure, RetryPolicy};
 use idsync_source::SourceError;
 use reqwest::header::HeaderMap;
@@ -156,6 +158,8 @@ pub(crate) struct Client {
     buckets: Mutex<HashMap<String, Bucket>>,
     /// Serializes requests, so pacing sees every response before the next request.
     turn: Mutex<()>,
+    /// The earliest `Date` the org sent since [`Client::run_start`] was last called.
+    earliest_date: std::sync::Mutex<Option<SystemTime>>,
 }
 
 /// One failed attempt, before the retry policy decides.
@@ -194,6 +198,22 @@ impl Client {
             reserve: f64::from(reserve_percent.min(99)) / 100.0,
             buckets: Mutex::new(HashMap::new()),
             turn: Mutex::new(()),
+            earliest_date: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// When a run that started at `local` (this host's clock) started by the org's clock:
+    /// the earlier of `local` and a second before the first response's `Date`, so that a
+    /// clock running ahead of the org's cannot make the next incremental run skip changes.
+    /// Also starts the next run's measurement.
+    pub(crate) fn run_start(&self, local: DateTime<Utc>) -> DateTime<Utc> {
+        let earliest = match self.earliest_date.lock() {
+            Ok(mut d) => d.take(),
+            Err(_) => None,
+        };
+        match earliest {
+            Some(date) => local.min(DateTime::<Utc>::from(date) - chrono::Duration::seconds(1)),
+            None => local,
         }
     }
 
@@ -333,6 +353,11 @@ impl Client {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         self.record(&key, &headers).await;
+        if let Some(date) = header(&headers, "date").and_then(|d| httpdate::parse_http_date(d).ok()) {
+            if let Ok(mut earliest) = self.earliest_date.lock() {
+                *earliest = Some(earliest.map_or(date, |e| e.min(date)));
+            }
+        }
         let okta_request_id = header(&headers, "x-okta-request-id").map(str::to_owned);
         let body = response.bytes().await.map_err(|e| {
             fatal(upstream(
@@ -394,6 +419,24 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append("link", HeaderValue::from_static("<https://o/a>; rel=\"self\""));
         assert_eq!(next_link(&h), None);
+    }
+
+    #[test]
+    fn a_run_starts_by_the_earlier_clock() {
+        let client = Client::new(
+            reqwest::Client::new(),
+            Auth::Ssws(idsync_source::Secret::new("t")),
+            RetryPolicy::default(),
+            50,
+        );
+        let local = DateTime::parse_from_rfc3339("2015-10-21T07:28:30Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(client.run_start(local), local, "no response seen");
+        let org = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        *client.earliest_date.lock().unwrap() = Some(org);
+        assert_eq!(client.run_start(local).to_rfc3339(), "2015-10-21T07:27:59+00:00");
+        assert_eq!(client.run_start(local), local, "taken");
     }
 
     #[test]

@@ -113,7 +113,8 @@ impl Source for OktaSource {
     async fn fetch(&self, request: &FetchRequest, progress: &dyn Progress) -> Result<Batch, SourceError> {
         self.mapping()?;
         let client = self.client().await?;
-        let started = chrono::Utc::now();
+        // Forget the Date headers of earlier runs; this run's first one dates its start.
+        let started = client.run_start(chrono::Utc::now());
         if request.full {
             info!(connector = %self.name, "full sync requested");
         } else if let Some(cursor) = &request.cursor {

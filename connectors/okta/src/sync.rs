@@ -319,6 +319,7 @@ impl OktaSource {
             connector = %self.name, users = users.len(), groups = groups.len(),
             "Okta full sync fetched"
         );
+        let started = client.run_start(started);
         let cursor = org.to_cursor(&self.fingerprint, &started, &started)?;
         Ok(Batch {
             data: Fetched::Snapshot(Snapshot { users, groups }),
@@ -485,6 +486,7 @@ impl OktaSource {
             groups = groups.len(), removed_groups = removed_groups.len(),
             "Okta incremental sync fetched"
         );
+        let started = client.run_start(started);
         let cursor = org.to_cursor(&self.fingerprint, &started, &last_full)?;
         Ok(Batch {
             data: Fetched::Changes(ChangeSet {
