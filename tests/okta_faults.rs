@@ -174,3 +174,14 @@ async fn a_group_deleted_while_the_org_is_read_is_left_out() {
     assert_eq!(mirror.sync(&source).await.unwrap(), "changes");
     assert!(!mirror.groups().contains_key("00gad"));
 }
+
+#[tokio::test]
+async fn a_next_link_off_the_org_fails_the_run() {
+    let fake = FakeOkta::start().await;
+    seed(&fake);
+    fake.settings(|s| s.next_host = Some("attacker.example:443".into()));
+    let err = Mirror::default().sync(&source(&fake, "")).await.unwrap_err();
+    assert!(err.to_string().contains("leaves the org"), "{err}");
+    let logged = fake.requests();
+    assert_eq!(logged.iter().filter(|r| r.path == "/api/v1/users").count(), 1);
+}

@@ -125,9 +125,32 @@ impl OktaSource {
             let page = client.get::<Vec<T>>(&url).await?;
             progress.fetched(kind, page.items.len() as u64);
             absorb(page.items)?;
-            next = page.next;
+            next = page.next.map(|link| self.next_url(&url, &link)).transpose()?;
         }
         Ok(())
+    }
+
+    /// A `rel="next"` target, resolved against the page's URL. It must stay on the org:
+    /// the request carries the org's credentials.
+    fn next_url(&self, page: &str, link: &str) -> Result<String, SourceError> {
+        let invalid = |detail: String| SourceError::Upstream {
+            url: page.to_owned(),
+            status: Some(200),
+            request_id: None,
+            detail,
+        };
+        let next = url::Url::parse(page)
+            .and_then(|base| base.join(link))
+            .map_err(|e| invalid(format!("the next link {link:?} is not a URL: {e}")))?;
+        let org =
+            url::Url::parse(self.config.org()).map_err(|e| SourceError::Config(format!("org_url: {e}")))?;
+        if next.origin() != org.origin() {
+            return Err(invalid(format!(
+                "the next link {next} leaves the org {}",
+                self.config.org()
+            )));
+        }
+        Ok(next.into())
     }
 
     /// A user as a record, and whether it passes the scoping filters and the STAGED switch.

@@ -106,6 +106,9 @@ pub struct FakeSettings {
     /// Requests per bucket and window, and the window in seconds; `None`: no limit (the
     /// headers still say 10000).
     pub rate_limit: Option<(u64, u64)>,
+    /// A host (`host:port`) to put in `rel="next"` links instead of the fake's own, to test
+    /// that a client does not send its credentials elsewhere.
+    pub next_host: Option<String>,
 }
 
 impl Default for FakeSettings {
@@ -118,6 +121,7 @@ impl Default for FakeSettings {
             token_lifetime_secs: 3600,
             max_page: 2,
             rate_limit: None,
+            next_host: None,
         }
     }
 }
@@ -912,8 +916,12 @@ fn serve_api(
     if let Some(next) = next_after {
         let mut pairs: Vec<(String, String)> = query.iter().filter(|(k, _)| k != "after").cloned().collect();
         pairs.push(("after".into(), format!("c1.{}", encode_cursor(&next))));
+        let next_base = match &s.settings.next_host {
+            Some(host) => format!("https://{host}"),
+            None => base.to_owned(),
+        };
         let next_url = format!(
-            "{base}{path}?{}",
+            "{next_base}{path}?{}",
             url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(pairs.iter())
                 .finish()
