@@ -297,6 +297,13 @@ async fn service_app_tokens_with_rsa_and_ec_keys_are_cached_and_renewed() {
         .unwrap()
         .starts_with("Bearer ")));
 
+    // A rate-limited token request waits for the reset.
+    fake.settings(|s| s.rate_limit = Some((1000, 1)));
+    fake.inject(Route::Token, okta_fake::Fault::TooManyRequests);
+    let (source, _dir) = oauth_source(&fake, okta_fake::EC_KEY_PEM);
+    Mirror::default().sync(&source).await.unwrap();
+    assert_eq!(fake.pending_faults(), 0);
+
     // An unknown key: the token endpoint refuses the assertion.
     let (stranger, _dir) = oauth_source(&fake, okta_fake::OTHER_KEY_PEM);
     let err = Mirror::default().sync(&stranger).await.unwrap_err();
@@ -353,5 +360,4 @@ async fn the_fake_hides_deprovisioned_users_and_rejects_unsupported_filters() {
     }
     let (status, _, body) = get("limit=1&after=made-up").await;
     assert_eq!(status, 400, "{body}");
-    let _ = Route::Any;
 }

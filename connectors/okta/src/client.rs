@@ -122,7 +122,7 @@ struct Bucket {
 
 /// The time until `X-Rate-Limit-Reset`, measured against the response's `Date` (or the
 /// local clock when it has none).
-fn until_reset(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn until_reset(headers: &HeaderMap) -> Option<Duration> {
     let reset: u64 = header(headers, "x-rate-limit-reset")?.trim().parse().ok()?;
     let now = header(headers, "date")
         .and_then(|d| httpdate::parse_http_date(d).ok())

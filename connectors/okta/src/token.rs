@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use idsync_source::assertion::{self, Algorithm, EncodingKey, Header, ASSERTION_TYPE};
+use idsync_source::retry::{self, Failure, RetryPolicy};
 use idsync_source::{Secret, SourceError};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, warn};
 
-use crate::client::{describe_reqwest, okta_error};
+use crate::client::{describe_reqwest, okta_error, until_reset};
 use crate::config::OktaConfig;
 
 /// The scopes a service app needs: list users, list groups and their members.
@@ -41,6 +42,7 @@ pub(crate) struct OAuth {
     client_id: String,
     key: EncodingKey,
     header: Header,
+    policy: RetryPolicy,
     cache: Mutex<Option<Cached>>,
 }
 
@@ -81,6 +83,7 @@ impl Auth {
             client_id: config.client_id.clone().unwrap_or_default(),
             key,
             header,
+            policy: config.retry.clone(),
             cache: Mutex::new(None),
         })))
     }
@@ -126,7 +129,21 @@ impl Auth {
 }
 
 impl OAuth {
+    /// A token request, a 429 retried after the bucket resets (as for API requests).
     async fn request(&self) -> Result<(Secret, Duration), SourceError> {
+        retry::retry(
+            &self.policy,
+            |_| self.attempt(),
+            |error, pause, attempt| {
+                warn!(url = %self.token_url, attempt, pause_secs = pause.as_secs_f64(), error = %error, "Okta token request rate-limited; waiting for the bucket to reset");
+            },
+        )
+        .await
+        .map_err(|e| e.error)
+    }
+
+    async fn attempt(&self) -> Result<(Secret, Duration), Failure<SourceError>> {
+        let fatal = Failure::Fatal;
         let assertion = assertion::sign(
             &self.key,
             &self.header,
@@ -134,7 +151,7 @@ impl OAuth {
             &self.client_id,
             ASSERTION_LIFETIME,
         )
-        .map_err(SourceError::Config)?;
+        .map_err(|e| fatal(SourceError::Config(e)))?;
         let form = [
             ("grant_type", "client_credentials"),
             ("scope", SCOPES),
@@ -156,21 +173,27 @@ impl OAuth {
             .form(&form)
             .send()
             .await
-            .map_err(|e| upstream(None, None, describe_reqwest(&e)))?;
+            .map_err(|e| fatal(upstream(None, None, describe_reqwest(&e))))?;
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let body = response
             .bytes()
             .await
-            .map_err(|e| upstream(Some(status), None, describe_reqwest(&e)))?;
+            .map_err(|e| fatal(upstream(Some(status), None, describe_reqwest(&e))))?;
         if status == 200 {
-            let parsed: TokenResponse = serde_json::from_slice(&body)
-                .map_err(|e| upstream(Some(status), None, format!("token response does not parse: {e}")))?;
+            let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+                fatal(upstream(
+                    Some(status),
+                    None,
+                    format!("token response does not parse: {e}"),
+                ))
+            })?;
             if !parsed.token_type.eq_ignore_ascii_case("bearer") {
-                return Err(upstream(
+                return Err(fatal(upstream(
                     Some(status),
                     None,
                     format!("unexpected token_type {:?}", parsed.token_type),
-                ));
+                )));
             }
             return Ok((
                 Secret::new(parsed.access_token),
@@ -179,13 +202,17 @@ impl OAuth {
         }
         let (request_id, detail) = okta_error(&body);
         match status {
-            400 | 401 | 403 => Err(SourceError::Credentials {
+            400 | 401 | 403 => Err(fatal(SourceError::Credentials {
                 url: url.clone(),
                 status,
                 request_id,
                 detail,
+            })),
+            429 => Err(Failure::Retry {
+                error: upstream(Some(status), request_id, detail),
+                retry_after: until_reset(&headers).map(|d| d + Duration::from_secs(1)),
             }),
-            _ => Err(upstream(Some(status), request_id, detail)),
+            _ => Err(fatal(upstream(Some(status), request_id, detail))),
         }
     }
 }
