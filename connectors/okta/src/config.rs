@@ -156,6 +156,12 @@ impl OktaConfig {
         if self.rate_limit_reserve_percent >= 100 {
             return Err(problem("rate_limit_reserve_percent", "must be below 100"));
         }
+        if self.overlap_secs > 86_400 {
+            return Err(problem("overlap_secs", "at most a day (86400)"));
+        }
+        if self.full_sync_interval_hours > 87_600 {
+            return Err(problem("full_sync_interval_hours", "at most ten years (87600)"));
+        }
         if self.page_size == 0 {
             return Err(problem("page_size", "must be at least 1"));
         }
@@ -231,6 +237,11 @@ mod tests {
         assert_eq!(config.check(Path::new("/")).unwrap_err().key, "org_url");
         let mut config = parse("org_url = \"http://127.0.0.1:9\"\napi_token = \"t\"").unwrap();
         config.check(Path::new("/")).unwrap();
+        let mut config = parse(&format!("{BASE}\nfull_sync_interval_hours = 100000000")).unwrap();
+        assert_eq!(
+            config.check(Path::new("/")).unwrap_err().key,
+            "full_sync_interval_hours"
+        );
         let mut config = parse(&format!("{BASE}\nrate_limit_reserve_percent = 100")).unwrap();
         assert_eq!(
             config.check(Path::new("/")).unwrap_err().key,

@@ -120,10 +120,13 @@ impl Source for OktaSource {
         } else if let Some(cursor) = &request.cursor {
             match Org::from_cursor(cursor, &self.fingerprint) {
                 Ok(resumed) => {
-                    let interval = chrono::Duration::hours(
-                        i64::try_from(self.config.full_sync_interval_hours).unwrap_or(i64::MAX / 7200),
-                    );
-                    if started - resumed.last_full < interval {
+                    let interval = i64::try_from(self.config.full_sync_interval_hours)
+                        .ok()
+                        .and_then(chrono::Duration::try_hours)
+                        .unwrap_or(chrono::Duration::MAX);
+                    let since_full = started - resumed.last_full;
+                    // A full reconcile is due after the interval, or if the clock went back.
+                    if since_full >= chrono::Duration::zero() && since_full < interval {
                         return self.incremental(client, resumed, started, progress).await;
                     }
                     info!(connector = %self.name, "periodic full reconcile due");

@@ -363,9 +363,11 @@ impl OktaSource {
             since,
             last_full,
         } = resumed;
-        let overlap =
-            chrono::Duration::seconds(i64::try_from(self.config.overlap_secs).unwrap_or(i64::MAX / 2));
-        let from = since - overlap;
+        let from = i64::try_from(self.config.overlap_secs)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .and_then(|overlap| since.checked_sub_signed(overlap))
+            .unwrap_or(DateTime::UNIX_EPOCH);
         let scoped = !self.config.groups.is_empty();
 
         // Changed users, then changed groups, then the members of groups whose membership
