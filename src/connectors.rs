@@ -2,6 +2,7 @@
 
 use idsync_entra::EntraSource;
 use idsync_file::FileSource;
+use idsync_okta::OktaSource;
 use idsync_source::Source;
 
 use crate::config::{ConnectorConfig, ConnectorKind};
@@ -24,6 +25,7 @@ pub fn build(config: &ConnectorConfig) -> Connector {
     let source: Box<dyn Source> = match &config.kind {
         ConnectorKind::File(file) => Box::new(FileSource::new(&config.name, file.clone())),
         ConnectorKind::Entra(entra) => Box::new(EntraSource::new(&config.name, (**entra).clone())),
+        ConnectorKind::Okta(okta) => Box::new(OktaSource::new(&config.name, (**okta).clone())),
     };
     Connector {
         config: config.clone(),

@@ -5,6 +5,8 @@
 
 #[path = "fakes/graph/mod.rs"]
 mod graph_fake;
+#[path = "fakes/mirror.rs"]
+mod mirror;
 #[path = "fakes/graph/support.rs"]
 mod support;
 
@@ -12,8 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use graph_fake::{FakeGraph, Fault, Route, CLIENT_SECRET};
 use idsync_entra::EntraSource;
+use mirror::Mirror;
 use serde_json::json;
-use support::{config_text, parse_config, seed, source, truth, Mirror, FAST_RETRY};
+use support::{config_text, parse_config, seed, source, truth, FAST_RETRY};
 
 /// The pause between the throttled request and the retry that followed it.
 fn pause_after_fault(fake: &FakeGraph) -> Duration {

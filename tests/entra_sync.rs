@@ -4,14 +4,17 @@
 
 #[path = "fakes/graph/mod.rs"]
 mod graph_fake;
+#[path = "fakes/mirror.rs"]
+mod mirror;
 #[path = "fakes/graph/support.rs"]
 mod support;
 
 use std::collections::BTreeSet;
 
 use graph_fake::{user_props, FakeGraph, Route};
+use mirror::Mirror;
 use serde_json::json;
-use support::{seed, source, truth, Mirror};
+use support::{seed, source, truth};
 
 fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()

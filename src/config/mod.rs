@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use idsync_entra::EntraConfig;
 use idsync_file::FileConfig;
+use idsync_okta::OktaConfig;
 use idsync_source::Secret;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -217,6 +218,7 @@ pub struct ConnectorConfig {
 pub enum ConnectorKind {
     File(FileConfig),
     Entra(Box<EntraConfig>),
+    Okta(Box<OktaConfig>),
 }
 
 impl Config {
@@ -371,10 +373,20 @@ fn connector(mut table: toml::Table, base: &Path) -> Result<ConnectorConfig, (St
                 .collect();
             ConnectorKind::Entra(Box::new(entra))
         }
+        "okta" => {
+            let mut okta: OktaConfig = typed(toml::Value::Table(table))?;
+            okta.check(base).map_err(|p| (p.key, p.message))?;
+            plan.create_only = okta
+                .create_only_fields()
+                .into_iter()
+                .filter_map(|target| UserField::ALL.into_iter().find(|f| f.column() == target))
+                .collect();
+            ConnectorKind::Okta(Box::new(okta))
+        }
         other => {
             return Err((
                 "kind".into(),
-                format!("unknown connector kind {other:?} (known: file, entra)"),
+                format!("unknown connector kind {other:?} (known: file, entra, okta)"),
             ))
         }
     };

@@ -1,12 +1,12 @@
 //! Keys of a `kind = "entra"` connector, checked while the configuration loads.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use idsync_source::mapping::{Expression, Mapping, Scope};
+use idsync_source::config::{check_url, problem};
+pub use idsync_source::config::{ConfigProblem, MappingOverrides, MappingRule};
+use idsync_source::mapping::{Mapping, Scope};
 use idsync_source::retry::RetryPolicy;
 use idsync_source::{NestedGroups, Secret};
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 pub const DEFAULT_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
@@ -86,65 +86,6 @@ fn default_timeout() -> u64 {
     120
 }
 
-/// One target field's mapping: an expression, or `{ expression = "...", only_on_create = true }`
-/// (the expression may be left out to keep the default one).
-#[derive(Debug, Clone, Default)]
-pub struct MappingRule {
-    pub expression: Option<Expression>,
-    /// Entra's "apply this mapping only during object creation": later runs leave the field
-    /// alone, so the application may change it.
-    pub only_on_create: bool,
-}
-
-impl<'de> Deserialize<'de> for MappingRule {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Table(RawTable),
-        }
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct RawTable {
-            expression: Option<String>,
-            #[serde(default)]
-            only_on_create: bool,
-        }
-        // The text is parsed here rather than by the untagged enum, so a syntax error keeps
-        // its message and position instead of becoming "did not match any variant".
-        let (text, only_on_create) = match Raw::deserialize(deserializer).map_err(|_| {
-            de::Error::custom(
-                "expected an expression string or { expression = \"...\", only_on_create = true }",
-            )
-        })? {
-            Raw::Text(text) => (Some(text), false),
-            Raw::Table(t) => (t.expression, t.only_on_create),
-        };
-        let expression = text
-            .map(|t| Expression::parse(&t).map_err(|e| de::Error::custom(format!("expression {t:?}: {e}"))))
-            .transpose()?;
-        Ok(MappingRule {
-            expression,
-            only_on_create,
-        })
-    }
-}
-
-/// `mapping.<field>` for each field of a user record.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MappingOverrides {
-    pub upn: Option<MappingRule>,
-    pub email: Option<MappingRule>,
-    pub display_name: Option<MappingRule>,
-    pub given_name: Option<MappingRule>,
-    pub family_name: Option<MappingRule>,
-    pub job_title: Option<MappingRule>,
-    pub department: Option<MappingRule>,
-    pub preferred_language: Option<MappingRule>,
-}
-
 /// The default mapping, in the syntax of Entra's attribute mappings.
 pub const DEFAULT_MAPPING: [(&str, &str); 8] = [
     ("upn", "[userPrincipalName]"),
@@ -160,65 +101,15 @@ pub const DEFAULT_MAPPING: [(&str, &str); 8] = [
     ("preferred_language", "[preferredLanguage]"),
 ];
 
-impl MappingOverrides {
-    fn rule(&self, target: &str) -> Option<&MappingRule> {
-        match target {
-            "upn" => self.upn.as_ref(),
-            "email" => self.email.as_ref(),
-            "display_name" => self.display_name.as_ref(),
-            "given_name" => self.given_name.as_ref(),
-            "family_name" => self.family_name.as_ref(),
-            "job_title" => self.job_title.as_ref(),
-            "department" => self.department.as_ref(),
-            "preferred_language" => self.preferred_language.as_ref(),
-            _ => None,
-        }
-    }
-}
-
-/// Why a configuration is refused: the key and the problem.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
-}
-
-fn problem(key: &str, message: impl Into<String>) -> ConfigProblem {
-    ConfigProblem {
-        key: key.to_owned(),
-        message: message.into(),
-    }
-}
-
 impl EntraConfig {
     /// The mapping in effect: the defaults with the overrides applied.
     pub fn mapping(&self) -> Result<Mapping, ConfigProblem> {
-        let rows: Vec<(&str, String, bool)> = DEFAULT_MAPPING
-            .iter()
-            .map(|(target, default)| {
-                let rule = self.mapping.rule(target);
-                let text = rule
-                    .and_then(|r| r.expression.as_ref())
-                    .map_or_else(|| (*default).to_owned(), |e| e.source().to_owned());
-                (*target, text, rule.is_some_and(|r| r.only_on_create))
-            })
-            .collect();
-        Mapping::new(rows).map_err(|e| problem("mapping", e.to_string()))
+        self.mapping.mapping(&DEFAULT_MAPPING)
     }
 
     /// Target fields the planner must not update on existing users.
     pub fn create_only_fields(&self) -> Vec<&'static str> {
-        DEFAULT_MAPPING
-            .iter()
-            .filter(|(target, _)| self.mapping.rule(target).is_some_and(|r| r.only_on_create))
-            .map(|(target, _)| *target)
-            .collect()
+        self.mapping.create_only_fields(&DEFAULT_MAPPING)
     }
 
     /// Checks what serde cannot, resolves relative paths against `base` (the configuration
@@ -283,29 +174,6 @@ impl EntraConfig {
         }
         self.mapping()?;
         Ok(())
-    }
-}
-
-/// https, or plain http to a loopback address (tests and local fakes).
-fn check_url(key: &str, text: &str) -> Result<(), ConfigProblem> {
-    let url = url::Url::parse(text).map_err(|e| problem(key, format!("{text:?} is not a URL: {e}")))?;
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(problem(key, "must not have a query or fragment"));
-    }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err(problem(
-            key,
-            "plain http is only allowed to a loopback address; use https",
-        )),
-        other => Err(problem(key, format!("unsupported scheme {other:?}"))),
     }
 }
 

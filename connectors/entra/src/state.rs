@@ -8,37 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+pub(crate) use idsync_source::interner::Interner;
 use idsync_source::{resolve_nesting, NestedGroup, NestedGroups, SourceError};
 use serde::{Deserialize, Serialize};
 
 pub(crate) const CURSOR_VERSION: u32 = 1;
-
-/// User ids are interned: the graph holds hundreds of thousands of memberships.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Interner {
-    names: Vec<String>,
-    index: HashMap<String, u32>,
-}
-
-impl Interner {
-    pub(crate) fn intern(&mut self, id: &str) -> u32 {
-        if let Some(&i) = self.index.get(id) {
-            return i;
-        }
-        let i = self.names.len() as u32;
-        self.names.push(id.to_owned());
-        self.index.insert(id.to_owned(), i);
-        i
-    }
-
-    pub(crate) fn get(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
-    }
-
-    pub(crate) fn name(&self, i: u32) -> &str {
-        &self.names[i as usize]
-    }
-}
 
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Node {
@@ -145,7 +119,7 @@ impl Tenant {
             fingerprint: fingerprint.to_owned(),
             users_delta_link: users_link.to_owned(),
             groups_delta_link: groups_link.to_owned(),
-            user_ids: ids.names,
+            user_ids: ids.into_names(),
             passing,
             groups,
             departed: self.departed.clone(),

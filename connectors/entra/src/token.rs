@@ -9,13 +9,14 @@
 //! after a 401.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
 use graph_core::identity::ForceTokenRefresh;
 use graph_rs_sdk::error::{AuthExecutionError, AuthExecutionResult};
 use graph_rs_sdk::identity::ClientApplication;
+use idsync_source::assertion::{self, ASSERTION_TYPE};
 use idsync_source::retry::{self, Failure, RetryPolicy};
 use idsync_source::{Secret, SourceError};
 use serde::Deserialize;
@@ -26,7 +27,6 @@ use tracing::{debug, warn};
 use crate::config::EntraConfig;
 
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Lifetime of a client assertion (Microsoft accepts up to 10 minutes).
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(600);
 
@@ -103,17 +103,6 @@ pub(crate) fn thumbprints(der: &[u8]) -> (String, String) {
     )
 }
 
-#[derive(Debug, serde::Serialize)]
-struct AssertionClaims<'a> {
-    aud: &'a str,
-    iss: &'a str,
-    sub: &'a str,
-    jti: String,
-    nbf: u64,
-    iat: u64,
-    exp: u64,
-}
-
 /// A client assertion: RS256, `x5t` and `x5t#S256` of the certificate, audience the token
 /// endpoint, issuer and subject the client id.
 fn client_assertion(
@@ -123,23 +112,10 @@ fn client_assertion(
     token_url: &str,
     client_id: &str,
 ) -> Result<String, String> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|e| format!("system clock before 1970: {e}"))?
-        .as_secs();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.x5t = Some(x5t.to_owned());
     header.x5t_s256 = Some(x5t_s256.to_owned());
-    let claims = AssertionClaims {
-        aud: token_url,
-        iss: client_id,
-        sub: client_id,
-        jti: uuid::Uuid::new_v4().to_string(),
-        nbf: now,
-        iat: now,
-        exp: now + ASSERTION_LIFETIME.as_secs(),
-    };
-    jsonwebtoken::encode(&header, &claims, key).map_err(|e| format!("cannot sign the client assertion: {e}"))
+    assertion::sign(key, &header, token_url, client_id, ASSERTION_LIFETIME)
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,10 @@
 //! planner, store) works on those records only, so no other part of idsync knows what Graph or
 //! Okta look like on the wire.
 
+pub mod assertion;
+pub mod config;
 pub mod error;
+pub mod interner;
 pub mod mapping;
 pub mod nesting;
 pub mod record;

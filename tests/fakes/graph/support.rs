@@ -1,14 +1,11 @@
-//! Shared helpers of the Entra tests: connector configuration for the fake, a mirror that folds
-//! batches the way the planner does, and the tenant's ground truth to compare it with.
+//! Shared helpers of the Entra tests: connector configuration for the fake, and the tenant's
+//! ground truth to compare a mirror (`fakes/mirror.rs`) with.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use idsync_entra::{EntraConfig, EntraSource};
-use idsync_source::{
-    Batch, FetchRequest, Fetched, MembersChange, NoProgress, Source, SourceError, UserRecord,
-};
 use serde_json::Value as Json;
 
 use crate::graph_fake::{FakeGraph, CLIENT_ID, CLIENT_SECRET, TENANT};
@@ -43,111 +40,6 @@ pub fn source(fake: &FakeGraph, extra: &str) -> EntraSource {
         &format!("client_secret = \"{CLIENT_SECRET}\"\n{FAST_RETRY}\n{extra}"),
     );
     EntraSource::new("entra", parse_config(&text))
-}
-
-/// The users and groups the application would hold, folded from batches like the planner.
-#[derive(Debug, Default)]
-pub struct Mirror {
-    /// id -> (record, active)
-    pub users: BTreeMap<String, (UserRecord, bool)>,
-    /// id -> (name, members)
-    pub groups: BTreeMap<String, (String, BTreeSet<String>)>,
-    pub cursor: Option<String>,
-}
-
-impl Mirror {
-    pub async fn sync(&mut self, source: &EntraSource) -> Result<&'static str, SourceError> {
-        self.sync_with(source, false).await
-    }
-
-    /// Fetches and folds; returns "snapshot" or "changes".
-    pub async fn sync_with(&mut self, source: &EntraSource, full: bool) -> Result<&'static str, SourceError> {
-        let request = FetchRequest {
-            cursor: self.cursor.clone(),
-            full,
-        };
-        let batch = source.fetch(&request, &NoProgress).await?;
-        Ok(self.apply(batch))
-    }
-
-    pub fn apply(&mut self, batch: Batch) -> &'static str {
-        let mut data = batch.data;
-        data.normalize();
-        let kind = match data {
-            Fetched::Snapshot(s) => {
-                let present: BTreeSet<String> = s.users.iter().map(|u| u.external_id.clone()).collect();
-                for (id, (_, active)) in self.users.iter_mut() {
-                    if !present.contains(id) {
-                        *active = false;
-                    }
-                }
-                for u in s.users {
-                    let active = u.enabled;
-                    self.users.insert(u.external_id.clone(), (u, active));
-                }
-                self.groups = s
-                    .groups
-                    .into_iter()
-                    .map(|g| (g.external_id, (g.display_name, g.members.into_iter().collect())))
-                    .collect();
-                "snapshot"
-            }
-            Fetched::Changes(c) => {
-                for u in c.users {
-                    let active = u.enabled;
-                    self.users.insert(u.external_id.clone(), (u, active));
-                }
-                for id in c.removed_users {
-                    if let Some((_, active)) = self.users.get_mut(&id) {
-                        *active = false;
-                    }
-                }
-                for g in c.groups {
-                    let entry = self
-                        .groups
-                        .entry(g.external_id.clone())
-                        .or_insert_with(|| (g.external_id.clone(), BTreeSet::new()));
-                    if let Some(name) = g.display_name {
-                        entry.0 = name;
-                    }
-                    match g.members {
-                        MembersChange::Unchanged => {}
-                        MembersChange::Replace(m) => entry.1 = m.into_iter().collect(),
-                        MembersChange::Delta { added, removed } => {
-                            entry.1.extend(added);
-                            for r in removed {
-                                entry.1.remove(&r);
-                            }
-                        }
-                    }
-                }
-                for id in c.removed_groups {
-                    self.groups.remove(&id);
-                }
-                "changes"
-            }
-        };
-        self.cursor = batch.cursor;
-        kind
-    }
-
-    /// Active users as id -> upn.
-    pub fn active(&self) -> BTreeMap<String, String> {
-        self.users
-            .iter()
-            .filter(|(_, (_, active))| *active)
-            .map(|(id, (u, _))| (id.clone(), u.upn.clone()))
-            .collect()
-    }
-
-    pub fn record(&self, id: &str) -> &UserRecord {
-        &self.users[id].0
-    }
-
-    /// Groups as id -> (name, members).
-    pub fn groups(&self) -> BTreeMap<String, (String, BTreeSet<String>)> {
-        self.groups.clone()
-    }
 }
 
 /// What the application should hold for the fake's tenant: active users (enabled, in scope)
