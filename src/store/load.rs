@@ -90,20 +90,22 @@ pub fn load_local_for_changes(
     if !ascii {
         return Ok(None);
     }
-    let mut external_ids: BTreeSet<&str> = BTreeSet::new();
-    external_ids.extend(changes.users.iter().map(|r| r.external_id.as_str()));
-    external_ids.extend(changes.removed_users.iter().map(String::as_str));
+    // Records may match by link or by the users' external id column; removals and member
+    // references are resolved through this source's links only.
+    let record_ids: Vec<&str> = changes.users.iter().map(|r| r.external_id.as_str()).collect();
+    let mut linked_ids: BTreeSet<&str> = record_ids.iter().copied().collect();
+    linked_ids.extend(changes.removed_users.iter().map(String::as_str));
     for group in &changes.groups {
         match &group.members {
             MembersChange::Unchanged => {}
-            MembersChange::Replace(list) => external_ids.extend(list.iter().map(String::as_str)),
+            MembersChange::Replace(list) => linked_ids.extend(list.iter().map(String::as_str)),
             MembersChange::Delta { added, removed } => {
-                external_ids.extend(added.iter().map(String::as_str));
-                external_ids.extend(removed.iter().map(String::as_str));
+                linked_ids.extend(added.iter().map(String::as_str));
+                linked_ids.extend(removed.iter().map(String::as_str));
             }
         }
     }
-    let external_ids: Vec<&str> = external_ids.into_iter().collect();
+    let linked_ids: Vec<&str> = linked_ids.into_iter().collect();
     let keys = |values: &mut dyn Iterator<Item = &str>| -> Vec<String> {
         let set: BTreeSet<String> = values.map(identity_key).collect();
         set.into_iter().collect()
@@ -122,8 +124,14 @@ pub fn load_local_for_changes(
 
     let state = with_conn!(db, c => {
         let mut ids: HashSet<i64> = HashSet::new();
-        for chunk in external_ids.chunks(KEYS_PER_QUERY) {
-            ids.extend(user_links::table.filter(user_links::external_id.eq_any(chunk)).select(user_links::user_id).load::<i64>(c)?);
+        // (source, external_id) is the links' primary key: these lookups use it.
+        for chunk in linked_ids.chunks(KEYS_PER_QUERY) {
+            ids.extend(user_links::table
+                .filter(user_links::source.eq(source).and(user_links::external_id.eq_any(chunk)))
+                .select(user_links::user_id)
+                .load::<i64>(c)?);
+        }
+        for chunk in record_ids.chunks(KEYS_PER_QUERY) {
             ids.extend(users::table.filter(users::external_id.eq_any(chunk)).select(users::id).load::<i64>(c)?);
         }
         for chunk in upns.chunks(KEYS_PER_QUERY) {
