@@ -205,3 +205,78 @@ async fn the_binary_syncs_a_changing_org_into_sqlite() {
     assert_tables_match(&fake, &setup, "after the full reconcile");
     assert_eq!(fake.throttled(), 0, "pacing kept the bucket from running dry");
 }
+
+/// `config check` reaches the org with the configured credentials, and provision on demand
+/// looks one user up by login, explains it, and applies only that user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_check_and_provision_on_demand() {
+    let fake = FakeOkta::start().await;
+    seed(&fake);
+    let setup = setup(&fake);
+    let run = |args: &'static [&'static str], token: &'static str| {
+        let config = setup.config.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_idsync"))
+                .arg("--config")
+                .arg(&config)
+                .args(args)
+                .env("IDSYNC_TEST_OKTA_TOKEN", token)
+                .env("RUST_LOG", "trace")
+                .output()
+                .await
+                .unwrap();
+            let logs = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(!logs.contains(token), "the API token reached a log line");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        }
+    };
+    let (code, text) = run(&["config", "check"], API_TOKEN).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("connector okta: ok:") && text.contains("accepted the credentials"),
+        "{text}"
+    );
+    let (code, text) = run(&["config", "check"], "00wrongtoken").await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("connector okta: FAILED: credentials rejected"),
+        "{text}"
+    );
+
+    let (code, text) = run(
+        &[
+            "resync",
+            "--connector",
+            "okta",
+            "--user",
+            "ANN@example.com",
+            "--dry-run",
+        ],
+        API_TOKEN,
+    )
+    .await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("Okta returned user 00uann (ann@example.com), status ACTIVE"),
+        "{text}"
+    );
+    assert!(text.contains("create user ann@example.com"), "{text}");
+    assert!(!setup.db.exists(), "a dry run creates no database");
+    let (code, text) = run(&["resync", "--connector", "okta", "--user", "00uann"], API_TOKEN).await;
+    assert_eq!(code, Some(0), "{text}");
+    let (active, _, _) = tables(&setup.db);
+    assert_eq!(
+        active.keys().cloned().collect::<Vec<_>>(),
+        vec!["00uann".to_owned()],
+        "only that user"
+    );
+    let (code, text) = run(
+        &["resync", "--connector", "okta", "--user", "nobody@example.com"],
+        API_TOKEN,
+    )
+    .await;
+    assert_eq!(code, Some(1), "{text}");
+}

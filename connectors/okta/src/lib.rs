@@ -110,6 +110,19 @@ impl Source for OktaSource {
         &self.name
     }
 
+    async fn check(&self) -> Result<String, SourceError> {
+        self.mapping()?;
+        let url = format!("{}/api/v1/users?limit=1", self.config.org());
+        self.client().await?.get::<serde_json::Value>(&url).await?;
+        Ok(format!("{url} accepted the credentials"))
+    }
+
+    async fn fetch_user(&self, key: &str) -> Result<Option<idsync_source::UserLookup>, SourceError> {
+        self.mapping()?;
+        let client = self.client().await?;
+        self.lookup_user(client, key).await
+    }
+
     async fn fetch(&self, request: &FetchRequest, progress: &dyn Progress) -> Result<Batch, SourceError> {
         self.mapping()?;
         let client = self.client().await?;

@@ -47,6 +47,8 @@ pub enum Route {
     Groups,
     /// `GET /api/v1/groups/{id}/users`
     Members,
+    /// `GET /api/v1/users/{id or login}`
+    User,
     Other,
 }
 
@@ -484,6 +486,7 @@ fn route_of(method: &Method, path: &str) -> Route {
         ("GET", ["api", "v1", "users"]) => Route::Users,
         ("GET", ["api", "v1", "groups"]) => Route::Groups,
         ("GET", ["api", "v1", "groups", _, "users"]) => Route::Members,
+        ("GET", ["api", "v1", "users", _]) => Route::User,
         _ => Route::Other,
     }
 }
@@ -797,7 +800,7 @@ fn serve_api(
     authorization: Option<&str>,
 ) -> Response {
     let scope = match route {
-        Route::Users => "okta.users.read",
+        Route::Users | Route::User => "okta.users.read",
         Route::Groups | Route::Members => "okta.groups.read",
         _ => {
             return okta_error(
@@ -809,6 +812,29 @@ fn serve_api(
     };
     if let Err(r) = authorize(s, authorization, scope) {
         return r;
+    }
+    if matches!(route, Route::User) {
+        // One user, by id or by login (case-insensitive), as Okta's Get User does.
+        let raw = path.rsplit('/').next().unwrap_or_default();
+        let key: String = url::form_urlencoded::parse(format!("k={raw}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let found = s.users.iter().find(|(id, u)| {
+            **id == key
+                || u.profile
+                    .get("login")
+                    .and_then(Json::as_str)
+                    .is_some_and(|l| l.eq_ignore_ascii_case(&key))
+        });
+        return match found {
+            Some((id, u)) => json_response(StatusCode::OK, &user_json(base, id, u)),
+            None => okta_error(
+                StatusCode::NOT_FOUND,
+                "E0000007",
+                &format!("Not found: Resource not found: {key} (User)"),
+            ),
+        };
     }
     let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let limit = match param("limit").map(str::parse::<usize>) {
