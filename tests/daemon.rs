@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::smtp::SmtpSink;
+use support::Daemon;
 use support::{export_user, file_config, write_export};
 
 fn idsync(config: &Path, args: &[&str]) -> Output {
@@ -199,15 +200,17 @@ fn healthz_and_metrics_follow_the_connector_and_sigterm_stops_cleanly() {
         &export,
         &extra,
     );
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_idsync"))
-        .arg("--config")
-        .arg(&config)
-        .args(["--log-format", "json", "run"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_idsync"))
+            .arg("--config")
+            .arg(&config)
+            .args(["--log-format", "json", "run"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
 
     wait_until("a successful run in /metrics", || {
         get(port, "/metrics").is_some_and(|(_, body)| {
@@ -270,16 +273,18 @@ fn users_export(path: &Path, n: usize) {
     write_export(path, &users, &[]);
 }
 
-fn spawn_daemon(config: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_idsync"))
-        .arg("--config")
-        .arg(config)
-        .arg("run")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn spawn_daemon(config: &Path) -> Daemon {
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_idsync"))
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 #[test]

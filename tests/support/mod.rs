@@ -39,3 +39,29 @@ pub fn file_config(dir: &Path, database_url: &str, export: &Path, extra: &str) -
     .unwrap();
     path
 }
+
+/// A daemon process that is killed when the test ends, passed or failed, so a failing test
+/// never leaves an `idsync run` behind.
+pub struct Daemon(pub std::process::Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
