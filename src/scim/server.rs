@@ -115,14 +115,16 @@ impl ScimState {
         self.read(f).await
     }
 
-    /// Checkpoints SQLite's write-ahead log every second, off the request path (the pool's
+    /// Checkpoints SQLite's write-ahead log every 100 ms, off the request path (the pool's
     /// connections do not checkpoint on commit, which would stall the request that happens
-    /// to cross the threshold). Returns at once for PostgreSQL.
+    /// to cross the threshold). Often and small: at 2,000 writes a second, a checkpoint per
+    /// second copied tens of megabytes at once and pushed POST p99 from ~15 ms to ~25 ms.
+    /// Returns at once for PostgreSQL.
     pub async fn checkpoint_loop(self) {
         if !matches!(self.inner.url, DatabaseUrl::Sqlite(_)) {
             return;
         }
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tick.tick().await;
             let done = self
