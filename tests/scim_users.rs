@@ -343,6 +343,57 @@ async fn hard_delete_removes_the_row() {
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
 
+/// A DELETEd user stays archived until the SCIM retention (applied by housekeeping) purges
+/// it; a user who is only inactive, and one still active, stay.
+#[tokio::test]
+async fn retention_purges_deleted_users_only() {
+    let s = Server::sqlite().await;
+    let mut ids = Vec::new();
+    for name in ["gone@x.example", "paused@x.example", "here@x.example"] {
+        let (_, created) = s
+            .post("/Users", &json!({ "userName": name, "externalId": name }))
+            .await;
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        s.delete(&format!("/Users/{}", ids[0])).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                            "Operations": [{"op": "replace", "value": {"active": false}}]});
+    assert_eq!(
+        s.patch(&format!("/Users/{}", ids[1]), &deactivate).await.0,
+        StatusCode::OK
+    );
+    let count = || {
+        s.db(|db| {
+            use diesel::prelude::*;
+            use idsync::store::schema::users;
+            idsync::with_conn!(db, c => users::table.count().get_result::<i64>(c).unwrap())
+        })
+    };
+    assert_eq!(count().await, 3, "DELETE archives; the row waits for retention");
+
+    let url = s.url.clone();
+    let guard = idsync::planner::GuardSettings {
+        max_deactivations: 500,
+        max_deactivation_percent: 100.0,
+    };
+    let purged = tokio::task::spawn_blocking(move || {
+        idsync::reconcile::retention::purge_archived(&url, "scim", 0, &guard).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(purged, 1);
+    assert_eq!(count().await, 2);
+    assert_eq!(
+        s.get(&format!("/Users/{}", ids[1])).await.0,
+        StatusCode::OK,
+        "inactive, not deleted: kept"
+    );
+    assert_eq!(s.get(&format!("/Users/{}", ids[2])).await.0, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn errors_follow_the_scim_schema() {
     let s = Server::sqlite().await;

@@ -62,6 +62,9 @@ pub struct ScimConfig {
     /// Database connections kept open for SCIM requests.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// Purge users archived through SCIM (DELETE, `active: false` and gone) for this many days,
+    /// at housekeeping time; unset keeps them forever.
+    pub delete_archived_after_days: Option<u32>,
 }
 
 /// `scim.delete`.

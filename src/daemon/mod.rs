@@ -112,11 +112,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     if config.connectors.is_empty() && config.scim.is_none() {
         warn!("no connectors configured; nothing to schedule");
     }
-    if config.daemon.keep_history_days > 0 {
+    let scim_retention = config.scim.as_ref().and_then(|s| s.delete_archived_after_days);
+    if config.daemon.keep_history_days > 0 || scim_retention.is_some() {
         let schedule =
             Schedule::parse_cron(&config.daemon.housekeeping_schedule).map_err(anyhow::Error::msg)?;
         let (url, days) = (url.clone(), config.daemon.keep_history_days);
-        tasks.spawn(housekeeping(url, schedule, days, stop_rx.clone()));
+        tasks.spawn(housekeeping(url, schedule, days, scim_retention, stop_rx.clone()));
     }
     let clock = Clock::starting_at(Utc::now());
     let jitter = Duration::from_secs(config.daemon.jitter_secs);
@@ -152,12 +153,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     Ok(())
 }
 
-/// Prunes old runs and events on its own schedule. Retention of users is not here: purges go
-/// through each connector's plan and its deletion guard.
+/// Prunes old runs and events on its own schedule, and applies the SCIM endpoint's retention.
+/// Connectors purge in their own runs, through their plans and deletion guards.
 async fn housekeeping(
     url: crate::store::DatabaseUrl,
     schedule: Schedule,
     days: u32,
+    scim_retention: Option<u32>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -168,6 +170,24 @@ async fn housekeeping(
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
+        }
+        if let Some(retention) = scim_retention {
+            let url = url.clone();
+            let purged = crate::store::blocking(move || {
+                // The client asked for each deletion; only a mass purge (over 500 at once) is held.
+                let guard = crate::planner::GuardSettings {
+                    max_deactivations: 500,
+                    max_deactivation_percent: 100.0,
+                };
+                crate::reconcile::retention::purge_archived(&url, "scim", retention, &guard)
+            })
+            .await;
+            if let Err(e) = purged {
+                warn!(error = %e, "SCIM retention failed");
+            }
+        }
+        if days == 0 {
+            continue;
         }
         let url = url.clone();
         let pruned = tokio::task::spawn_blocking(move || {

@@ -5,6 +5,7 @@
 
 pub mod on_demand;
 mod progress;
+pub mod retention;
 
 use std::time::{Duration, Instant};
 

@@ -26,6 +26,7 @@ pub fn config(delete: ScimDelete) -> ScimConfig {
         delete,
         max_results: 1000,
         pool_size: 4,
+        delete_archived_after_days: None,
     }
 }
 
