@@ -114,5 +114,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("exactly one"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
