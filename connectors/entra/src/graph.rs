@@ -103,14 +103,9 @@ impl Graph {
     }
 }
 
+/// A transport error with its causes, and whether it was a timeout.
 pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
+    let mut text = idsync_source::error_chain(e);
     if e.is_timeout() {
         text.push_str(" (timed out)");
     }

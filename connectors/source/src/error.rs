@@ -59,6 +59,19 @@ impl SourceError {
     }
 }
 
+/// An error with every cause behind it, `outer: inner: innermost`: transport errors (reqwest,
+/// hyper, rustls) hide the useful part (connection reset, certificate expired) in their causes.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn status_text(status: &Option<u16>) -> String {
     match status {
         Some(s) => format!("HTTP {s}"),
@@ -76,6 +89,20 @@ fn request_id_suffix(request_id: &Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_chains_name_every_cause() {
+        let inner = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
+        let outer = std::io::Error::other(SourceError::Config(format!("{inner}")));
+        assert_eq!(error_chain(&outer), "configuration: connection reset by peer");
+        #[derive(Debug, thiserror::Error)]
+        #[error("request failed")]
+        struct Wrapper(#[source] std::io::Error);
+        assert_eq!(
+            error_chain(&Wrapper(inner)),
+            "request failed: connection reset by peer"
+        );
+    }
 
     #[test]
     fn messages_name_url_status_and_request_id() {

@@ -18,7 +18,7 @@ pub mod telemetry;
 
 use async_trait::async_trait;
 
-pub use error::SourceError;
+pub use error::{error_chain, SourceError};
 pub use nesting::{resolve_nesting, NestedGroup, NestedGroups};
 pub use record::{Batch, ChangeSet, Fetched, GroupChange, GroupRecord, MembersChange, Snapshot, UserRecord};
 pub use secret::Secret;
