@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::conditions::group_conditions;
 use super::error::ScimError;
 use super::filter::{CompValue, CompareOp, Filter};
-use super::http::{base_url, json_body, resource_response, scim_response};
+use super::http::{base_url, json_body, resource_response, scim_response, IfMatch};
 use super::list::{returns, ListParams, Listed};
 use super::patch::{self, Op, PatchOp};
 use super::push::{ensure_linked, push};
@@ -455,9 +455,11 @@ pub async fn replace(
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
     let (name, _, members) = group_input(&body)?;
+    let if_match = IfMatch::from_headers(&headers);
     let (row, listed) = state
         .write(move |db| {
             let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            if_match.check(&etag(row.updated_at))?;
             let key = owned_key(db, &row)?;
             write_group(db, &key, Some(name), Members::Replace(members))?;
             let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
@@ -479,9 +481,11 @@ pub async fn patch(
     let body = json_body(&state, &headers, body).await?;
     let ops = patch::parse_request(&body)?;
     let (name, members) = fold_ops(&ops)?;
+    let if_match = IfMatch::from_headers(&headers);
     state
         .write(move |db| {
             let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            if_match.check(&etag(row.updated_at))?;
             let key = owned_key(db, &row)?;
             write_group(db, &key, name, members)
         })
@@ -491,10 +495,16 @@ pub async fn patch(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn delete(State(state): State<ScimState>, Path(id): Path<String>) -> Result<Response, ScimError> {
+pub async fn delete(
+    State(state): State<ScimState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    let if_match = IfMatch::from_headers(&headers);
     state
         .write(move |db| {
             let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            if_match.check(&etag(row.updated_at))?;
             let key = owned_key(db, &row)?;
             let keys = Keys {
                 group_external_ids: vec![key.clone()],
