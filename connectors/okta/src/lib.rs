@@ -16,6 +16,7 @@ pub mod config;
 mod state;
 mod sync;
 mod token;
+mod wire;
 
 use std::time::Duration;
 

@@ -569,6 +569,19 @@ impl OktaSource {
     }
 }
 
+/// Percent-encodes a path segment (a login such as `ann@example.com` is a valid key).
+fn urlencode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,17 +614,4 @@ mod tests {
             "lastUpdated%20gt%20%222013-06-01T00%3A00%3A00.000Z%22"
         );
     }
-}
-
-/// Percent-encodes a path segment (a login such as `ann@example.com` is a valid key).
-fn urlencode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
