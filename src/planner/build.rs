@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{Duration, NaiveDateTime};
 use idsync_source::{Fetched, GroupRecord, MembersChange, UserRecord};
 
-use super::plan::*;
+use super::model::*;
 use crate::local::{Link, LocalGroup, LocalState, LocalUser};
 use crate::matcher::{identity_key, Conflict, ConflictReason, Incoming, MatchOutcome, MatchedBy, Matcher};
 
