@@ -5,10 +5,11 @@
 //! planning function, `groups.rs` its group and membership part, `guard.rs` the deletion
 //! guard.
 
-mod build;
+mod groups;
 pub mod guard;
 mod model;
+mod plan;
 
-pub use build::{plan, PlanSettings};
 pub use guard::{judge, withhold_destructive, GuardSettings, Verdict};
 pub use model::*;
+pub use plan::{plan, PlanSettings};

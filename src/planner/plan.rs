@@ -1,13 +1,14 @@
-//! The planning function: (what the source says, what the store has, settings, now) -> Plan.
+//! `planner::plan`, the planning function: (what the source says, what the store has, settings, now) -> Plan.
 //! Pure: no I/O, no clock, no randomness, so every case is a plain-data test.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{Duration, NaiveDateTime};
-use idsync_source::{Fetched, GroupRecord, MembersChange, UserRecord};
+use idsync_source::{Fetched, UserRecord};
 
+use super::groups::{plan_groups, GroupContext};
 use super::model::*;
-use crate::local::{Link, LocalGroup, LocalState, LocalUser};
+use crate::local::{Link, LocalState, LocalUser};
 use crate::matcher::{identity_key, Conflict, ConflictReason, Incoming, MatchOutcome, MatchedBy, Matcher};
 
 /// What a source's configuration says about planning.
@@ -80,29 +81,92 @@ pub fn plan(
     let mut decisions = decide_users(source, records, &matcher, &is_live);
     settle_upn_collisions(source, &mut decisions, &matcher, &removed, &present, complete);
 
-    // Users the run must not touch on absence: their record is present but refused.
-    let mut protected: HashSet<i64> = HashSet::new();
-    // external id -> the user it now denotes.
-    let mut slots: HashMap<&str, UserRef> = HashMap::with_capacity(decisions.len());
-    // Users that end the run archived (their memberships are kept, not removed).
-    let mut archived_after: HashSet<i64> = local
-        .users
-        .iter()
-        .filter(|u| u.is_archived())
-        .map(|u| u.id)
+    let Placed {
+        slots,
+        protected,
+        mut archived_after,
+        creates,
+    } = place_users(&mut plan, &matcher, source, local, settings, &decisions);
+    plan_departures(
+        &mut plan,
+        &matcher,
+        source,
+        &present,
+        &removed,
+        complete,
+        &mut archived_after,
+    );
+    plan_purges(&mut plan, &matcher, source, settings, now);
+    plan_groups(
+        &mut plan,
+        &GroupContext {
+            matcher: &matcher,
+            source,
+            fetched: &fetched,
+            local,
+            match_by_name: settings.match_groups_by_name,
+            slots: &slots,
+            archived_after: &archived_after,
+            protected: &protected,
+        },
+    );
+    drop(slots);
+    drop(decisions);
+    let mut users = match fetched {
+        Fetched::Snapshot(s) => s.users,
+        Fetched::Changes(c) => c.users,
+    };
+    plan.user_creates = creates
+        .into_iter()
+        .map(|i| std::mem::take(&mut users[i]))
         .collect();
+    plan
+}
 
-    // Positions of the records to create, in plan order.
-    let mut creates: Vec<usize> = Vec::new();
-    for decision in &decisions {
+/// Where the users' decisions leave the run.
+struct Placed<'r> {
+    /// External id -> the user it now denotes.
+    slots: HashMap<&'r str, UserRef>,
+    /// Users the run must not touch on absence: their record is present but refused.
+    protected: HashSet<i64>,
+    /// Users that end the run archived (their memberships are kept, not removed).
+    archived_after: HashSet<i64>,
+    /// Positions of the records to create, in plan order.
+    creates: Vec<usize>,
+}
+
+/// Plans each decided record: conflicts for the refused, updates for the existing, and the
+/// slots of those to create; notes the open conflicts the run resolves.
+fn place_users<'r>(
+    plan: &mut Plan,
+    matcher: &Matcher<'_>,
+    source: &str,
+    local: &LocalState,
+    settings: &PlanSettings,
+    decisions: &[Decision<'r>],
+) -> Placed<'r> {
+    let mut placed = Placed {
+        slots: HashMap::with_capacity(decisions.len()),
+        protected: HashSet::new(),
+        archived_after: local
+            .users
+            .iter()
+            .filter(|u| u.is_archived())
+            .map(|u| u.id)
+            .collect(),
+        creates: Vec::new(),
+    };
+    for decision in decisions {
         match decision {
             Decision::Create { record, index } => {
-                slots.insert(record.external_id.as_str(), UserRef::New(creates.len()));
-                creates.push(*index);
+                placed
+                    .slots
+                    .insert(record.external_id.as_str(), UserRef::New(placed.creates.len()));
+                placed.creates.push(*index);
             }
             Decision::Refused { record, conflict } => {
                 if let Some(user) = matcher.linked(source, &record.external_id) {
-                    protected.insert(local.users[user].id);
+                    placed.protected.insert(local.users[user].id);
                 }
                 plan.conflicts.push(PlannedConflict {
                     record: (*record).clone(),
@@ -116,17 +180,19 @@ pub fn plan(
                 record,
             } => {
                 let u = &local.users[*user];
-                slots.insert(record.external_id.as_str(), UserRef::Existing(u.id));
+                placed
+                    .slots
+                    .insert(record.external_id.as_str(), UserRef::Existing(u.id));
                 plan_existing_user(
-                    &mut plan,
-                    &matcher,
+                    plan,
+                    matcher,
                     source,
                     u,
                     *by,
                     *role,
                     record,
                     &settings.create_only,
-                    &mut archived_after,
+                    &mut placed.archived_after,
                 );
             }
         }
@@ -138,39 +204,7 @@ pub fn plan(
             plan.conflicts_resolved.push(r.external_id.clone());
         }
     }
-
-    plan_departures(
-        &mut plan,
-        &matcher,
-        source,
-        &present,
-        &removed,
-        complete,
-        &mut archived_after,
-    );
-    plan_purges(&mut plan, &matcher, source, settings, now);
-    plan_groups(
-        &mut plan,
-        &matcher,
-        source,
-        &fetched,
-        local,
-        settings,
-        &slots,
-        &archived_after,
-        &protected,
-    );
-    drop(slots);
-    drop(decisions);
-    let mut users = match fetched {
-        Fetched::Snapshot(s) => s.users,
-        Fetched::Changes(c) => c.users,
-    };
-    plan.user_creates = creates
-        .into_iter()
-        .map(|i| std::mem::take(&mut users[i]))
-        .collect();
-    plan
+    placed
 }
 
 fn decide_users<'r>(
@@ -508,199 +542,5 @@ fn plan_purges(
                 archived_at: Some(archived_at),
             });
         }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn plan_groups(
-    plan: &mut Plan,
-    matcher: &Matcher<'_>,
-    source: &str,
-    fetched: &Fetched,
-    local: &LocalState,
-    settings: &PlanSettings,
-    slots: &HashMap<&str, UserRef>,
-    archived_after: &HashSet<i64>,
-    protected: &HashSet<i64>,
-) {
-    let owned: HashMap<&str, &LocalGroup> = local
-        .groups
-        .iter()
-        .filter(|g| g.source.as_deref() == Some(source))
-        .filter_map(|g| g.external_id.as_deref().map(|e| (e, g)))
-        .collect();
-    let mut by_name: HashMap<String, &LocalGroup> = HashMap::new();
-    if settings.match_groups_by_name {
-        for g in local.groups.iter().filter(|g| g.source.is_none()) {
-            by_name.entry(identity_key(&g.display_name)).or_insert(g);
-        }
-    }
-    let resolve_user = |ext: &str| -> Option<UserRef> {
-        slots.get(ext).copied().or_else(|| {
-            matcher
-                .linked(source, ext)
-                .map(|i| UserRef::Existing(matcher.users()[i].id))
-        })
-    };
-
-    let mut seen: HashSet<&str> = HashSet::new();
-    let changes: Vec<(&str, Option<&str>, MembersView<'_>)> = match fetched {
-        Fetched::Snapshot(s) => s
-            .groups
-            .iter()
-            .map(|g: &GroupRecord| {
-                (
-                    g.external_id.as_str(),
-                    Some(g.display_name.as_str()),
-                    MembersView::Replace(&g.members),
-                )
-            })
-            .collect(),
-        Fetched::Changes(c) => c
-            .groups
-            .iter()
-            .map(|g| {
-                let view = match &g.members {
-                    MembersChange::Unchanged => MembersView::Unchanged,
-                    MembersChange::Replace(m) => MembersView::Replace(m),
-                    MembersChange::Delta { added, removed } => MembersView::Delta(added, removed),
-                };
-                (g.external_id.as_str(), g.display_name.as_deref(), view)
-            })
-            .collect(),
-    };
-
-    for (ext, name, members) in changes {
-        if !seen.insert(ext) {
-            continue;
-        }
-        let (group, current): (GroupRef, Option<&HashSet<i64>>) = if let Some(g) = owned.get(ext) {
-            if let Some(name) = name.filter(|n| *n != g.display_name) {
-                plan.group_renames.push(GroupRename {
-                    group_id: g.id,
-                    before: g.display_name.clone(),
-                    after: name.to_owned(),
-                });
-            }
-            (GroupRef::Existing(g.id), local.members.get(&g.id))
-        } else if let Some(g) = name.and_then(|n| by_name.remove(&identity_key(n))) {
-            plan.group_links.push(GroupLink {
-                group_id: g.id,
-                external_id: ext.to_owned(),
-                display_name: g.display_name.clone(),
-            });
-            (GroupRef::Existing(g.id), local.members.get(&g.id))
-        } else {
-            plan.group_creates.push(GroupCreate {
-                external_id: ext.to_owned(),
-                display_name: name.unwrap_or(ext).to_owned(),
-            });
-            (GroupRef::New(plan.group_creates.len() - 1), None)
-        };
-        let group_name = match group {
-            GroupRef::New(i) => plan.group_creates[i].display_name.clone(),
-            GroupRef::Existing(_) => name
-                .map(str::to_owned)
-                .or_else(|| owned.get(ext).map(|g| g.display_name.clone()))
-                .unwrap_or_default(),
-        };
-        let empty = HashSet::new();
-        let current = current.unwrap_or(&empty);
-        let (mut added, mut removed_ids) = (Vec::new(), Vec::new());
-        match members {
-            MembersView::Unchanged => {}
-            MembersView::Replace(list) => {
-                let wanted: HashSet<UserRef> = list.iter().filter_map(|e| resolve_user(e)).collect();
-                added.extend(wanted.iter().copied().filter(|r| match r {
-                    UserRef::Existing(id) => !current.contains(id),
-                    UserRef::New(_) => true,
-                }));
-                removed_ids.extend(current.iter().copied().filter(|id| {
-                    !wanted.contains(&UserRef::Existing(*id))
-                        && !archived_after.contains(id)
-                        && !protected.contains(id)
-                }));
-            }
-            MembersView::Delta(add, remove) => {
-                let mut batch: HashSet<UserRef> = HashSet::new();
-                for r in add.iter().filter_map(|e| resolve_user(e)) {
-                    let new = match r {
-                        UserRef::Existing(id) => !current.contains(&id),
-                        UserRef::New(_) => true,
-                    };
-                    if new && batch.insert(r) {
-                        added.push(r);
-                    }
-                }
-                for r in remove.iter().filter_map(|e| resolve_user(e)) {
-                    if let UserRef::Existing(id) = r {
-                        if current.contains(&id) && !removed_ids.contains(&id) {
-                            removed_ids.push(id);
-                        }
-                    }
-                }
-            }
-        }
-        if added.is_empty() && removed_ids.is_empty() {
-            continue;
-        }
-        sort_refs(&mut added);
-        removed_ids.sort_unstable();
-        for &r in &added {
-            if let UserRef::Existing(id) = r {
-                label(plan, matcher, id);
-            }
-        }
-        for &id in &removed_ids {
-            label(plan, matcher, id);
-        }
-        plan.memberships.push(MembershipChange {
-            group,
-            group_name,
-            added,
-            removed: removed_ids,
-        });
-    }
-
-    let gone: Vec<&LocalGroup> = match fetched {
-        Fetched::Snapshot(_) => owned
-            .iter()
-            .filter(|(e, _)| !seen.contains(*e))
-            .map(|(_, g)| *g)
-            .collect(),
-        Fetched::Changes(c) => c
-            .removed_groups
-            .iter()
-            .filter_map(|e| owned.get(e.as_str()).copied())
-            .collect(),
-    };
-    let mut gone = gone;
-    gone.sort_by_key(|g| g.id);
-    for g in gone {
-        plan.group_deletes.push(GroupDelete {
-            group_id: g.id,
-            display_name: g.display_name.clone(),
-        });
-    }
-}
-
-enum MembersView<'a> {
-    Unchanged,
-    Replace(&'a [String]),
-    Delta(&'a [String], &'a [String]),
-}
-
-fn sort_refs(refs: &mut [UserRef]) {
-    refs.sort_by_key(|r| match r {
-        UserRef::Existing(id) => (0, *id, 0),
-        UserRef::New(i) => (1, 0, *i),
-    });
-}
-
-fn label(plan: &mut Plan, matcher: &Matcher<'_>, id: i64) {
-    if let (std::collections::hash_map::Entry::Vacant(slot), Some(i)) =
-        (plan.user_labels.entry(id), matcher.index_of(id))
-    {
-        slot.insert(matcher.users()[i].upn.clone());
     }
 }
