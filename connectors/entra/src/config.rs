@@ -210,7 +210,8 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         let mut config = parse(&format!(
-            "{BASE}\nmapping.email = {{ expression = \"Coalesce([mail], [userPrincipalName])\", only_on_create = true }}\nmapping.department = \"[companyName]\""
+            "{BASE}\nmapping.email = {{ expression = \"Coalesce([mail], [userPrincipalName])\", \
+             only_on_create = true }}\nmapping.department = \"[companyName]\""
         ))
         .unwrap();
         config.check(Path::new("/")).unwrap();

@@ -178,7 +178,10 @@ impl TokenClient {
                 async move { token_attempt(request, &url).await }
             },
             |error, pause, attempt| {
-                warn!(url = %url, attempt, pause_secs = pause.as_secs_f64(), error = %error, "token request throttled; retrying");
+                warn!(
+                    url = %url, attempt, pause_secs = pause.as_secs_f64(), error = %error,
+                    "token request throttled; retrying"
+                );
             },
         )
         .await;

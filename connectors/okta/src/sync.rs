@@ -292,7 +292,10 @@ impl OktaSource {
                 url,
                 ..
             }) if users.is_empty() => {
-                info!(connector = %self.name, group, url = %url, "a group was deleted while the org was read");
+                info!(
+                    connector = %self.name, group, url = %url,
+                    "a group was deleted while the org was read"
+                );
                 return Ok(None);
             }
             Err(e) => return Err(e),

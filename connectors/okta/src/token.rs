@@ -128,7 +128,10 @@ impl OAuth {
             &self.policy,
             |_| self.attempt(),
             |error, pause, attempt| {
-                warn!(url = %self.token_url, attempt, pause_secs = pause.as_secs_f64(), error = %error, "Okta token request rate-limited; waiting for the bucket to reset");
+                warn!(
+                    url = %self.token_url, attempt, pause_secs = pause.as_secs_f64(), error = %error,
+                    "Okta token request rate-limited; waiting for the bucket to reset"
+                );
             },
         )
         .await

@@ -142,7 +142,12 @@ mod tests {
     #[test]
     fn errors_carry_code_summary_and_id() {
         let (id, detail) = okta_error(
-            br#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests.","errorLink":"E0000047","errorId":"oae1","errorCauses":[]}"#,
+            concat!(
+                r#"{"errorCode":"E0000047","#,
+                r#""errorSummary":"API call exceeded rate limit due to too many requests.","#,
+                r#""errorLink":"E0000047","errorId":"oae1","errorCauses":[]}"#,
+            )
+            .as_bytes(),
         );
         assert_eq!(id.as_deref(), Some("oae1"));
         assert_eq!(
