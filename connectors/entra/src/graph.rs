@@ -3,7 +3,8 @@
 //! The SDK builds every request (URL, query, `Authorization: Bearer` from [`TokenClient`]
 //! through its `ClientApplication` trait). Two of its parts are not used, for measured reasons:
 //! - its `users().delta()` / `groups().delta()` builders request `/users/delta()`, while the
-//!   documented paths are `/users/delta` and `/users/microsoft.graph.delta` (A6); a strict
+//!   documented paths are `/users/delta` and `/users/microsoft.graph.delta` ("user: delta",
+//!   <https://learn.microsoft.com/graph/api/user-delta>); a strict
 //!   server answers 404 to the former, so the path is given to the SDK's `custom` builder;
 //! - its `.paging()` neither retries 429/503 nor reports a round that ends without a
 //!   deltaLink, so the page loop, `Retry-After` and backoff live here (see

@@ -1,5 +1,7 @@
 //! Delta rounds and what they become: a complete snapshot (full sync) or a change set
-//! (incremental sync from the stored deltaLinks), per upstream-apis.md A6.
+//! (incremental sync from the stored deltaLinks), per Microsoft's "Use delta query to track
+//! changes in Microsoft Graph data" (<https://learn.microsoft.com/graph/delta-query-overview>)
+//! and "Get incremental changes for groups" (<https://learn.microsoft.com/graph/delta-query-groups>).
 //!
 //! Every round is read to its `@odata.deltaLink` before anything is returned; a round that
 //! fails leaves the stored cursor where it was, so nothing is lost or half-applied.
@@ -20,7 +22,8 @@ use crate::{EntraSource, GROUP_SELECT};
 
 type Object = Map<String, Json>;
 
-/// What one users round said, per user: the last word wins (objects may repeat, A6).
+/// What one users round said, per user: the last word wins (an object may appear more than
+/// once in a round: delta query overview, "Resource representation in the delta query response").
 #[derive(Debug, Default)]
 struct UserRound {
     /// `None`: removed (`@removed`, reason `changed` or `deleted`).
@@ -268,7 +271,8 @@ impl EntraSource {
                 .collect();
             tenant.groups.insert(id, node);
         }
-        // Only existing users count as members (a membership may outlive its user, A6).
+        // Only existing users count as members: a membership may name an object the users round
+        // does not hold (docs/upstream.md, "Paging and delta rounds").
         for node in tenant.groups.values_mut() {
             node.users.retain(|u| records.contains_key(u));
         }
@@ -475,7 +479,8 @@ struct Applied {
 }
 
 /// Applies the users round. Removed users also leave every group, whether or not the groups
-/// round reports it: Microsoft's Q&A reports group deltaLinks that miss such removals.
+/// round reports it: users report group rounds that miss such removals (Microsoft Q&A
+/// question 1023346; docs/upstream.md, "Paging and delta rounds").
 fn apply_user_round(tenant: &mut Tenant, users: UserRound) -> Applied {
     let mut applied = Applied::default();
     for (id, change) in users.users {

@@ -1,5 +1,7 @@
 //! App-only tokens: OAuth 2.0 client credentials against `{authority}/{tenant}/oauth2/v2.0/token`
-//! by client secret or by a certificate-signed client assertion (upstream-apis.md A1).
+//! by client secret or by a certificate-signed client assertion ("Microsoft identity platform
+//! and the OAuth 2.0 client credentials flow",
+//! <https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow>).
 //!
 //! graph-rs-sdk's own confidential client always asks `login.microsoftonline.com`-style
 //! authorities it builds itself and cannot be pointed at another authority URL (a national

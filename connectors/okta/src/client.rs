@@ -1,5 +1,6 @@
-//! Requests to the Okta management API (upstream-apis.md B2, B6): authentication, the
-//! `Link: <...>; rel="next"` page chain, rate-limit pacing and error reporting.
+//! Requests to the Okta management API: authentication, the `Link: <...>; rel="next"` page
+//! chain, rate-limit pacing and error reporting (Okta's "Core Okta API" reference and its rate
+//! limit pages, <https://developer.okta.com/docs/reference/rl2-monitor/>).
 //!
 //! Pacing: every response's `X-Rate-Limit-Limit/Remaining/Reset` are kept per bucket (the
 //! path with object ids left out). Before a request, when the bucket's remaining requests

@@ -1,5 +1,7 @@
-//! Full and incremental fetches (upstream-apis.md B3-B5, B7) and what they become: a
-//! complete snapshot, or a change set.
+//! Full and incremental fetches and what they become: a complete snapshot, or a change set.
+//! The queries follow Okta's Users and Groups APIs ("List all users", "List all groups",
+//! "List all member users" at <https://developer.okta.com/docs/api/openapi/okta-management/>);
+//! `docs/upstream.md` collects the facts relied on.
 //!
 //! - Full: every user through a `filter` (the plain list hides DEPROVISIONED users), every
 //!   group, and the members of each synced group, each list followed to its last page.
@@ -29,7 +31,7 @@ use crate::OktaSource;
 
 type Object = Map<String, Json>;
 
-/// A user as Okta lists it (B3); only what the connector reads.
+/// A user as Okta's Users API lists it; only what the connector reads.
 #[derive(Debug, Deserialize)]
 pub(crate) struct WireUser {
     id: String,
@@ -39,7 +41,7 @@ pub(crate) struct WireUser {
     profile: Option<Object>,
 }
 
-/// A group as Okta lists it (B4).
+/// A group as Okta's Groups API lists it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct WireGroup {
@@ -61,7 +63,9 @@ impl WireGroup {
     }
 }
 
-/// Whether a user's status keeps the account enabled (the status mapping).
+/// Whether a user's status keeps the account enabled: deactivated (`DEPROVISIONED`) and
+/// `SUSPENDED` users are disabled, every other `UserStatus` of Okta's Users API keeps the
+/// account (`docs/upstream.md`, "Users and groups").
 fn enabled(status: &str) -> bool {
     !matches!(status, "DEPROVISIONED" | "SUSPENDED")
 }

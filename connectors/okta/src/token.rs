@@ -1,4 +1,6 @@
-//! How requests authenticate (upstream-apis.md B1): an API token (`SSWS`), or an OAuth 2.0
+//! How requests authenticate (Okta's "Implement OAuth for Okta with a service app",
+//! <https://developer.okta.com/docs/guides/implement-oauth-for-okta-serviceapp/main/>): an API
+//! token (`SSWS`), or an OAuth 2.0
 //! service app's bearer token from the org authorization server, obtained by client
 //! credentials with a `private_key_jwt` client assertion and cached for its lifetime.
 
