@@ -129,11 +129,31 @@ pub fn user_agent(headers: &HeaderMap) -> &str {
         .unwrap_or("-")
 }
 
+/// The method as a metric label and log field: one of the methods HTTP defines (RFC 9110
+/// section 9, and PATCH), else `other`, so a request cannot add a series.
+pub fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|m| *m == method)
+        .map_or("other", |m| m.as_str())
+}
+
 /// The middleware around every request: the SCIM media type on answers that lack one, a
 /// request counter, and one log line.
 pub async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
+    let method = method_label(request.method());
     let path = request.uri().path().to_owned();
     let agent = user_agent(request.headers()).to_owned();
     let mut response = next.run(request).await;
@@ -145,12 +165,12 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     metrics::counter!(
         "idsync_scim_requests_total",
-        "method" => method.to_string(),
+        "method" => method,
         "status" => status.to_string()
     )
     .increment(1);
     info!(
-        method = %method,
+        method,
         path = %path,
         status,
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
