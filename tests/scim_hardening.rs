@@ -7,6 +7,7 @@ mod support;
 
 use reqwest::{Method, StatusCode};
 
+use serde_json::{json, Value};
 use support::scim::Server;
 
 /// The process's Prometheus recorder, installed once for this test binary.
@@ -40,4 +41,62 @@ async fn request_counters_take_no_label_from_the_request() {
     assert!(!text.contains("RANDOM"), "{text}");
     assert!(text.contains("method=\"other\""), "{text}");
     assert!(text.contains("method=\"GET\""), "{text}");
+}
+
+/// A request with raw header bytes and a JSON body.
+async fn send_with(
+    s: &Server,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: Option<&Value>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = s
+        .client
+        .request(method, format!("{}{path}", s.base))
+        .bearer_auth(&s.token);
+    for (name, value) in headers {
+        req = req.header(*name, reqwest::header::HeaderValue::from_bytes(value).unwrap());
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/scim+json")
+            .body(b.to_string());
+    }
+    let r = req.send().await.unwrap();
+    let (status, headers) = (r.status(), r.headers().clone());
+    let text = r.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn an_unreadable_if_match_matches_no_version() {
+    let s = Server::sqlite().await;
+    let (st, u) = s.post("/Users", &json!({ "userName": "im@x.example" })).await;
+    assert_eq!(st, StatusCode::CREATED, "{u}");
+    let path = format!("/Users/{}", u["id"].as_str().unwrap());
+    let (st, g) = s.post("/Groups", &json!({ "displayName": "IM" })).await;
+    assert_eq!(st, StatusCode::CREATED, "{g}");
+    let group = format!("/Groups/{}", g["id"].as_str().unwrap());
+    let unreadable: &[u8] = b"W/\"\xff\xfe\"";
+    let rename = json!({ "Operations": [{ "op": "replace", "path": "displayName", "value": "Changed" }] });
+    for target in [&path, &group] {
+        let (st, _, e) = send_with(
+            &s,
+            Method::PATCH,
+            target,
+            &[("if-match", unreadable)],
+            Some(&rename),
+        )
+        .await;
+        assert_eq!(st, StatusCode::PRECONDITION_FAILED, "{target}: {e}");
+    }
+    let (_, u) = s.get(&path).await;
+    assert!(u.get("displayName").is_none(), "{u}");
+    let (_, g) = s.get(&group).await;
+    assert_eq!(g["displayName"], "IM");
 }

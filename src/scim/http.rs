@@ -103,10 +103,18 @@ impl IfMatch {
     }
 
     /// 412 when the header names another version than `current`; `*` and weak or strong
-    /// forms of `current` match.
+    /// forms of `current` match. A value that is not visible ASCII names no version (entity
+    /// tags are ASCII, RFC 9110 section 8.8.3), so it is a 412 too, never ignored.
     pub fn check(&self, current: &str) -> Result<(), ScimError> {
-        let Some(expected) = self.0.as_ref().and_then(|v| v.to_str().ok()) else {
+        let Some(value) = &self.0 else {
             return Ok(());
+        };
+        let Ok(expected) = value.to_str() else {
+            return Err(ScimError::new(
+                StatusCode::PRECONDITION_FAILED,
+                None,
+                format!("If-Match is not ASCII, so it cannot match the current version {current}"),
+            ));
         };
         let ok = expected.split(',').map(str::trim).any(|e| {
             e == "*" || e == current || e.trim_start_matches("W/") == current.trim_start_matches("W/")
