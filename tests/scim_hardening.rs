@@ -100,3 +100,66 @@ async fn an_unreadable_if_match_matches_no_version() {
     let (_, g) = s.get(&group).await;
     assert_eq!(g["displayName"], "IM");
 }
+
+/// What the endpoint logs, for the tests that read the log lines.
+fn log_lines() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOG: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log: &'static std::sync::Mutex<Vec<u8>> = Box::leak(Box::default());
+        let writer = move || Capture(log);
+        let _ = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .try_init();
+        log
+    })
+}
+
+struct Capture(&'static std::sync::Mutex<Vec<u8>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn authentication_comes_before_routing_and_logs_the_whole_path() {
+    let log = log_lines();
+    let s = Server::sqlite().await;
+    for path in ["/NoSuchThing", "/Users/x/y/z", "/Users"] {
+        let r = s.client.get(format!("{}{path}", s.base)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let r = s
+        .client
+        .delete(format!("{}/Schemas", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "an unauthenticated 405");
+    // With the token, the same paths are 404.
+    let (st, _) = s.get("/NoSuchThing").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let r = s.client.get(format!("{}/health", s.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    let failures: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("SCIM authentication failed"))
+        .collect();
+    assert!(
+        failures.iter().any(|l| l.contains("path=/scim/v2/NoSuchThing")),
+        "{text}"
+    );
+    assert!(
+        failures.iter().any(|l| l.contains("path=/scim/v2/Users ")),
+        "{text}"
+    );
+}

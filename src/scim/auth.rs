@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::warn;
 
 use super::error::ScimError;
-use super::http::{method_label, user_agent};
+use super::http::{method_label, user_agent, BASE_PATH};
 use super::state::ScimState;
 use super::tokens;
 
@@ -40,7 +40,7 @@ pub async fn authenticate(State(state): State<ScimState>, request: Request, next
         };
         warn!(
             method = method_label(request.method()),
-            path = %request.uri().path(),
+            path = format_args!("{BASE_PATH}{}", request.uri().path()),
             user_agent = user_agent(request.headers()),
             reason,
             "SCIM authentication failed"

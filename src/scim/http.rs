@@ -15,6 +15,10 @@ use tracing::info;
 use super::error::{ScimError, SCIM_JSON};
 use super::state::ScimState;
 
+/// Where the endpoint is served; the router nests every route under it (the `/v2` names the
+/// protocol version, RFC 7644 section 3.13).
+pub const BASE_PATH: &str = "/scim/v2";
+
 /// The body as JSON: 413 over the limit, 415 for a clearly wrong media type (a missing one is
 /// fine), 400 for malformed JSON.
 pub async fn json_body(state: &ScimState, headers: &HeaderMap, body: Body) -> Result<Value, ScimError> {
@@ -65,7 +69,7 @@ pub fn base_url(headers: &HeaderMap) -> String {
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("http");
-    format!("{proto}://{host}/scim/v2")
+    format!("{proto}://{host}{BASE_PATH}")
 }
 
 /// A JSON answer with the SCIM media type.
