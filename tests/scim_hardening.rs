@@ -163,3 +163,57 @@ async fn authentication_comes_before_routing_and_logs_the_whole_path() {
         "{text}"
     );
 }
+
+/// POST /Users with `content_type` (raw bytes) and a body naming `user_name`.
+async fn post_as(s: &Server, content_type: &[u8], user_name: &str) -> (StatusCode, Value) {
+    let r = s
+        .client
+        .post(format!("{}/Users", s.base))
+        .bearer_auth(&s.token)
+        .header(
+            "content-type",
+            reqwest::header::HeaderValue::from_bytes(content_type).unwrap(),
+        )
+        .body(json!({ "userName": user_name }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// RFC 7644 sections 3.1 and 8.1: `application/scim+json`, or `application/json`, with
+/// optional parameters.
+#[tokio::test]
+async fn only_the_json_media_types_are_accepted() {
+    let s = Server::sqlite().await;
+    let refused: [&[u8]; 7] = [
+        b"text/plain",
+        b"application/jsonp",
+        b"application/json-patch+json",
+        b"text/json",
+        b"*/*",
+        b"application/x-www-form-urlencoded; json",
+        b"application/scim+json\xff",
+    ];
+    for (i, ct) in refused.iter().enumerate() {
+        let (st, e) = post_as(&s, ct, &format!("refused{i}@x.example")).await;
+        assert_eq!(
+            st,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{}: {e}",
+            String::from_utf8_lossy(ct)
+        );
+        assert_eq!(e["status"], "415");
+    }
+    let accepted: [&[u8]; 4] = [
+        b"application/scim+json",
+        b"application/scim+json; charset=utf-8",
+        b"Application/JSON",
+        b"application/json;charset=UTF-8",
+    ];
+    for (i, ct) in accepted.iter().enumerate() {
+        let (st, e) = post_as(&s, ct, &format!("accepted{i}@x.example")).await;
+        assert_eq!(st, StatusCode::CREATED, "{}: {e}", String::from_utf8_lossy(ct));
+    }
+}

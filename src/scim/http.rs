@@ -19,22 +19,39 @@ use super::state::ScimState;
 /// protocol version, RFC 7644 section 3.13).
 pub const BASE_PATH: &str = "/scim/v2";
 
-/// The body as JSON: 413 over the limit, 415 for a clearly wrong media type (a missing one is
-/// fine), 400 for malformed JSON.
-pub async fn json_body(state: &ScimState, headers: &HeaderMap, body: Body) -> Result<Value, ScimError> {
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-        let essence = ct.split(';').next().unwrap_or_default().trim();
-        let fine =
-            essence.is_empty() || essence.contains("json") || essence == "*/*" || essence == "text/plain";
-        if !fine {
-            return Err(ScimError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                None,
-                format!("Content-Type {essence} is not supported; send application/scim+json"),
-            ));
-        }
+/// The media types a body may have (RFC 7644 section 3.1: `application/scim+json`, and
+/// `application/json` which section 8.1 lets clients send), with any parameters.
+const BODY_TYPES: [&str; 2] = [SCIM_JSON, "application/json"];
+
+/// 415 unless the `Content-Type` is one of [`BODY_TYPES`] (a missing one is taken as
+/// `application/scim+json`).
+fn check_media_type(headers: &HeaderMap) -> Result<(), ScimError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|ct| ct.split(';').next())
+        .map(|e| e.trim().to_ascii_lowercase());
+    if essence.as_deref().is_some_and(|e| BODY_TYPES.contains(&e)) {
+        return Ok(());
     }
+    let shown = String::from_utf8_lossy(value.as_bytes())
+        .chars()
+        .take(100)
+        .collect::<String>();
+    Err(ScimError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        None,
+        format!("Content-Type {shown:?} is not supported; send application/scim+json"),
+    ))
+}
+
+/// The body as JSON: 415 for another media type than JSON's, 413 over the limit, 400 for
+/// malformed JSON.
+pub async fn json_body(state: &ScimState, headers: &HeaderMap, body: Body) -> Result<Value, ScimError> {
+    check_media_type(headers)?;
     let limit = state.max_body_bytes();
     let too_large = || {
         ScimError::new(
