@@ -217,3 +217,108 @@ async fn only_the_json_media_types_are_accepted() {
         assert_eq!(st, StatusCode::CREATED, "{}: {e}", String::from_utf8_lossy(ct));
     }
 }
+
+/// Asserts a 400 `invalidValue` whose detail names `attr`.
+fn refused(answer: (StatusCode, Value), attr: &str) {
+    let (st, e) = answer;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{attr}: {e}");
+    assert_eq!(e["scimType"], "invalidValue", "{e}");
+    let detail = e["detail"].as_str().unwrap();
+    assert!(detail.starts_with(attr), "{attr}: {detail}");
+    assert!(detail.len() < 300, "the detail does not echo the value: {detail}");
+}
+
+#[tokio::test]
+async fn strings_have_limits_and_no_control_characters() {
+    let s = Server::sqlite().await;
+    let long_upn = format!("{}@x.example", "a".repeat(60 * 1024));
+    refused(
+        s.post("/Users", &json!({ "userName": long_upn })).await,
+        "userName",
+    );
+    refused(
+        s.post("/Users", &json!({ "userName": "nul\u{0}@x.example" }))
+            .await,
+        "userName",
+    );
+    refused(
+        s.post(
+            "/Users",
+            &json!({ "userName": "ok@x.example", "externalId": "e\n1" }),
+        )
+        .await,
+        "externalId",
+    );
+    let user = |extra: Value| {
+        let mut body = json!({ "userName": "limits@x.example" });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    refused(
+        s.post("/Users", &user(json!({ "displayName": "x".repeat(1025) })))
+            .await,
+        "displayName",
+    );
+    refused(s.post("/Users", &user(json!({ "title": "a\tb" }))).await, "title");
+    refused(
+        s.post("/Users", &user(json!({ "name": { "givenName": "\u{1b}[31m" } })))
+            .await,
+        "name.givenName",
+    );
+    refused(
+        s.post(
+            "/Users",
+            &user(json!({ "emails": [{ "value": format!("{}@x", "e".repeat(300)) }] })),
+        )
+        .await,
+        "emails.value",
+    );
+    // At the limits, accepted.
+    let at_limit = format!("{}@x.example", "a".repeat(256 - "@x.example".len()));
+    let (st, u) = s
+        .post(
+            "/Users",
+            &json!({ "userName": at_limit, "displayName": "é".repeat(1024), "externalId": "lim" }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{u}");
+    let path = format!("/Users/{}", u["id"].as_str().unwrap());
+    // PUT and PATCH are held to the same limits.
+    refused(
+        s.put(&path, &json!({ "userName": "a\u{7f}@x.example" })).await,
+        "userName",
+    );
+    let patch = json!({ "Operations": [{ "op": "replace", "path": "displayName", "value": "a\u{0}" }] });
+    refused(s.patch(&path, &patch).await, "displayName");
+    let (_, u) = s.get(&path).await;
+    assert_eq!(u["displayName"], "é".repeat(1024));
+
+    // Groups: displayName, externalId and member ids.
+    refused(
+        s.post("/Groups", &json!({ "displayName": "G\u{0}" })).await,
+        "displayName",
+    );
+    refused(
+        s.post(
+            "/Groups",
+            &json!({ "displayName": "G", "externalId": "x".repeat(257) }),
+        )
+        .await,
+        "externalId",
+    );
+    refused(
+        s.post(
+            "/Groups",
+            &json!({ "displayName": "G", "members": [{ "value": "m".repeat(300) }] }),
+        )
+        .await,
+        "members[0].value",
+    );
+    let (st, g) = s.post("/Groups", &json!({ "displayName": "G" })).await;
+    assert_eq!(st, StatusCode::CREATED, "{g}");
+    let group = format!("/Groups/{}", g["id"].as_str().unwrap());
+    let rename = json!({ "Operations": [{ "op": "replace", "value": { "displayName": "x".repeat(2000) } }] });
+    refused(s.patch(&group, &rename).await, "displayName");
+}

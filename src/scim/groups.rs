@@ -14,6 +14,7 @@ use super::conditions::group_conditions;
 use super::error::ScimError;
 use super::filter::{CompValue, CompareOp, Filter};
 use super::http::{base_url, json_body, resource_response, scim_response, IfMatch};
+use super::limits;
 use super::list::{returns, ListParams, Listed};
 use super::patch::{self, Op, PatchOp};
 use super::push::{ensure_linked, push};
@@ -92,18 +93,21 @@ fn member_ids(value: &Value, label: &str) -> Result<Vec<String>, ScimError> {
     };
     list.iter()
         .enumerate()
-        .map(|(i, m)| match m {
-            Value::String(s) => Ok(s.clone()),
-            Value::Object(o) => get_ci(o, "value")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| {
+        .map(|(i, m)| {
+            let id = match m {
+                Value::String(s) => s.as_str(),
+                Value::Object(o) => get_ci(o, "value").and_then(Value::as_str).ok_or_else(|| {
                     ScimError::bad("invalidValue", format!("{label}[{i}].value must be a user id"))
-                }),
-            other => Err(ScimError::bad(
-                "invalidValue",
-                format!("{label}[{i}] must be an object, not {other}"),
-            )),
+                })?,
+                other => {
+                    return Err(ScimError::bad(
+                        "invalidValue",
+                        format!("{label}[{i}] must be an object, not {other}"),
+                    ))
+                }
+            };
+            limits::identifier(&format!("{label}[{i}].value"), id)?;
+            Ok(id.to_owned())
         })
         .collect()
 }
@@ -293,6 +297,10 @@ fn group_input(body: &Value) -> Result<(String, Option<String>, Vec<String>), Sc
         None => Vec::new(),
         Some(v) => member_ids(v, "members")?,
     };
+    limits::text("displayName", &name)?;
+    if let Some(e) = &external_id {
+        limits::identifier("externalId", e)?;
+    }
     Ok((name, external_id, members))
 }
 
@@ -301,7 +309,8 @@ fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
     let mut name = None;
     let mut members = Members::Unchanged;
     let name_of = |v: &Value| -> Result<String, ScimError> {
-        v.as_str()
+        let name = v
+            .as_str()
             .map(str::to_owned)
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| {
@@ -309,7 +318,9 @@ fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
                     "invalidValue",
                     format!("displayName must be a non-empty string, not {v}"),
                 )
-            })
+            })?;
+        limits::text("displayName", &name)?;
+        Ok(name)
     };
     for op in ops {
         let Some(path) = &op.path else {

@@ -16,6 +16,7 @@ pub mod filter;
 mod groups;
 mod health;
 mod http;
+mod limits;
 mod list;
 pub mod patch;
 mod push;

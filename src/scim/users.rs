@@ -60,6 +60,7 @@ pub async fn create(
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
     let input = UserInput::from_json(&body)?;
+    input.check_limits(None)?;
     let row = state
         .write(move |db| {
             let key = input.external_id.clone().unwrap_or_else(generated_key);
@@ -150,6 +151,7 @@ pub async fn replace(
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
     let input = UserInput::from_json(&body)?;
+    input.check_limits(None)?;
     let row = write_existing(&state, id, &headers, move |_, _| Ok(input)).await?;
     Ok(user_response(StatusCode::OK, &row, &headers))
 }
@@ -164,8 +166,11 @@ pub async fn patch(
     let ops = patch::parse_request(&body)?;
     let row = write_existing(&state, id, &headers, move |row, base| {
         let mut json = user_json(row, base);
+        let before = UserInput::from_json(&json)?;
         patch::apply(&mut json, &ops)?;
-        UserInput::from_json(&json)
+        let input = UserInput::from_json(&json)?;
+        input.check_limits(Some(&before))?;
+        Ok(input)
     })
     .await?;
     Ok(user_response(StatusCode::OK, &row, &headers))
