@@ -322,3 +322,65 @@ async fn strings_have_limits_and_no_control_characters() {
     let rename = json!({ "Operations": [{ "op": "replace", "value": { "displayName": "x".repeat(2000) } }] });
     refused(s.patch(&group, &rename).await, "displayName");
 }
+
+/// POST /Users with `headers`: the `Location` header and `meta.location`.
+async fn locations(s: &Server, name: &str, headers: &[(&str, &[u8])]) -> (String, String) {
+    let body = json!({ "userName": name });
+    let (st, h, u) = send_with(s, Method::POST, "/Users", headers, Some(&body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{u}");
+    let location = h["location"].to_str().unwrap().to_owned();
+    (location, u["meta"]["location"].as_str().unwrap().to_owned())
+}
+
+const EVIL: &[(&str, &[u8])] = &[
+    ("x-forwarded-host", b"evil.example\"><script>"),
+    ("x-forwarded-proto", b"javascript"),
+];
+const PROXIED: &[(&str, &[u8])] = &[
+    ("x-forwarded-host", b"idp.example.com"),
+    ("x-forwarded-proto", b"https"),
+];
+
+#[tokio::test]
+async fn forwarded_headers_count_only_from_trusted_proxies() {
+    // Nobody trusted: the headers are ignored, the URL is the one the client reached.
+    let s = Server::sqlite().await;
+    let id_of = |l: &str| l.rsplit('/').next().unwrap().to_owned();
+    for (i, headers) in [EVIL, PROXIED].into_iter().enumerate() {
+        let (location, meta) = locations(&s, &format!("fw{i}@x.example"), headers).await;
+        assert_eq!(location, format!("{}/Users/{}", s.base, id_of(&location)));
+        assert_eq!(meta, location);
+    }
+    // Loopback trusted: a plain host and scheme are believed, markup still is not.
+    let mut config = support::scim::config(idsync::config::ScimDelete::Archive);
+    config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let s = Server::sqlite_config(config).await;
+    let (location, meta) = locations(&s, "proxied@x.example", PROXIED).await;
+    assert!(
+        location.starts_with("https://idp.example.com/scim/v2/Users/"),
+        "{location}"
+    );
+    assert_eq!(meta, location);
+    let (location, meta) = locations(&s, "evil@x.example", EVIL).await;
+    assert!(location.starts_with(&format!("{}/Users/", s.base)), "{location}");
+    assert!(!meta.contains("evil") && !meta.contains("javascript"), "{meta}");
+}
+
+#[tokio::test]
+async fn a_public_url_is_the_base_of_every_location() {
+    let mut config = support::scim::config(idsync::config::ScimDelete::Archive);
+    config.public_url = Some("https://scim.example.com/tenant-a/scim/v2/".into());
+    config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let s = Server::sqlite_config(config).await;
+    let (location, meta) = locations(&s, "public@x.example", PROXIED).await;
+    assert!(
+        location.starts_with("https://scim.example.com/tenant-a/scim/v2/Users/"),
+        "{location}"
+    );
+    assert_eq!(meta, location);
+    let (_, spc) = s.get("/ServiceProviderConfig").await;
+    assert_eq!(
+        spc["meta"]["location"],
+        "https://scim.example.com/tenant-a/scim/v2/ServiceProviderConfig"
+    );
+}

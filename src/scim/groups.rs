@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::conditions::group_conditions;
 use super::error::ScimError;
 use super::filter::{CompValue, CompareOp, Filter};
-use super::http::{base_url, json_body, resource_response, scim_response, IfMatch};
+use super::http::{json_body, resource_response, scim_response, BaseUrl, IfMatch};
 use super::limits;
 use super::list::{returns, ListParams, Listed};
 use super::patch::{self, Op, PatchOp};
@@ -32,11 +32,10 @@ fn group_response(
     status: StatusCode,
     row: &ScimGroupRow,
     members: Option<&[sstore::MemberRef]>,
-    headers: &HeaderMap,
+    base: &str,
 ) -> Response {
-    let base = base_url(headers);
     let location = format!("{base}/Groups/{}", row.scim_id);
-    let json = group_json(row, members, &base);
+    let json = group_json(row, members, base);
     resource_response(status, &json, &etag(row.updated_at), &location)
 }
 
@@ -401,6 +400,7 @@ fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
 pub async fn create(
     State(state): State<ScimState>,
     headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
@@ -423,14 +423,14 @@ pub async fn create(
             Ok((row, listed))
         })
         .await?;
-    Ok(group_response(StatusCode::CREATED, &row, Some(&listed), &headers))
+    Ok(group_response(StatusCode::CREATED, &row, Some(&listed), &base))
 }
 
 pub async fn get_one(
     State(state): State<ScimState>,
     Path(id): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
 ) -> Result<Response, ScimError> {
     let params = ListParams::from_query(&query, state.max_results())?;
     let with_members = returns(&params, "members");
@@ -453,7 +453,7 @@ pub async fn get_one(
         })
         .await?
         .ok_or_else(|| missing(&id))?;
-    let mut json = group_json(&row, members.as_deref(), &base_url(&headers));
+    let mut json = group_json(&row, members.as_deref(), &base);
     project(&mut json, &params.attributes, &params.excluded);
     Ok(scim_response(StatusCode::OK, &json))
 }
@@ -462,6 +462,7 @@ pub async fn replace(
     State(state): State<ScimState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
@@ -480,7 +481,7 @@ pub async fn replace(
             Ok((row, listed))
         })
         .await?;
-    Ok(group_response(StatusCode::OK, &row, Some(&listed), &headers))
+    Ok(group_response(StatusCode::OK, &row, Some(&listed), &base))
 }
 
 pub async fn patch(

@@ -2,10 +2,12 @@
 //! answers with the SCIM media type, ETag and `If-Match` (RFC 7644 section 3.14), the base
 //! URL, the fallbacks, and one log line per request.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -75,18 +77,59 @@ pub async fn json_body(state: &ScimState, headers: &HeaderMap, body: Body) -> Re
         .map_err(|e| ScimError::bad("invalidSyntax", format!("the body is not valid JSON: {e}")))
 }
 
-/// The endpoint's base URL as the client reached it, for `Location` and `meta.location`.
-pub fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get("x-forwarded-host")
-        .or_else(|| headers.get(header::HOST))
-        .and_then(|v| v.to_str().ok())
+/// The endpoint's base URL, for `Location` and `meta.location`: `[scim] public_url` when set;
+/// else the request's `Host`, or `X-Forwarded-Host` and `X-Forwarded-Proto` when the peer is
+/// one of `[scim] trusted_proxies`. A host that is not a plain host name (letters, digits and
+/// `.-:[]`) or a scheme other than `http` and `https` is ignored, so no header can put markup
+/// or another path into a URL the endpoint answers with.
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<ScimState> for BaseUrl {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ScimState) -> Result<Self, Self::Rejection> {
+        if let Some(url) = state.public_url() {
+            return Ok(BaseUrl(url.to_owned()));
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = peer.is_some_and(|p| state.trusts(p));
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let host = [
+            forwarded.then(|| header("x-forwarded-host")).flatten(),
+            header("host"),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|h| h.split(',').next().unwrap_or_default().trim())
+        .find(|h| plain_host(h))
         .unwrap_or("localhost");
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("http");
-    format!("{proto}://{host}{BASE_PATH}")
+        let proto = forwarded
+            .then(|| header("x-forwarded-proto"))
+            .flatten()
+            .map(|p| {
+                p.split(',')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .filter(|p| p == "http" || p == "https")
+            .unwrap_or_else(|| "http".to_owned());
+        Ok(BaseUrl(format!("{proto}://{host}{BASE_PATH}")))
+    }
+}
+
+/// A host and optional port: a DNS name, an IPv4 address or a bracketed IPv6 address.
+fn plain_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 /// A JSON answer with the SCIM media type.
