@@ -384,3 +384,80 @@ async fn a_public_url_is_the_base_of_every_location() {
         "https://scim.example.com/tenant-a/scim/v2/ServiceProviderConfig"
     );
 }
+
+/// Inserts `n` users that SCIM wrote (each with its `scim` link) straight into the database,
+/// and returns their SCIM ids.
+async fn seed_scim_users(s: &Server, n: usize) -> Vec<String> {
+    s.db(move |db| {
+        use diesel::prelude::*;
+        use idsync::store::schema::{user_links, users};
+        let now = idsync::store::now();
+        let ids: Vec<String> = (0..n).map(|i| format!("seed-{i:06}")).collect();
+        idsync::with_conn!(db, c => {
+            for chunk in ids.chunks(1000) {
+                let rows: Vec<_> = chunk
+                    .iter()
+                    .map(|id| {
+                        (
+                            users::scim_id.eq(id.clone()),
+                            users::external_id.eq(Some(format!("key-{id}"))),
+                            users::source.eq(Some("scim")),
+                            users::upn.eq(format!("{id}@x.example")),
+                            users::active.eq(true),
+                            users::created_at.eq(now),
+                            users::updated_at.eq(now),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(users::table).values(&rows).execute(c).unwrap();
+            }
+            let rows: Vec<(i64, String)> = users::table
+                .filter(users::scim_id.like("seed-%"))
+                .select((users::id, users::scim_id))
+                .load(c)
+                .unwrap();
+            for chunk in rows.chunks(1000) {
+                let links: Vec<_> = chunk
+                    .iter()
+                    .map(|(id, scim_id)| {
+                        (
+                            user_links::source.eq("scim"),
+                            user_links::external_id.eq(format!("key-{scim_id}")),
+                            user_links::user_id.eq(*id),
+                            user_links::linked_at.eq(now),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(user_links::table).values(&links).execute(c).unwrap();
+            }
+        });
+        ids
+    })
+    .await
+}
+
+/// More member ids than SQLite's 32,766 bound parameters in one PATCH (SQLite's
+/// SQLITE_MAX_VARIABLE_NUMBER): the lookups are chunked.
+#[tokio::test]
+async fn a_patch_adds_forty_thousand_members() {
+    let mut config = support::scim::config(idsync::config::ScimDelete::Archive);
+    config.max_body_bytes = 8 * 1024 * 1024;
+    let s = Server::sqlite_config(config).await;
+    let ids = seed_scim_users(&s, 40_000).await;
+    let (st, g) = s.post("/Groups", &json!({ "displayName": "Everyone" })).await;
+    assert_eq!(st, StatusCode::CREATED, "{g}");
+    let path = format!("/Groups/{}", g["id"].as_str().unwrap());
+    let members: Vec<Value> = ids.iter().map(|id| json!({ "value": id })).collect();
+    let add = json!({ "Operations": [{ "op": "add", "path": "members", "value": members }] });
+    let (st, e) = s.patch(&path, &add).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
+    let (st, g) = s.get(&path).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(g["members"].as_array().unwrap().len(), 40_000);
+    let remove: Vec<Value> = ids[..35_000].iter().map(|id| json!({ "value": id })).collect();
+    let remove = json!({ "Operations": [{ "op": "remove", "path": "members", "value": remove }] });
+    let (st, e) = s.patch(&path, &remove).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
+    let (_, g) = s.get(&path).await;
+    assert_eq!(g["members"].as_array().unwrap().len(), 5_000);
+}
