@@ -65,6 +65,13 @@ pub struct ScimConfig {
     /// Purge users archived through SCIM (DELETE, `active: false` and gone) for this many days,
     /// at housekeeping time; unset keeps them forever.
     pub delete_archived_after_days: Option<u32>,
+    /// The endpoint's URL as clients know it, e.g. `https://idsync.example.com/scim/v2`, for
+    /// `Location` and `meta.location`. Unset: built from the request's `Host` header.
+    pub public_url: Option<String>,
+    /// Peers (reverse proxies) whose `X-Forwarded-Host` and `X-Forwarded-Proto` are believed
+    /// when `public_url` is unset; from anyone else those headers are ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `scim.delete`.

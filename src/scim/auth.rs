@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::warn;
 
 use super::error::ScimError;
-use super::http::user_agent;
+use super::http::{method_label, user_agent, BASE_PATH};
 use super::state::ScimState;
 use super::tokens;
 
@@ -39,8 +39,8 @@ pub async fn authenticate(State(state): State<ScimState>, request: Request, next
             _ => "wrong bearer token",
         };
         warn!(
-            method = %request.method(),
-            path = %request.uri().path(),
+            method = method_label(request.method()),
+            path = format_args!("{BASE_PATH}{}", request.uri().path()),
             user_agent = user_agent(request.headers()),
             reason,
             "SCIM authentication failed"

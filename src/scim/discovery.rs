@@ -2,17 +2,16 @@
 //! describing exactly what this endpoint supports. Writes to them get 405 from the router.
 
 use axum::extract::Path;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::error::ScimError;
-use super::http::{base_url, scim_response};
+use super::http::{scim_response, BaseUrl};
 use super::list::list_response;
 use super::resource::{ENTERPRISE_SCHEMA, GROUP_SCHEMA, IDSYNC_SCHEMA, USER_SCHEMA};
 
-pub async fn service_provider_config(headers: HeaderMap) -> Response {
-    let base = base_url(&headers);
+pub async fn service_provider_config(BaseUrl(base): BaseUrl) -> Response {
     scim_response(
         StatusCode::OK,
         &json!({
@@ -61,13 +60,13 @@ fn resource_type_list(base: &str) -> Vec<Value> {
     ]
 }
 
-pub async fn resource_types(headers: HeaderMap) -> Response {
-    let list = resource_type_list(&base_url(&headers));
+pub async fn resource_types(BaseUrl(base): BaseUrl) -> Response {
+    let list = resource_type_list(&base);
     scim_response(StatusCode::OK, &list_response(list.len() as u64, 0, list))
 }
 
-pub async fn resource_type(Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ScimError> {
-    resource_type_list(&base_url(&headers))
+pub async fn resource_type(Path(id): Path<String>, BaseUrl(base): BaseUrl) -> Result<Response, ScimError> {
+    resource_type_list(&base)
         .into_iter()
         .find(|r| r["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&id)))
         .map(|r| scim_response(StatusCode::OK, &r))
@@ -196,13 +195,13 @@ fn schema_list(base: &str) -> Vec<Value> {
         .collect()
 }
 
-pub async fn schemas(headers: HeaderMap) -> Response {
-    let list = schema_list(&base_url(&headers));
+pub async fn schemas(BaseUrl(base): BaseUrl) -> Response {
+    let list = schema_list(&base);
     scim_response(StatusCode::OK, &list_response(list.len() as u64, 0, list))
 }
 
-pub async fn schema(Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ScimError> {
-    schema_list(&base_url(&headers))
+pub async fn schema(Path(id): Path<String>, BaseUrl(base): BaseUrl) -> Result<Response, ScimError> {
+    schema_list(&base)
         .into_iter()
         .find(|s| s["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&id)))
         .map(|s| scim_response(StatusCode::OK, &s))

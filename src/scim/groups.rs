@@ -13,7 +13,8 @@ use serde_json::Value;
 use super::conditions::group_conditions;
 use super::error::ScimError;
 use super::filter::{CompValue, CompareOp, Filter};
-use super::http::{base_url, json_body, resource_response, scim_response, IfMatch};
+use super::http::{json_body, resource_response, scim_response, BaseUrl, IfMatch};
+use super::limits;
 use super::list::{returns, ListParams, Listed};
 use super::patch::{self, Op, PatchOp};
 use super::push::{ensure_linked, push};
@@ -31,11 +32,10 @@ fn group_response(
     status: StatusCode,
     row: &ScimGroupRow,
     members: Option<&[sstore::MemberRef]>,
-    headers: &HeaderMap,
+    base: &str,
 ) -> Response {
-    let base = base_url(headers);
     let location = format!("{base}/Groups/{}", row.scim_id);
-    let json = group_json(row, members, &base);
+    let json = group_json(row, members, base);
     resource_response(status, &json, &etag(row.updated_at), &location)
 }
 
@@ -92,18 +92,21 @@ fn member_ids(value: &Value, label: &str) -> Result<Vec<String>, ScimError> {
     };
     list.iter()
         .enumerate()
-        .map(|(i, m)| match m {
-            Value::String(s) => Ok(s.clone()),
-            Value::Object(o) => get_ci(o, "value")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| {
+        .map(|(i, m)| {
+            let id = match m {
+                Value::String(s) => s.as_str(),
+                Value::Object(o) => get_ci(o, "value").and_then(Value::as_str).ok_or_else(|| {
                     ScimError::bad("invalidValue", format!("{label}[{i}].value must be a user id"))
-                }),
-            other => Err(ScimError::bad(
-                "invalidValue",
-                format!("{label}[{i}] must be an object, not {other}"),
-            )),
+                })?,
+                other => {
+                    return Err(ScimError::bad(
+                        "invalidValue",
+                        format!("{label}[{i}] must be an object, not {other}"),
+                    ))
+                }
+            };
+            limits::identifier(&format!("{label}[{i}].value"), id)?;
+            Ok(id.to_owned())
         })
         .collect()
 }
@@ -293,6 +296,10 @@ fn group_input(body: &Value) -> Result<(String, Option<String>, Vec<String>), Sc
         None => Vec::new(),
         Some(v) => member_ids(v, "members")?,
     };
+    limits::text("displayName", &name)?;
+    if let Some(e) = &external_id {
+        limits::identifier("externalId", e)?;
+    }
     Ok((name, external_id, members))
 }
 
@@ -301,7 +308,8 @@ fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
     let mut name = None;
     let mut members = Members::Unchanged;
     let name_of = |v: &Value| -> Result<String, ScimError> {
-        v.as_str()
+        let name = v
+            .as_str()
             .map(str::to_owned)
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| {
@@ -309,7 +317,9 @@ fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
                     "invalidValue",
                     format!("displayName must be a non-empty string, not {v}"),
                 )
-            })
+            })?;
+        limits::text("displayName", &name)?;
+        Ok(name)
     };
     for op in ops {
         let Some(path) = &op.path else {
@@ -390,6 +400,7 @@ fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
 pub async fn create(
     State(state): State<ScimState>,
     headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
@@ -412,14 +423,14 @@ pub async fn create(
             Ok((row, listed))
         })
         .await?;
-    Ok(group_response(StatusCode::CREATED, &row, Some(&listed), &headers))
+    Ok(group_response(StatusCode::CREATED, &row, Some(&listed), &base))
 }
 
 pub async fn get_one(
     State(state): State<ScimState>,
     Path(id): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
 ) -> Result<Response, ScimError> {
     let params = ListParams::from_query(&query, state.max_results())?;
     let with_members = returns(&params, "members");
@@ -442,7 +453,7 @@ pub async fn get_one(
         })
         .await?
         .ok_or_else(|| missing(&id))?;
-    let mut json = group_json(&row, members.as_deref(), &base_url(&headers));
+    let mut json = group_json(&row, members.as_deref(), &base);
     project(&mut json, &params.attributes, &params.excluded);
     Ok(scim_response(StatusCode::OK, &json))
 }
@@ -451,6 +462,7 @@ pub async fn replace(
     State(state): State<ScimState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
@@ -469,7 +481,7 @@ pub async fn replace(
             Ok((row, listed))
         })
         .await?;
-    Ok(group_response(StatusCode::OK, &row, Some(&listed), &headers))
+    Ok(group_response(StatusCode::OK, &row, Some(&listed), &base))
 }
 
 pub async fn patch(

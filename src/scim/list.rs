@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::conditions::mentions;
 use super::error::ScimError;
 use super::filter::{parse_filter, rfc7643_case_exact, Filter};
-use super::http::{base_url, json_body, scim_response};
+use super::http::{json_body, scim_response, BaseUrl};
 use super::resource::{get_ci, project, LIST_SCHEMA};
 use super::state::ScimState;
 use crate::store::Db;
@@ -177,9 +177,9 @@ pub fn returns(params: &ListParams, attr: &str) -> bool {
 pub async fn find<R: Listed>(
     state: &ScimState,
     params: ListParams,
-    headers: &HeaderMap,
+    base: &str,
 ) -> Result<(u64, Vec<Value>), ScimError> {
-    let base = base_url(headers);
+    let base = base.to_owned();
     let (conds, complete) = match &params.filter {
         Some(f) => R::conditions(f),
         None => (Vec::new(), true),
@@ -222,30 +222,27 @@ pub async fn find<R: Listed>(
 pub async fn list<R: Listed>(
     State(state): State<ScimState>,
     Query(query): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
 ) -> Result<Response, ScimError> {
     let params = ListParams::from_query(&query, state.max_results())?;
-    answer::<R>(state, params, headers).await
+    answer::<R>(state, params, &base).await
 }
 
 /// `POST /{type}/.search` with a SearchRequest body.
 pub async fn search<R: Listed>(
     State(state): State<ScimState>,
     headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
     let params = ListParams::from_body(&body, state.max_results())?;
-    answer::<R>(state, params, headers).await
+    answer::<R>(state, params, &base).await
 }
 
-async fn answer<R: Listed>(
-    state: ScimState,
-    params: ListParams,
-    headers: HeaderMap,
-) -> Result<Response, ScimError> {
+async fn answer<R: Listed>(state: ScimState, params: ListParams, base: &str) -> Result<Response, ScimError> {
     let offset = params.offset;
-    let (total, resources) = find::<R>(&state, params, &headers).await?;
+    let (total, resources) = find::<R>(&state, params, base).await?;
     Ok(scim_response(
         StatusCode::OK,
         &list_response(total, offset, resources),
@@ -257,6 +254,7 @@ async fn answer<R: Listed>(
 pub async fn search_all<A: Listed, B: Listed>(
     State(state): State<ScimState>,
     headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
@@ -268,8 +266,8 @@ pub async fn search_all<A: Listed, B: Listed>(
         count: offset.saturating_add(count),
         ..params
     };
-    let (a_total, a) = find::<A>(&state, wide.clone(), &headers).await?;
-    let (b_total, b) = find::<B>(&state, wide, &headers).await?;
+    let (a_total, a) = find::<A>(&state, wide.clone(), &base).await?;
+    let (b_total, b) = find::<B>(&state, wide, &base).await?;
     let page: Vec<Value> = a
         .into_iter()
         .chain(b)

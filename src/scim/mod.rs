@@ -16,6 +16,7 @@ pub mod filter;
 mod groups;
 mod health;
 mod http;
+mod limits;
 mod list;
 pub mod patch;
 mod push;
@@ -37,9 +38,14 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let checkpoints = tokio::spawn(state.clone().checkpoint_loop());
-    let served = axum::serve(listener, router(state).merge(also))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The peer's address decides whether its X-Forwarded-* headers are believed.
+    let app = router(state).merge(also);
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     checkpoints.abort();
     served
 }

@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use serde_json::{json, Map, Value};
 
 use super::error::ScimError;
+use super::limits;
 use crate::store::scim::{MemberRef, ScimGroupRow, ScimUserRow};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -186,6 +187,10 @@ pub fn lenient_bool(value: &Value, label: &str) -> Result<bool, ScimError> {
     }
 }
 
+/// An attribute under a limit: its label, its value, its value before (when there was one),
+/// and whether it is an identifier (else a display string).
+type LimitedField<'a> = (&'a str, Option<&'a str>, Option<Option<&'a str>>, bool);
+
 /// What a User body says about the application's columns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserInput {
@@ -242,6 +247,75 @@ impl UserInput {
             preferred_language: string_at(obj, "preferredLanguage", "preferredLanguage")?,
             active,
         })
+    }
+
+    /// Refuses values over the limits of [`super::limits`], except those equal to the ones in
+    /// `before` (a PATCH resends the stored values, which a connector may have written).
+    pub fn check_limits(&self, before: Option<&UserInput>) -> Result<(), ScimError> {
+        let department = format!("{ENTERPRISE_SCHEMA}:department");
+        let was = |f: fn(&UserInput) -> Option<&str>| before.map(f);
+        let fields: [LimitedField; 9] = [
+            (
+                "userName",
+                Some(&self.user_name),
+                was(|u| Some(&u.user_name)),
+                true,
+            ),
+            (
+                "externalId",
+                self.external_id.as_deref(),
+                was(|u| u.external_id.as_deref()),
+                true,
+            ),
+            (
+                "emails.value",
+                self.email.as_deref(),
+                was(|u| u.email.as_deref()),
+                true,
+            ),
+            (
+                "preferredLanguage",
+                self.preferred_language.as_deref(),
+                was(|u| u.preferred_language.as_deref()),
+                true,
+            ),
+            (
+                "displayName",
+                self.display_name.as_deref(),
+                was(|u| u.display_name.as_deref()),
+                false,
+            ),
+            (
+                "name.givenName",
+                self.given_name.as_deref(),
+                was(|u| u.given_name.as_deref()),
+                false,
+            ),
+            (
+                "name.familyName",
+                self.family_name.as_deref(),
+                was(|u| u.family_name.as_deref()),
+                false,
+            ),
+            ("title", self.title.as_deref(), was(|u| u.title.as_deref()), false),
+            (
+                &department,
+                self.department.as_deref(),
+                was(|u| u.department.as_deref()),
+                false,
+            ),
+        ];
+        for (label, now, before, is_identifier) in fields {
+            let Some(value) = now.filter(|v| before != Some(Some(v))) else {
+                continue;
+            };
+            if is_identifier {
+                limits::identifier(label, value)?;
+            } else {
+                limits::text(label, value)?;
+            }
+        }
+        Ok(())
     }
 
     /// The normalized record the pipeline takes, under the link key `key`.

@@ -1,5 +1,5 @@
 //! The routes under `/scim/v2` (RFC 7644 section 3.2): which handler answers which method
-//! and path, with authentication on everything but `/health`.
+//! and path, with authentication on everything but `/health`, unknown paths included.
 
 use axum::middleware;
 use axum::routing::{get, post};
@@ -9,7 +9,7 @@ use super::auth::authenticate;
 use super::discovery;
 use super::groups::{self, Groups};
 use super::health::health;
-use super::http::{log_request, method_not_allowed, not_found};
+use super::http::{log_request, method_not_allowed, not_found, BASE_PATH};
 use super::list::{list, search, search_all};
 use super::state::ScimState;
 use super::users::{self, Users};
@@ -43,13 +43,14 @@ pub fn router(state: ScimState) -> Router {
         .route("/Schemas/{id}", get(discovery::schema))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        // `layer`, not `route_layer`: the fallbacks need the token too, so an unauthenticated
+        // client learns nothing about which paths exist.
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let scim = Router::new()
         .route("/health", get(health))
         .merge(authenticated)
-        .fallback(not_found)
         .with_state(state);
     Router::new()
-        .nest("/scim/v2", scim)
+        .nest(BASE_PATH, scim)
         .layer(middleware::from_fn(log_request))
 }

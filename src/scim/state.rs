@@ -1,6 +1,7 @@
 //! What the SCIM handlers share: the connection pool with its `read`/`write` closures, the
 //! token cache, and the limits from `[scim]`.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,10 @@ struct Inner {
     max_results: usize,
     /// What DELETE does to a user.
     delete: ScimDelete,
+    /// `[scim] public_url` without a trailing slash: the base of every `Location`.
+    public_url: Option<String>,
+    /// The peers whose `X-Forwarded-*` headers are believed.
+    trusted_proxies: Vec<IpAddr>,
 }
 
 impl std::fmt::Debug for ScimState {
@@ -65,6 +70,11 @@ impl ScimState {
                 max_body_bytes: config.max_body_bytes,
                 max_results: config.max_results.max(1),
                 delete: config.delete,
+                public_url: config
+                    .public_url
+                    .as_ref()
+                    .map(|u| u.trim_end_matches('/').to_owned()),
+                trusted_proxies: config.trusted_proxies.clone(),
             }),
         }
     }
@@ -79,6 +89,15 @@ impl ScimState {
 
     pub fn delete_mode(&self) -> ScimDelete {
         self.inner.delete
+    }
+
+    pub fn public_url(&self) -> Option<&str> {
+        self.inner.public_url.as_deref()
+    }
+
+    /// Whether `peer` is one of `[scim] trusted_proxies`.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.inner.trusted_proxies.contains(&peer)
     }
 
     /// Runs `f` on a pooled connection on the blocking pool.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::conditions::user_conditions;
 use super::error::ScimError;
 use super::filter::Filter;
-use super::http::{base_url, json_body, resource_response, IfMatch};
+use super::http::{json_body, resource_response, BaseUrl, IfMatch};
 use super::list::{ListParams, Listed};
 use super::patch;
 use super::push::{ensure_linked, keys_for, push};
@@ -25,10 +25,9 @@ fn missing(id: &str) -> ScimError {
     ScimError::not_found(format!("no user has id {id:?}"))
 }
 
-fn user_response(status: StatusCode, row: &ScimUserRow, headers: &HeaderMap) -> Response {
-    let base = base_url(headers);
+fn user_response(status: StatusCode, row: &ScimUserRow, base: &str) -> Response {
     let location = format!("{base}/Users/{}", row.scim_id);
-    resource_response(status, &user_json(row, &base), &etag(row.updated_at), &location)
+    resource_response(status, &user_json(row, base), &etag(row.updated_at), &location)
 }
 
 /// Users in lists and searches.
@@ -56,10 +55,12 @@ impl Listed for Users {
 pub async fn create(
     State(state): State<ScimState>,
     headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
     let input = UserInput::from_json(&body)?;
+    input.check_limits(None)?;
     let row = state
         .write(move |db| {
             let key = input.external_id.clone().unwrap_or_else(generated_key);
@@ -86,14 +87,14 @@ pub async fn create(
                 .ok_or_else(|| ScimError::internal("the created user cannot be read back"))
         })
         .await?;
-    Ok(user_response(StatusCode::CREATED, &row, &headers))
+    Ok(user_response(StatusCode::CREATED, &row, &base))
 }
 
 pub async fn get_one(
     State(state): State<ScimState>,
     Path(id): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
 ) -> Result<Response, ScimError> {
     let params = ListParams::from_query(&query, state.max_results())?;
     let lookup = id.clone();
@@ -101,7 +102,7 @@ pub async fn get_one(
         .read(move |db| Ok(sstore::user_by_scim_id(db, &lookup)?))
         .await?
         .ok_or_else(|| missing(&id))?;
-    let mut json = user_json(&row, &base_url(&headers));
+    let mut json = user_json(&row, &base);
     project(&mut json, &params.attributes, &params.excluded);
     Ok(resource_response(
         StatusCode::OK,
@@ -116,10 +117,10 @@ async fn write_existing(
     state: &ScimState,
     id: String,
     headers: &HeaderMap,
+    base: String,
     change: impl FnOnce(&ScimUserRow, &str) -> Result<UserInput, ScimError> + Send + 'static,
 ) -> Result<ScimUserRow, ScimError> {
     let if_match = IfMatch::from_headers(headers);
-    let base = base_url(headers);
     state
         .write(move |db| {
             let row = sstore::user_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
@@ -146,29 +147,35 @@ pub async fn replace(
     State(state): State<ScimState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
     let input = UserInput::from_json(&body)?;
-    let row = write_existing(&state, id, &headers, move |_, _| Ok(input)).await?;
-    Ok(user_response(StatusCode::OK, &row, &headers))
+    input.check_limits(None)?;
+    let row = write_existing(&state, id, &headers, base.clone(), move |_, _| Ok(input)).await?;
+    Ok(user_response(StatusCode::OK, &row, &base))
 }
 
 pub async fn patch(
     State(state): State<ScimState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
     let ops = patch::parse_request(&body)?;
-    let row = write_existing(&state, id, &headers, move |row, base| {
+    let row = write_existing(&state, id, &headers, base.clone(), move |row, base| {
         let mut json = user_json(row, base);
+        let before = UserInput::from_json(&json)?;
         patch::apply(&mut json, &ops)?;
-        UserInput::from_json(&json)
+        let input = UserInput::from_json(&json)?;
+        input.check_limits(Some(&before))?;
+        Ok(input)
     })
     .await?;
-    Ok(user_response(StatusCode::OK, &row, &headers))
+    Ok(user_response(StatusCode::OK, &row, &base))
 }
 
 pub async fn delete(

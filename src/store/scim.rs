@@ -17,6 +17,10 @@ diesel::define_sql_function!(
     fn lower_n(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>
 );
 
+/// Keys per `IN (...)` list: a request may name more (a group PATCH with 40,000 members) than
+/// SQLite's 32,766 bound parameters.
+const KEYS_PER_QUERY: usize = 1000;
+
 /// The source name of everything the SCIM endpoint writes.
 pub const SCIM_SOURCE: &str = "scim";
 
@@ -120,37 +124,41 @@ pub fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalSta
     let lower_emails: Vec<String> = keys.emails.iter().map(|e| e.trim().to_lowercase()).collect();
     with_conn!(db, c => {
         let mut ids: HashSet<i64> = keys.user_ids.iter().copied().collect();
-        if !keys.external_ids.is_empty() {
+        for chunk in keys.external_ids.chunks(KEYS_PER_QUERY) {
             let linked: Vec<i64> = user_links::table
-                .filter(user_links::source.eq(source).and(user_links::external_id.eq_any(&keys.external_ids)))
+                .filter(user_links::source.eq(source).and(user_links::external_id.eq_any(chunk)))
                 .select(user_links::user_id)
                 .load(c)?;
             ids.extend(linked);
             let by_ext: Vec<i64> = users::table
-                .filter(users::external_id.eq_any(&keys.external_ids))
+                .filter(users::external_id.eq_any(chunk))
                 .select(users::id)
                 .load(c)?;
             ids.extend(by_ext);
         }
-        if !keys.scim_ids.is_empty() {
-            let v: Vec<i64> = users::table.filter(users::scim_id.eq_any(&keys.scim_ids)).select(users::id).load(c)?;
+        for chunk in keys.scim_ids.chunks(KEYS_PER_QUERY) {
+            let v: Vec<i64> = users::table.filter(users::scim_id.eq_any(chunk)).select(users::id).load(c)?;
             ids.extend(v);
         }
-        if !lower_upns.is_empty() {
-            let v: Vec<i64> = users::table.filter(lower(users::upn).eq_any(&lower_upns)).select(users::id).load(c)?;
+        for chunk in lower_upns.chunks(KEYS_PER_QUERY) {
+            let v: Vec<i64> = users::table.filter(lower(users::upn).eq_any(chunk)).select(users::id).load(c)?;
             ids.extend(v);
         }
-        if !lower_emails.is_empty() {
+        for chunk in lower_emails.chunks(KEYS_PER_QUERY) {
             let v: Vec<i64> = users::table
-                .filter(lower_n(users::email).eq_any(lower_emails.iter().map(|e| Some(e.as_str()))))
+                .filter(lower_n(users::email).eq_any(chunk.iter().map(|e| Some(e.as_str()))))
                 .select(users::id)
                 .load(c)?;
             ids.extend(v);
         }
         let mut ids: Vec<i64> = ids.into_iter().collect();
         ids.sort_unstable();
-        let users: Vec<UserRow> = users::table.filter(users::id.eq_any(&ids)).select(UserRow::as_select()).load(c)?;
-        let links: Vec<LinkRow> = user_links::table.filter(user_links::user_id.eq_any(&ids)).select(LinkRow::as_select()).load(c)?;
+        let mut users: Vec<UserRow> = Vec::with_capacity(ids.len());
+        let mut links: Vec<LinkRow> = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(KEYS_PER_QUERY) {
+            users.extend(users::table.filter(users::id.eq_any(chunk)).select(UserRow::as_select()).load::<UserRow>(c)?);
+            links.extend(user_links::table.filter(user_links::user_id.eq_any(chunk)).select(LinkRow::as_select()).load::<LinkRow>(c)?);
+        }
         let groups: Vec<GroupRow> = if keys.group_external_ids.is_empty() && keys.group_ids.is_empty() {
             Vec::new()
         } else {
@@ -165,19 +173,22 @@ pub fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalSta
                 .load(c)?
         };
         let group_ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
-        let pairs: Vec<(i64, i64)> = if group_ids.is_empty() {
-            Vec::new()
+        let mut pairs: Vec<(i64, i64)> = Vec::new();
+        if group_ids.is_empty() {
+            // No group: no memberships to load.
         } else if keys.all_members {
-            group_members::table
+            pairs = group_members::table
                 .filter(group_members::group_id.eq_any(&group_ids))
                 .select((group_members::group_id, group_members::user_id))
-                .load(c)?
+                .load(c)?;
         } else {
-            group_members::table
-                .filter(group_members::group_id.eq_any(&group_ids).and(group_members::user_id.eq_any(&ids)))
-                .select((group_members::group_id, group_members::user_id))
-                .load(c)?
-        };
+            for chunk in ids.chunks(KEYS_PER_QUERY) {
+                pairs.extend(group_members::table
+                    .filter(group_members::group_id.eq_any(&group_ids).and(group_members::user_id.eq_any(chunk)))
+                    .select((group_members::group_id, group_members::user_id))
+                    .load::<(i64, i64)>(c)?);
+            }
+        }
         let mut members: HashMap<i64, HashSet<i64>> = HashMap::new();
         for (g, u) in pairs {
             members.entry(g).or_default().insert(u);
@@ -248,18 +259,21 @@ pub fn scim_keys_of(
     scim_ids: &[String],
 ) -> Result<HashMap<String, (i64, Option<String>)>, StoreError> {
     with_conn!(db, c => {
-        let rows: Vec<(String, i64)> = users::table
-            .filter(users::scim_id.eq_any(scim_ids))
-            .filter(not_deleted!())
-            .select((users::scim_id, users::id))
-            .load(c)?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.1).collect();
-        let links: HashMap<i64, String> = user_links::table
-            .filter(user_links::user_id.eq_any(&ids).and(user_links::source.eq(SCIM_SOURCE)))
-            .select((user_links::user_id, user_links::external_id))
-            .load::<(i64, String)>(c)?
-            .into_iter()
-            .collect();
+        let mut rows: Vec<(String, i64)> = Vec::with_capacity(scim_ids.len());
+        let mut links: HashMap<i64, String> = HashMap::with_capacity(scim_ids.len());
+        for chunk in scim_ids.chunks(KEYS_PER_QUERY) {
+            let found: Vec<(String, i64)> = users::table
+                .filter(users::scim_id.eq_any(chunk))
+                .filter(not_deleted!())
+                .select((users::scim_id, users::id))
+                .load(c)?;
+            let ids: Vec<i64> = found.iter().map(|r| r.1).collect();
+            links.extend(user_links::table
+                .filter(user_links::user_id.eq_any(&ids).and(user_links::source.eq(SCIM_SOURCE)))
+                .select((user_links::user_id, user_links::external_id))
+                .load::<(i64, String)>(c)?);
+            rows.extend(found);
+        }
         Ok(rows.into_iter().map(|(s, id)| (s, (id, links.get(&id).cloned()))).collect())
     })
 }
@@ -379,16 +393,19 @@ pub fn list_groups(
 /// The members of these groups: group id -> members, in row order.
 pub fn members_of(db: &mut Db, group_ids: &[i64]) -> Result<HashMap<i64, Vec<MemberRef>>, StoreError> {
     with_conn!(db, c => {
-        let rows: Vec<(i64, String, String, Option<String>)> = group_members::table
-            .inner_join(users::table)
-            .filter(group_members::group_id.eq_any(group_ids))
-            .filter(not_deleted!())
-            .order((group_members::group_id, users::id))
-            .select((group_members::group_id, users::scim_id, users::upn, users::display_name))
-            .load(c)?;
         let mut out: HashMap<i64, Vec<MemberRef>> = HashMap::new();
-        for (g, scim_id, upn, display) in rows {
-            out.entry(g).or_default().push(MemberRef { scim_id, display: display.unwrap_or(upn) });
+        // Each chunk holds whole groups, so every member list stays in row order.
+        for chunk in group_ids.chunks(KEYS_PER_QUERY) {
+            let rows: Vec<(i64, String, String, Option<String>)> = group_members::table
+                .inner_join(users::table)
+                .filter(group_members::group_id.eq_any(chunk))
+                .filter(not_deleted!())
+                .order((group_members::group_id, users::id))
+                .select((group_members::group_id, users::scim_id, users::upn, users::display_name))
+                .load(c)?;
+            for (g, scim_id, upn, display) in rows {
+                out.entry(g).or_default().push(MemberRef { scim_id, display: display.unwrap_or(upn) });
+            }
         }
         Ok(out)
     })

@@ -27,6 +27,8 @@ pub fn config(delete: ScimDelete) -> ScimConfig {
         max_results: 1000,
         pool_size: 4,
         delete_archived_after_days: None,
+        public_url: None,
+        trusted_proxies: Vec::new(),
     }
 }
 
@@ -37,9 +39,14 @@ impl Server {
     }
 
     pub async fn sqlite_with(delete: ScimDelete) -> Server {
+        Self::sqlite_config(config(delete)).await
+    }
+
+    /// A server over a new SQLite file with `config`.
+    pub async fn sqlite_config(config: ScimConfig) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let url = DatabaseUrl::Sqlite(dir.path().join("idsync.db"));
-        Self::start(url, Some(dir), config(delete)).await
+        Self::start(url, Some(dir), config).await
     }
 
     pub async fn start(url: DatabaseUrl, dir: Option<tempfile::TempDir>, config: ScimConfig) -> Server {
