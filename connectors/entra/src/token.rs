@@ -18,6 +18,7 @@ use graph_core::identity::ForceTokenRefresh;
 use graph_rs_sdk::error::{AuthExecutionError, AuthExecutionResult};
 use graph_rs_sdk::identity::ClientApplication;
 use idsync_source::assertion::{self, ASSERTION_TYPE};
+use idsync_source::http;
 use idsync_source::retry::{self, Failure, RetryPolicy};
 use idsync_source::{Secret, SourceError};
 use serde::Deserialize;
@@ -62,6 +63,16 @@ enum NumberOrText {
     Text(String),
 }
 
+impl NumberOrText {
+    /// The token's lifetime: whole non-negative seconds, as a number or as text.
+    fn lifetime(&self) -> Option<Duration> {
+        match self {
+            NumberOrText::Number(n) => Some(Duration::from_secs(*n)),
+            NumberOrText::Text(t) => t.trim().parse().ok().map(Duration::from_secs),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct TokenError {
     error: String,
@@ -101,11 +112,6 @@ impl std::fmt::Debug for TokenClient {
     }
 }
 
-/// The part of the lifetime kept in reserve: a tenth, between 1 s and 5 minutes.
-fn renewal_margin(lifetime: Duration) -> Duration {
-    (lifetime / 10).clamp(Duration::from_secs(1), Duration::from_secs(300))
-}
-
 impl TokenClient {
     pub(crate) fn new(http: reqwest::Client, config: &EntraConfig, credential: Credential) -> TokenClient {
         let token_url = format!(
@@ -137,7 +143,7 @@ impl TokenClient {
         }
         let generation = cache.as_ref().map_or(0, |c| c.generation) + 1;
         let (token, lifetime) = self.request().await?;
-        let renew_at = Instant::now() + lifetime.saturating_sub(renewal_margin(lifetime));
+        let renew_at = http::renew_at(Instant::now(), lifetime);
         debug!(lifetime_secs = lifetime.as_secs(), "got a Graph access token");
         *cache = Some(Cached {
             token: token.clone(),
@@ -246,12 +252,10 @@ async fn token_attempt(
                 format!("unexpected token_type {:?}", parsed.token_type),
             )));
         }
-        let secs = match parsed.expires_in {
-            NumberOrText::Number(n) => Some(n),
-            NumberOrText::Text(t) => t.trim().parse().ok(),
-        }
-        .ok_or_else(|| Failure::Fatal(upstream(Some(status), None, "expires_in is not a number".into())))?;
-        return Ok((Secret::new(parsed.access_token), Duration::from_secs(secs)));
+        let lifetime = parsed.expires_in.lifetime().ok_or_else(|| {
+            Failure::Fatal(upstream(Some(status), None, "expires_in is not a number".into()))
+        })?;
+        return Ok((Secret::new(parsed.access_token), lifetime));
     }
     let error: Option<TokenError> = serde_json::from_slice(&body).ok();
     let request_id = error
@@ -322,12 +326,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn margin_is_a_tenth_within_bounds() {
+    fn expires_in_is_read_without_panicking() {
+        let lifetime = |json: &str| {
+            serde_json::from_str::<NumberOrText>(json)
+                .ok()
+                .and_then(|e| e.lifetime())
+        };
+        assert_eq!(lifetime("3599"), Some(Duration::from_secs(3599)));
+        assert_eq!(lifetime(r#""3599""#), Some(Duration::from_secs(3599)));
+        assert_eq!(lifetime("0"), Some(Duration::ZERO));
         assert_eq!(
-            renewal_margin(Duration::from_secs(3599)),
-            Duration::from_secs(300)
+            lifetime("9223372036854775808"),
+            Some(Duration::from_secs(1 << 63))
         );
-        assert_eq!(renewal_margin(Duration::from_secs(600)), Duration::from_secs(60));
-        assert_eq!(renewal_margin(Duration::from_secs(5)), Duration::from_secs(1));
+        assert_eq!(
+            lifetime("18446744073709551615"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(lifetime(r#""18446744073709551616""#), None);
+        assert_eq!(lifetime("-1"), None);
+        assert_eq!(lifetime(r#""-1""#), None);
+        assert_eq!(lifetime(r#""soon""#), None);
+        assert_eq!(lifetime("1.5"), None);
     }
 }

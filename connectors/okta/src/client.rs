@@ -226,7 +226,7 @@ impl Client {
                 generation,
             })),
             429 => {
-                let wait = until_reset(&headers).map(|d| d + Duration::from_secs(1));
+                let wait = until_reset(&headers).map(|d| d.saturating_add(Duration::from_secs(1)));
                 Err(Failure::Retry {
                     error: AttemptError::Failed(upstream(Some(status), request_id, detail)),
                     retry_after: wait,

@@ -94,12 +94,11 @@ impl Auth {
                 }
                 let generation = cache.as_ref().map_or(0, |c| c.generation) + 1;
                 let (token, lifetime) = o.request().await?;
-                let margin = (lifetime / 10).clamp(Duration::from_secs(1), Duration::from_secs(300));
                 debug!(lifetime_secs = lifetime.as_secs(), "got an Okta access token");
                 let value = format!("Bearer {}", token.expose());
                 *cache = Some(Cached {
                     token,
-                    renew_at: Instant::now() + lifetime.saturating_sub(margin),
+                    renew_at: idsync_source::http::renew_at(Instant::now(), lifetime),
                     generation,
                 });
                 Ok((value, generation))
@@ -208,7 +207,7 @@ impl OAuth {
             })),
             429 => Err(Failure::Retry {
                 error: upstream(Some(status), request_id, detail),
-                retry_after: until_reset(&headers).map(|d| d + Duration::from_secs(1)),
+                retry_after: until_reset(&headers).map(|d| d.saturating_add(Duration::from_secs(1))),
             }),
             _ => Err(fatal(upstream(Some(status), request_id, detail))),
         }
