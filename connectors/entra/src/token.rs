@@ -20,7 +20,7 @@ use graph_rs_sdk::identity::ClientApplication;
 use idsync_source::assertion::{self, ASSERTION_TYPE};
 use idsync_source::http;
 use idsync_source::retry::{self, Failure, RetryPolicy};
-use idsync_source::{Secret, SourceError};
+use idsync_source::{Scrubber, Secret, SourceError};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -90,6 +90,8 @@ struct Cached {
 
 struct Inner {
     http: reqwest::Client,
+    /// Masks the client secret in what the token endpoint and Graph send back.
+    scrubber: Scrubber,
     token_url: String,
     client_id: String,
     credential: Credential,
@@ -121,6 +123,10 @@ impl TokenClient {
         );
         TokenClient {
             inner: Arc::new(Inner {
+                scrubber: match &credential {
+                    Credential::Secret(secret) => Scrubber::new([secret]),
+                    Credential::Certificate { .. } => Scrubber::default(),
+                },
                 http,
                 token_url,
                 client_id: config.client_id.clone(),
@@ -129,6 +135,11 @@ impl TokenClient {
                 cache: Mutex::new(None),
             }),
         }
+    }
+
+    /// Masks the configured secret in upstream text.
+    pub(crate) fn scrubber(&self) -> &Scrubber {
+        &self.inner.scrubber
     }
 
     pub fn token_url(&self) -> &str {
@@ -183,7 +194,7 @@ impl TokenClient {
             |_| {
                 let request = inner.http.post(&url).form(&form);
                 let url = url.clone();
-                async move { token_attempt(request, &url).await }
+                async move { token_attempt(request, &url, &inner.scrubber).await }
             },
             |error, pause, attempt| {
                 warn!(
@@ -217,6 +228,7 @@ impl TokenClient {
 async fn token_attempt(
     request: reqwest::RequestBuilder,
     url: &str,
+    scrubber: &Scrubber,
 ) -> Result<(Secret, Duration), Failure<SourceError>> {
     let upstream = |status: Option<u16>, request_id: Option<String>, detail: String| SourceError::Upstream {
         url: url.to_owned(),
@@ -257,7 +269,9 @@ async fn token_attempt(
         })?;
         return Ok((Secret::new(parsed.access_token), lifetime));
     }
-    let error: Option<TokenError> = serde_json::from_slice(&body).ok();
+    // An error body may echo the request, and with it the secret.
+    let body = scrubber.scrub(&String::from_utf8_lossy(&body));
+    let error: Option<TokenError> = serde_json::from_str(&body).ok();
     let request_id = error
         .as_ref()
         .and_then(|e| e.correlation_id.clone().or_else(|| e.trace_id.clone()));
@@ -266,7 +280,7 @@ async fn token_attempt(
             Some(d) => format!("{}: {}", e.error, d.lines().next().unwrap_or_default()),
             None => e.error.clone(),
         },
-        None => String::from_utf8_lossy(&body).chars().take(200).collect(),
+        None => body.chars().take(200).collect(),
     };
     match status {
         429 | 503 | 504 => Err(Failure::Retry {
@@ -348,5 +362,82 @@ mod tests {
         assert_eq!(lifetime(r#""-1""#), None);
         assert_eq!(lifetime(r#""soon""#), None);
         assert_eq!(lifetime("1.5"), None);
+    }
+
+    /// A misbehaving upstream: it answers every request with `status` and a body that
+    /// `answer` makes from the request it received (head and body), as a server or proxy
+    /// that echoes the request would.
+    fn echo_server(status: u16, answer: fn(&str) -> String) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = stream.read(&mut chunk).unwrap_or(0);
+                    request.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    let Some(end) = text.find("\r\n\r\n") else {
+                        if n == 0 {
+                            break;
+                        }
+                        continue;
+                    };
+                    let length: usize = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let l = l.to_ascii_lowercase();
+                            l.strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if n == 0 || request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+                let body = answer(&String::from_utf8_lossy(&request));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                     connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        url
+    }
+
+    const SECRET: &str = "Sx~8Q~a+b/c=d&e f";
+
+    #[tokio::test]
+    async fn an_echoed_client_secret_never_reaches_the_error() {
+        let scrubber = Scrubber::new([&Secret::new(SECRET)]);
+        let form = [
+            ("client_id", "app"),
+            ("client_secret", SECRET),
+            ("grant_type", "client_credentials"),
+        ];
+        let as_oauth_error = |request: &str| {
+            let body = request.split("\r\n\r\n").nth(1).unwrap_or_default();
+            serde_json::json!({"error": "invalid_client", "error_description": body}).to_string()
+        };
+        let as_text = |request: &str| {
+            let (head, body) = request.split_once("\r\n\r\n").unwrap_or_default();
+            format!("{body}\n{head}")
+        };
+        for (status, answer) in [(401, as_oauth_error as fn(&str) -> String), (500, as_text)] {
+            let url = echo_server(status, answer);
+            let request = reqwest::Client::new().post(&url).form(&form);
+            let text = match token_attempt(request, &url, &scrubber).await {
+                Ok(_) => panic!("the echo server answers errors only"),
+                Err(Failure::Fatal(e) | Failure::Retry { error: e, .. }) => e.to_string(),
+            };
+            let encoded: String = url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
+            assert!(!text.contains(SECRET) && !text.contains(&encoded), "{text}");
+            assert!(text.contains("client_secret=***"), "{text}");
+        }
     }
 }

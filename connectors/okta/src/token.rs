@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use idsync_source::assertion::{self, EncodingKey, Header, ASSERTION_TYPE};
 use idsync_source::retry::{self, Failure, RetryPolicy};
-use idsync_source::{Secret, SourceError};
+use idsync_source::{Scrubber, Secret, SourceError};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -81,6 +81,15 @@ impl Auth {
             policy: config.retry.clone(),
             cache: Mutex::new(None),
         })))
+    }
+
+    /// Masks the configured API token in upstream text (a service app sends no configured
+    /// secret: its key only signs assertions).
+    pub(crate) fn scrubber(&self) -> Scrubber {
+        match self {
+            Auth::Ssws(token) => Scrubber::new([token]),
+            Auth::OAuth(_) => Scrubber::default(),
+        }
     }
 
     /// The header value and the token's generation (0 for an API token).
