@@ -8,12 +8,12 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
+use crate::error::{error_chain, SourceError};
 use crate::retry::{self, Failure, RetryPolicy};
-use crate::SourceError;
 
 /// A transport error with its causes, and whether it was a timeout.
 pub fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut text = crate::error_chain(e);
+    let mut text = error_chain(e);
     if e.is_timeout() {
         text.push_str(" (timed out)");
     }

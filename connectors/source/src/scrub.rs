@@ -10,7 +10,8 @@ use std::fmt;
 
 use base64::Engine;
 
-use crate::{Secret, SourceError};
+use crate::error::SourceError;
+use crate::secret::Secret;
 
 /// What a scrubbed secret becomes.
 pub const MASK: &str = "***";
