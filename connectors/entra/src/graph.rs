@@ -236,7 +236,9 @@ impl Graph {
         if status == 200 {
             return Ok(body.to_vec());
         }
-        let parsed: Option<ErrorDetail> = serde_json::from_slice::<ErrorBody>(&body).ok().map(|b| b.error);
+        // An error body may echo the request, and with it the secret.
+        let body = self.tokens.scrubber().scrub(&String::from_utf8_lossy(&body));
+        let parsed: Option<ErrorDetail> = serde_json::from_str::<ErrorBody>(&body).ok().map(|b| b.error);
         if let Some(id) = parsed
             .as_ref()
             .and_then(|p| p.inner.as_ref())
@@ -250,7 +252,7 @@ impl Graph {
             Some(p) if !p.message.is_empty() => format!("{}: {}", p.code, p.message),
             Some(p) => p.code.clone(),
             None if body.is_empty() => "no body".to_owned(),
-            None => String::from_utf8_lossy(&body).chars().take(200).collect(),
+            None => body.chars().take(200).collect(),
         };
         let expired =
             code.eq_ignore_ascii_case("syncStateNotFound") || code.eq_ignore_ascii_case("resyncRequired");
@@ -262,7 +264,10 @@ impl Graph {
                     .unwrap_or("none");
                 Err(Failure::Fatal(AttemptError::Special(Reset {
                     status,
-                    detail: format!("{detail} (Location: {location})"),
+                    detail: self
+                        .tokens
+                        .scrubber()
+                        .scrub(&format!("{detail} (Location: {location})")),
                 })))
             }
             400 | 404 if expired => Err(Failure::Fatal(AttemptError::Special(Reset { status, detail }))),

@@ -18,8 +18,9 @@ use graph_core::identity::ForceTokenRefresh;
 use graph_rs_sdk::error::{AuthExecutionError, AuthExecutionResult};
 use graph_rs_sdk::identity::ClientApplication;
 use idsync_source::assertion::{self, ASSERTION_TYPE};
+use idsync_source::http;
 use idsync_source::retry::{self, Failure, RetryPolicy};
-use idsync_source::{Secret, SourceError};
+use idsync_source::{Scrubber, Secret, SourceError};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -62,6 +63,16 @@ enum NumberOrText {
     Text(String),
 }
 
+impl NumberOrText {
+    /// The token's lifetime: whole non-negative seconds, as a number or as text.
+    fn lifetime(&self) -> Option<Duration> {
+        match self {
+            NumberOrText::Number(n) => Some(Duration::from_secs(*n)),
+            NumberOrText::Text(t) => t.trim().parse().ok().map(Duration::from_secs),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct TokenError {
     error: String,
@@ -79,6 +90,8 @@ struct Cached {
 
 struct Inner {
     http: reqwest::Client,
+    /// Masks the client secret in what the token endpoint and Graph send back.
+    scrubber: Scrubber,
     token_url: String,
     client_id: String,
     credential: Credential,
@@ -101,11 +114,6 @@ impl std::fmt::Debug for TokenClient {
     }
 }
 
-/// The part of the lifetime kept in reserve: a tenth, between 1 s and 5 minutes.
-fn renewal_margin(lifetime: Duration) -> Duration {
-    (lifetime / 10).clamp(Duration::from_secs(1), Duration::from_secs(300))
-}
-
 impl TokenClient {
     pub(crate) fn new(http: reqwest::Client, config: &EntraConfig, credential: Credential) -> TokenClient {
         let token_url = format!(
@@ -115,6 +123,10 @@ impl TokenClient {
         );
         TokenClient {
             inner: Arc::new(Inner {
+                scrubber: match &credential {
+                    Credential::Secret(secret) => Scrubber::new([secret]),
+                    Credential::Certificate { .. } => Scrubber::default(),
+                },
                 http,
                 token_url,
                 client_id: config.client_id.clone(),
@@ -123,6 +135,11 @@ impl TokenClient {
                 cache: Mutex::new(None),
             }),
         }
+    }
+
+    /// Masks the configured secret in upstream text.
+    pub(crate) fn scrubber(&self) -> &Scrubber {
+        &self.inner.scrubber
     }
 
     pub fn token_url(&self) -> &str {
@@ -137,7 +154,7 @@ impl TokenClient {
         }
         let generation = cache.as_ref().map_or(0, |c| c.generation) + 1;
         let (token, lifetime) = self.request().await?;
-        let renew_at = Instant::now() + lifetime.saturating_sub(renewal_margin(lifetime));
+        let renew_at = http::renew_at(Instant::now(), lifetime);
         debug!(lifetime_secs = lifetime.as_secs(), "got a Graph access token");
         *cache = Some(Cached {
             token: token.clone(),
@@ -177,7 +194,7 @@ impl TokenClient {
             |_| {
                 let request = inner.http.post(&url).form(&form);
                 let url = url.clone();
-                async move { token_attempt(request, &url).await }
+                async move { token_attempt(request, &url, &inner.scrubber).await }
             },
             |error, pause, attempt| {
                 warn!(
@@ -211,6 +228,7 @@ impl TokenClient {
 async fn token_attempt(
     request: reqwest::RequestBuilder,
     url: &str,
+    scrubber: &Scrubber,
 ) -> Result<(Secret, Duration), Failure<SourceError>> {
     let upstream = |status: Option<u16>, request_id: Option<String>, detail: String| SourceError::Upstream {
         url: url.to_owned(),
@@ -246,14 +264,14 @@ async fn token_attempt(
                 format!("unexpected token_type {:?}", parsed.token_type),
             )));
         }
-        let secs = match parsed.expires_in {
-            NumberOrText::Number(n) => Some(n),
-            NumberOrText::Text(t) => t.trim().parse().ok(),
-        }
-        .ok_or_else(|| Failure::Fatal(upstream(Some(status), None, "expires_in is not a number".into())))?;
-        return Ok((Secret::new(parsed.access_token), Duration::from_secs(secs)));
+        let lifetime = parsed.expires_in.lifetime().ok_or_else(|| {
+            Failure::Fatal(upstream(Some(status), None, "expires_in is not a number".into()))
+        })?;
+        return Ok((Secret::new(parsed.access_token), lifetime));
     }
-    let error: Option<TokenError> = serde_json::from_slice(&body).ok();
+    // An error body may echo the request, and with it the secret.
+    let body = scrubber.scrub(&String::from_utf8_lossy(&body));
+    let error: Option<TokenError> = serde_json::from_str(&body).ok();
     let request_id = error
         .as_ref()
         .and_then(|e| e.correlation_id.clone().or_else(|| e.trace_id.clone()));
@@ -262,7 +280,7 @@ async fn token_attempt(
             Some(d) => format!("{}: {}", e.error, d.lines().next().unwrap_or_default()),
             None => e.error.clone(),
         },
-        None => String::from_utf8_lossy(&body).chars().take(200).collect(),
+        None => body.chars().take(200).collect(),
     };
     match status {
         429 | 503 | 504 => Err(Failure::Retry {
@@ -322,12 +340,104 @@ mod tests {
     use super::*;
 
     #[test]
-    fn margin_is_a_tenth_within_bounds() {
+    fn expires_in_is_read_without_panicking() {
+        let lifetime = |json: &str| {
+            serde_json::from_str::<NumberOrText>(json)
+                .ok()
+                .and_then(|e| e.lifetime())
+        };
+        assert_eq!(lifetime("3599"), Some(Duration::from_secs(3599)));
+        assert_eq!(lifetime(r#""3599""#), Some(Duration::from_secs(3599)));
+        assert_eq!(lifetime("0"), Some(Duration::ZERO));
         assert_eq!(
-            renewal_margin(Duration::from_secs(3599)),
-            Duration::from_secs(300)
+            lifetime("9223372036854775808"),
+            Some(Duration::from_secs(1 << 63))
         );
-        assert_eq!(renewal_margin(Duration::from_secs(600)), Duration::from_secs(60));
-        assert_eq!(renewal_margin(Duration::from_secs(5)), Duration::from_secs(1));
+        assert_eq!(
+            lifetime("18446744073709551615"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(lifetime(r#""18446744073709551616""#), None);
+        assert_eq!(lifetime("-1"), None);
+        assert_eq!(lifetime(r#""-1""#), None);
+        assert_eq!(lifetime(r#""soon""#), None);
+        assert_eq!(lifetime("1.5"), None);
+    }
+
+    /// A misbehaving upstream: it answers every request with `status` and a body that
+    /// `answer` makes from the request it received (head and body), as a server or proxy
+    /// that echoes the request would.
+    fn echo_server(status: u16, answer: fn(&str) -> String) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = stream.read(&mut chunk).unwrap_or(0);
+                    request.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    let Some(end) = text.find("\r\n\r\n") else {
+                        if n == 0 {
+                            break;
+                        }
+                        continue;
+                    };
+                    let length: usize = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let l = l.to_ascii_lowercase();
+                            l.strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if n == 0 || request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+                let body = answer(&String::from_utf8_lossy(&request));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                     connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        url
+    }
+
+    const SECRET: &str = "Sx~8Q~a+b/c=d&e f";
+
+    #[tokio::test]
+    async fn an_echoed_client_secret_never_reaches_the_error() {
+        let scrubber = Scrubber::new([&Secret::new(SECRET)]);
+        let form = [
+            ("client_id", "app"),
+            ("client_secret", SECRET),
+            ("grant_type", "client_credentials"),
+        ];
+        let as_oauth_error = |request: &str| {
+            let body = request.split("\r\n\r\n").nth(1).unwrap_or_default();
+            serde_json::json!({"error": "invalid_client", "error_description": body}).to_string()
+        };
+        let as_text = |request: &str| {
+            let (head, body) = request.split_once("\r\n\r\n").unwrap_or_default();
+            format!("{body}\n{head}")
+        };
+        for (status, answer) in [(401, as_oauth_error as fn(&str) -> String), (500, as_text)] {
+            let url = echo_server(status, answer);
+            let request = reqwest::Client::new().post(&url).form(&form);
+            let text = match token_attempt(request, &url, &scrubber).await {
+                Ok(_) => panic!("the echo server answers errors only"),
+                Err(Failure::Fatal(e) | Failure::Retry { error: e, .. }) => e.to_string(),
+            };
+            let encoded: String = url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
+            assert!(!text.contains(SECRET) && !text.contains(&encoded), "{text}");
+            assert!(text.contains("client_secret=***"), "{text}");
+        }
     }
 }

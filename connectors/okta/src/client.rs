@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use idsync_source::http::{self, RequestError};
 use idsync_source::retry::{Failure, RetryPolicy};
-use idsync_source::SourceError;
+use idsync_source::{Scrubber, SourceError};
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
@@ -54,6 +54,8 @@ fn bucket_key(url: &str) -> String {
 pub(crate) struct Client {
     http: reqwest::Client,
     auth: Auth,
+    /// Masks the API token in what the org sends back.
+    scrubber: Scrubber,
     policy: RetryPolicy,
     /// The share of each bucket kept free, 0.0 to 1.0.
     reserve: f64,
@@ -74,6 +76,7 @@ impl Client {
     pub(crate) fn new(http: reqwest::Client, auth: Auth, policy: RetryPolicy, reserve_percent: u8) -> Client {
         Client {
             http,
+            scrubber: auth.scrubber(),
             auth,
             policy,
             reserve: f64::from(reserve_percent.min(99)) / 100.0,
@@ -216,7 +219,9 @@ impl Client {
         if status == 200 {
             return Ok((body.to_vec(), next_link(&headers)));
         }
-        let (error_id, detail) = okta_error(&body);
+        // An error body may echo the request, and with it the `Authorization` header.
+        let body = self.scrubber.scrub(&String::from_utf8_lossy(&body));
+        let (error_id, detail) = okta_error(body.as_bytes());
         let request_id = error_id.or(okta_request_id);
         match status {
             401 | 403 => Err(Failure::Fatal(AttemptError::Rejected {
@@ -226,7 +231,7 @@ impl Client {
                 generation,
             })),
             429 => {
-                let wait = until_reset(&headers).map(|d| d + Duration::from_secs(1));
+                let wait = until_reset(&headers).map(|d| d.saturating_add(Duration::from_secs(1)));
                 Err(Failure::Retry {
                     error: AttemptError::Failed(upstream(Some(status), request_id, detail)),
                     retry_after: wait,
@@ -266,5 +271,90 @@ mod tests {
             "/api/v1/groups/{id}/users"
         );
         assert_eq!(bucket_key("https://o/api/v1/users?limit=2"), "/api/v1/users");
+    }
+
+    /// A misbehaving upstream: it answers every request with `status` and a body that
+    /// `answer` makes from the request it received (head and body), as a server or proxy
+    /// that echoes the request would.
+    fn echo_server(status: u16, answer: fn(&str) -> String) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = stream.read(&mut chunk).unwrap_or(0);
+                    request.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    let Some(end) = text.find("\r\n\r\n") else {
+                        if n == 0 {
+                            break;
+                        }
+                        continue;
+                    };
+                    let length: usize = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let l = l.to_ascii_lowercase();
+                            l.strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if n == 0 || request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+                let body = answer(&String::from_utf8_lossy(&request));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                     connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        url
+    }
+
+    const TOKEN: &str = "00QCjAl4MlV-WPXM_0HmjFx-vbGua";
+
+    async fn failed_get(status: u16, answer: fn(&str) -> String) -> String {
+        let url = echo_server(status, answer);
+        let client = Client::new(
+            reqwest::Client::new(),
+            Auth::Ssws(idsync_source::Secret::new(TOKEN)),
+            RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            },
+            50,
+        );
+        match client
+            .get::<Vec<serde_json::Value>>(&format!("{url}/api/v1/users"))
+            .await
+        {
+            Ok(_) => panic!("the echo server answers errors only"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_echoed_api_token_never_reaches_the_error() {
+        let as_okta_error =
+            |request: &str| serde_json::json!({"errorCode": "E0000009", "errorSummary": request}).to_string();
+        for (status, answer) in [(500, as_okta_error as fn(&str) -> String), (401, as_okta_error)] {
+            let text = failed_get(status, answer).await;
+            assert!(!text.contains(TOKEN), "{text}");
+            assert!(
+                text.to_ascii_lowercase().contains("authorization: ssws ***"),
+                "{text}"
+            );
+        }
+        let text = failed_get(502, |request| request.to_owned()).await;
+        assert!(!text.contains(TOKEN), "{text}");
+        assert!(text.contains("***"), "{text}");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use idsync_source::assertion::{self, EncodingKey, Header, ASSERTION_TYPE};
 use idsync_source::retry::{self, Failure, RetryPolicy};
-use idsync_source::{Secret, SourceError};
+use idsync_source::{Scrubber, Secret, SourceError};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -83,6 +83,15 @@ impl Auth {
         })))
     }
 
+    /// Masks the configured API token in upstream text (a service app sends no configured
+    /// secret: its key only signs assertions).
+    pub(crate) fn scrubber(&self) -> Scrubber {
+        match self {
+            Auth::Ssws(token) => Scrubber::new([token]),
+            Auth::OAuth(_) => Scrubber::default(),
+        }
+    }
+
     /// The header value and the token's generation (0 for an API token).
     pub(crate) async fn header(&self) -> Result<(String, u64), SourceError> {
         match self {
@@ -94,12 +103,11 @@ impl Auth {
                 }
                 let generation = cache.as_ref().map_or(0, |c| c.generation) + 1;
                 let (token, lifetime) = o.request().await?;
-                let margin = (lifetime / 10).clamp(Duration::from_secs(1), Duration::from_secs(300));
                 debug!(lifetime_secs = lifetime.as_secs(), "got an Okta access token");
                 let value = format!("Bearer {}", token.expose());
                 *cache = Some(Cached {
                     token,
-                    renew_at: Instant::now() + lifetime.saturating_sub(margin),
+                    renew_at: idsync_source::http::renew_at(Instant::now(), lifetime),
                     generation,
                 });
                 Ok((value, generation))
@@ -208,7 +216,7 @@ impl OAuth {
             })),
             429 => Err(Failure::Retry {
                 error: upstream(Some(status), request_id, detail),
-                retry_after: until_reset(&headers).map(|d| d + Duration::from_secs(1)),
+                retry_after: until_reset(&headers).map(|d| d.saturating_add(Duration::from_secs(1))),
             }),
             _ => Err(fatal(upstream(Some(status), request_id, detail))),
         }

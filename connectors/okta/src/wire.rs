@@ -9,6 +9,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use idsync_source::retry::MAX_PAUSE;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
@@ -86,14 +87,17 @@ pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The time until `X-Rate-Limit-Reset`, measured against the response's `Date` (or the
-/// local clock when it has none).
+/// local clock when it has none). A reset in the past is now; one further away than a day
+/// (or past what the clock can represent) is a day; one that is not a number is `None`.
 pub(crate) fn until_reset(headers: &HeaderMap) -> Option<Duration> {
     let reset: u64 = header(headers, "x-rate-limit-reset")?.trim().parse().ok()?;
     let now = header(headers, "date")
         .and_then(|d| httpdate::parse_http_date(d).ok())
         .unwrap_or_else(SystemTime::now);
-    let reset = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
-    Some(reset.duration_since(now).unwrap_or(Duration::ZERO))
+    let Some(reset) = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(reset)) else {
+        return Some(MAX_PAUSE);
+    };
+    Some(reset.duration_since(now).unwrap_or(Duration::ZERO).min(MAX_PAUSE))
 }
 
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -137,6 +141,27 @@ mod tests {
         h.insert("date", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
         h.insert("x-rate-limit-reset", HeaderValue::from_static("1445412510"));
         assert_eq!(until_reset(&h), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn reset_values_from_the_network_never_panic() {
+        let reset = |value: &str, date: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("date", HeaderValue::from_static(date));
+            h.insert("x-rate-limit-reset", HeaderValue::from_str(value).unwrap());
+            until_reset(&h)
+        };
+        let date = "Wed, 21 Oct 2015 07:28:00 GMT";
+        let day = Some(Duration::from_secs(86_400));
+        assert_eq!(reset("0", date), Some(Duration::ZERO), "in the past: now");
+        assert_eq!(reset("9223372036854775808", date), day, "2^63 s: capped");
+        assert_eq!(reset("18446744073709551615", date), day, "u64::MAX s: capped");
+        assert_eq!(reset("99999999999", date), day, "year 5138: capped");
+        assert_eq!(reset("-1", date), None);
+        assert_eq!(reset("soon", date), None);
+        assert_eq!(reset("1e3", date), None);
+        // A Date that does not parse falls back to the local clock.
+        assert_eq!(reset("0", "yesterday"), Some(Duration::ZERO));
     }
 
     #[test]

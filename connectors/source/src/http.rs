@@ -6,13 +6,14 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
+use tokio::time::Instant;
 
+use crate::error::{error_chain, SourceError};
 use crate::retry::{self, Failure, RetryPolicy};
-use crate::SourceError;
 
 /// A transport error with its causes, and whether it was a timeout.
 pub fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut text = crate::error_chain(e);
+    let mut text = error_chain(e);
     if e.is_timeout() {
         text.push_str(" (timed out)");
     }
@@ -25,6 +26,23 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
+}
+
+/// The longest a cached token is trusted, whatever its `expires_in` says.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
+
+/// The part of a token's lifetime kept in reserve: a tenth, between 1 s and 5 minutes.
+pub fn renewal_margin(lifetime: Duration) -> Duration {
+    (lifetime / 10).clamp(Duration::from_secs(1), Duration::from_secs(300))
+}
+
+/// When to renew a token fetched at `now` that lives `lifetime` (an upstream's `expires_in`):
+/// the renewal margin early, and at most [`MAX_TOKEN_LIFETIME`] on, so no value an upstream
+/// sends can overflow the clock.
+pub fn renew_at(now: Instant, lifetime: Duration) -> Instant {
+    let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
+    let after = lifetime.saturating_sub(renewal_margin(lifetime));
+    now.checked_add(after).unwrap_or(now)
 }
 
 /// One failed attempt of an authenticated request, before the retry policy decides.
@@ -178,6 +196,28 @@ mod tests {
         )
         .await;
         (result, renewals.into_inner())
+    }
+
+    #[test]
+    fn margin_is_a_tenth_within_bounds() {
+        assert_eq!(
+            renewal_margin(Duration::from_secs(3599)),
+            Duration::from_secs(300)
+        );
+        assert_eq!(renewal_margin(Duration::from_secs(600)), Duration::from_secs(60));
+        assert_eq!(renewal_margin(Duration::from_secs(5)), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn any_token_lifetime_gives_a_renewal_time() {
+        let now = Instant::now();
+        let after = |secs: u64| renew_at(now, Duration::from_secs(secs)) - now;
+        assert_eq!(after(0), Duration::ZERO);
+        assert_eq!(after(3600), Duration::from_secs(3300));
+        let day = MAX_TOKEN_LIFETIME - Duration::from_secs(300);
+        assert_eq!(after(1 << 63), day, "2^63 s");
+        assert_eq!(after(u64::MAX), day, "u64::MAX s");
+        assert_eq!(renew_at(now, Duration::MAX) - now, day);
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ pub mod mapping;
 pub mod nesting;
 pub mod record;
 pub mod retry;
+pub mod scrub;
 pub mod secret;
 pub mod telemetry;
 
@@ -22,6 +23,7 @@ use async_trait::async_trait;
 pub use error::{error_chain, SourceError};
 pub use nesting::{resolve_nesting, NestedGroup, NestedGroups};
 pub use record::{Batch, ChangeSet, Fetched, GroupChange, GroupRecord, MembersChange, Snapshot, UserRecord};
+pub use scrub::Scrubber;
 pub use secret::Secret;
 
 /// What the pipeline asks of a source for one run.

@@ -93,6 +93,8 @@ impl RetryPolicy {
 
 /// No single pause is longer than a day, whatever a header says.
 const MAX_PAUSE_SECS: f64 = 86_400.0;
+/// [`MAX_PAUSE_SECS`] as a duration: the cap on any wait a response asks for.
+pub const MAX_PAUSE: Duration = Duration::from_secs(86_400);
 
 /// Reads a `Retry-After` header value: whole or fractional seconds (`10`, `2.128`) or an HTTP
 /// date (`Wed, 21 Oct 2015 07:28:00 GMT`). A date in the past means "now"; anything else that
@@ -189,12 +191,12 @@ where
             return Err(exhausted(error));
         };
         let pause = retry_after.unwrap_or(step);
-        if waited + pause > max_wait {
+        if waited.saturating_add(pause) > max_wait {
             return Err(exhausted(error));
         }
         on_retry(&error, pause, attempts);
         tokio::time::sleep(pause).await;
-        waited += pause;
+        waited = waited.saturating_add(pause);
     }
 }
 
@@ -224,6 +226,14 @@ mod tests {
         assert_eq!(parse_retry_after("NaN", now), None);
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("1e30", now), Some(Duration::from_secs(86_400)));
+        // Whatever a header says, nothing panics and no pause is longer than a day.
+        let day = Some(MAX_PAUSE);
+        assert_eq!(parse_retry_after("9223372036854775808", now), day);
+        assert_eq!(parse_retry_after("18446744073709551615", now), day);
+        assert_eq!(parse_retry_after("1e400", now), None);
+        assert_eq!(parse_retry_after("-0", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), day);
+        assert_eq!(parse_retry_after("", now), None);
     }
 
     fn policy(max_attempts: u32, max_wait_secs: f64) -> RetryPolicy {
@@ -323,6 +333,18 @@ mod tests {
         assert_eq!((err.attempts, err.waited), (2, Duration::from_secs(3)));
         assert_eq!(pauses, vec![Duration::from_secs(3)]);
         assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_huge_pause_ends_the_retries_without_overflow() {
+        let huge = Err(Failure::Retry {
+            error: "429",
+            retry_after: Some(Duration::MAX),
+        });
+        let (result, pauses) = run(&policy(5, 60.0), vec![throttled(Some(1.0)), huge, Ok(1)]).await;
+        let err = result.unwrap_err();
+        assert_eq!((err.attempts, err.exhausted), (2, true));
+        assert_eq!(pauses, vec![Duration::from_secs(1)]);
     }
 
     #[tokio::test(start_paused = true)]
