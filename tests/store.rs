@@ -63,7 +63,7 @@ impl Harness {
             .build()
             .unwrap();
         runtime.block_on(reconcile::run_once(
-            &self.url,
+            &store::Store::open(&self.url),
             &connector,
             options,
             &RunProgress::hidden(),

@@ -21,9 +21,9 @@ pub use ops::{install_metrics, router as ops_router, OpsState};
 use crate::config::{Config, Schedule};
 use crate::connectors::{self, Connector};
 use crate::reconcile::{RunOptions, RunProgress};
-use crate::store::Db;
+use crate::store::{Store, StoreOptions};
 use crate::supervise::quarantine::Health;
-use crate::supervise::Supervisor;
+use crate::supervise::{Supervised, Supervisor};
 
 /// How long shutdown waits for runs in progress to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(120);
@@ -49,23 +49,34 @@ impl Clock {
     }
 }
 
+/// The daemon's pool: room for the SCIM endpoint's requests (its `pool_size`) beside the
+/// connectors' runs, leases and health checks. With SCIM on SQLite, checkpoints are left to
+/// the endpoint's timer, so no request stalls on one.
+pub fn store_options(config: &Config) -> StoreOptions {
+    let runs = u32::try_from(config.connectors.len()).unwrap_or(u32::MAX);
+    let scim = config.scim.as_ref().map_or(0, |s| s.pool_size.max(1));
+    StoreOptions {
+        pool_size: u32::try_from(scim)
+            .unwrap_or(u32::MAX)
+            .saturating_add(runs)
+            .saturating_add(4),
+        manual_checkpoints: config.scim.is_some(),
+    }
+}
+
 /// Runs until `shutdown` completes; then lets running syncs finish (bounded) and returns.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let url = config.database.clone();
-    let migrated = {
-        let url = url.clone();
-        tokio::task::spawn_blocking(move || Db::open(&url)?.migrate()).await??
-    };
+pub async fn run(config: Config, store: Store, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let migrated = store.migrate().await?;
     if !migrated.is_empty() {
         info!(migrations = ?migrated, "database migrated");
     }
     let metrics = install_metrics();
-    let supervisor = Arc::new(Supervisor::new(&config).map_err(anyhow::Error::msg)?);
+    let supervisor = Arc::new(Supervisor::new(&config, store.clone())?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
 
     let ops_state = OpsState {
-        url: url.clone(),
+        store: store.clone(),
         connectors: config.connectors.iter().map(|c| c.name.clone()).collect(),
         metrics,
     };
@@ -93,7 +104,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             .await
             .map_err(|e| anyhow::anyhow!("scim.listen {}: {e}", scim.listen))?;
         info!(listen = %listener.local_addr()?, ops = ops_on_scim, "SCIM endpoint listening under /scim/v2");
-        let state = crate::scim::ScimState::new(url.clone(), scim);
+        let state = crate::scim::ScimState::new(store.clone(), scim);
         let also = if ops_on_scim {
             ops::router(ops_state)
         } else {
@@ -114,10 +125,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
     let scim_retention = config.scim.as_ref().and_then(|s| s.delete_archived_after_days);
     if config.daemon.keep_history_days > 0 || scim_retention.is_some() {
-        let schedule =
-            Schedule::parse_cron(&config.daemon.housekeeping_schedule).map_err(anyhow::Error::msg)?;
-        let (url, days) = (url.clone(), config.daemon.keep_history_days);
-        tasks.spawn(housekeeping(url, schedule, days, scim_retention, stop_rx.clone()));
+        let schedule = Schedule::parse_cron(&config.daemon.housekeeping_schedule)?;
+        let (store, days) = (store.clone(), config.daemon.keep_history_days);
+        tasks.spawn(housekeeping(
+            store,
+            schedule,
+            days,
+            scim_retention,
+            stop_rx.clone(),
+        ));
     }
     let clock = Clock::starting_at(Utc::now());
     let jitter = Duration::from_secs(config.daemon.jitter_secs);
@@ -156,7 +172,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 /// Prunes old runs and events on its own schedule, and applies the SCIM endpoint's retention.
 /// Connectors purge in their own runs, through their plans and deletion guards.
 async fn housekeeping(
-    url: crate::store::DatabaseUrl,
+    store: Store,
     schedule: Schedule,
     days: u32,
     scim_retention: Option<u32>,
@@ -172,16 +188,12 @@ async fn housekeeping(
             _ = stop.changed() => return,
         }
         if let Some(retention) = scim_retention {
-            let url = url.clone();
-            let purged = crate::store::blocking(move || {
-                // The client asked for each deletion; only a mass purge (over 500 at once) is held.
-                let guard = crate::planner::GuardSettings {
-                    max_deactivations: 500,
-                    max_deactivation_percent: 100.0,
-                };
-                crate::reconcile::retention::purge_archived(&url, "scim", retention, &guard)
-            })
-            .await;
+            // The client asked for each deletion; only a mass purge (over 500 at once) is held.
+            let guard = crate::planner::GuardSettings {
+                max_deactivations: 500,
+                max_deactivation_percent: 100.0,
+            };
+            let purged = crate::reconcile::retention::purge_archived(&store, "scim", retention, &guard).await;
             if let Err(e) = purged {
                 warn!(error = %e, "SCIM retention failed");
             }
@@ -189,16 +201,10 @@ async fn housekeeping(
         if days == 0 {
             continue;
         }
-        let url = url.clone();
-        let pruned = tokio::task::spawn_blocking(move || {
-            let before = crate::store::now() - chrono::Duration::days(i64::from(days));
-            crate::store::runs::prune_history(&mut Db::open(&url)?, before)
-        })
-        .await;
-        match pruned {
-            Ok(Ok((runs, events))) => info!(runs, events, days, "housekeeping pruned old history"),
-            Ok(Err(e)) => warn!(error = %e, "housekeeping failed"),
-            Err(e) => warn!(error = %e, "housekeeping task failed"),
+        let before = crate::store::now() - chrono::Duration::days(i64::from(days));
+        match store.prune_history(before).await {
+            Ok((runs, events)) => info!(runs, events, days, "housekeeping pruned old history"),
+            Err(e) => warn!(error = %e, "housekeeping failed"),
         }
     }
 }
@@ -207,10 +213,10 @@ async fn supervise_once(supervisor: &Supervisor, connector: &Connector) -> Healt
     let result = supervisor
         .run(connector, RunOptions::default(), &RunProgress::hidden())
         .await;
-    if let Some(report) = &result.report {
+    if let Supervised::Ran { report, .. } = &result {
         info!(connector = %connector.config.name, summary = %report.summary(), "run summary");
     }
-    result.health
+    result.health().clone()
 }
 
 /// One connector's loop: run, then sleep until the next slot (or the end of a quarantine).

@@ -4,7 +4,14 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{events, users};
-use super::{with_conn, Db, StoreError};
+use super::{with_conn, Db, Store, StoreError};
+
+impl Store {
+    /// The newest `filter.limit` events matching the filter, oldest first.
+    pub async fn events(&self, filter: EventFilter) -> Result<Vec<EventRow>, StoreError> {
+        self.unit(move |db| list(db, &filter)).await
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {

@@ -6,7 +6,44 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::leases;
-use super::{with_conn, Db, StoreError};
+use super::{now, with_conn, Db, Store, StoreError};
+
+impl Store {
+    /// Takes `connector`'s lease for `holder` for `ttl` (see [`acquire`]).
+    pub async fn acquire_lease(
+        &self,
+        connector: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let (connector, holder) = (connector.to_owned(), holder.to_owned());
+        self.unit(move |db| acquire(db, &connector, &holder, ttl, now()))
+            .await
+    }
+
+    /// Extends our lease by `ttl` from now; false when it is no longer ours.
+    pub async fn renew_lease(
+        &self,
+        connector: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let (connector, holder) = (connector.to_owned(), holder.to_owned());
+        self.unit(move |db| renew(db, &connector, &holder, ttl, now()))
+            .await
+    }
+
+    pub async fn release_lease(&self, connector: &str, holder: &str) -> Result<(), StoreError> {
+        let (connector, holder) = (connector.to_owned(), holder.to_owned());
+        self.unit(move |db| release(db, &connector, &holder)).await
+    }
+
+    /// Who holds `connector`'s lease, and until when, if anyone does.
+    pub async fn lease_holder(&self, connector: &str) -> Result<Option<(String, NaiveDateTime)>, StoreError> {
+        let connector = connector.to_owned();
+        self.unit(move |db| holder_until(db, &connector, now())).await
+    }
+}
 
 /// Takes the lease of `connector` for `holder` until `now + ttl`, when it is free, expired, or
 /// already ours. Returns whether we hold it.

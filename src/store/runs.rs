@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{conflicts, runs, sync_state};
-use super::{with_conn, Db, StoreError};
+use super::{with_conn, Db, Store, StoreError};
 use crate::planner::PlanCounts;
 
 /// How a run ended.
@@ -221,4 +221,77 @@ pub fn prune_history(db: &mut Db, before: NaiveDateTime) -> Result<(usize, usize
             Ok((runs, events))
         }))?,
     )
+}
+
+impl Store {
+    /// Records the start of a run (see [`start_run`]); returns its id.
+    pub async fn start_run(
+        &self,
+        connector: &str,
+        mode: &str,
+        now: NaiveDateTime,
+    ) -> Result<i64, StoreError> {
+        let (connector, mode) = (connector.to_owned(), mode.to_owned());
+        self.unit(move |db| start_run(db, &connector, &mode, now)).await
+    }
+
+    /// Ends a run outside any apply (a failed fetch, a failed apply).
+    pub async fn end_run(&self, end: RunEnd, now: NaiveDateTime) -> Result<(), StoreError> {
+        self.unit(move |db| end_run(db, &end, now)).await
+    }
+
+    /// Lets the next run of `connector` through the deletion guard once.
+    pub async fn approve(&self, connector: &str, now: NaiveDateTime) -> Result<(), StoreError> {
+        let connector = connector.to_owned();
+        self.unit(move |db| approve(db, &connector, now)).await
+    }
+
+    /// The connector's stored cursor, last success, approval and failure streak.
+    pub async fn sync_state(&self, connector: &str) -> Result<SyncState, StoreError> {
+        let connector = connector.to_owned();
+        self.unit(move |db| sync_state(db, &connector)).await
+    }
+
+    /// What `idsync status` shows of each connector, and every open conflict, on one
+    /// connection.
+    pub async fn status(&self, connectors: &[String]) -> Result<StatusReport, StoreError> {
+        let connectors = connectors.to_vec();
+        self.unit(move |db| {
+            let mut report = StatusReport::default();
+            for name in connectors {
+                report.connectors.push(ConnectorStatus {
+                    state: sync_state(db, &name)?,
+                    recent: recent_runs(db, &name, 5)?,
+                    open_conflicts: super::supervision::open_conflicts(db, &name)?,
+                    name,
+                });
+            }
+            report.conflicts = open_conflicts(db)?;
+            Ok(report)
+        })
+        .await
+    }
+
+    /// Deletes finished runs and events older than `before`; returns how many of each.
+    pub async fn prune_history(&self, before: NaiveDateTime) -> Result<(usize, usize), StoreError> {
+        self.unit(move |db| prune_history(db, before)).await
+    }
+}
+
+/// What `idsync status` prints.
+#[derive(Debug, Default)]
+pub struct StatusReport {
+    pub connectors: Vec<ConnectorStatus>,
+    /// Every open conflict, of any connector.
+    pub conflicts: Vec<ConflictRow>,
+}
+
+/// One connector in [`StatusReport`].
+#[derive(Debug)]
+pub struct ConnectorStatus {
+    pub name: String,
+    pub state: SyncState,
+    /// The last five runs, newest first.
+    pub recent: Vec<RunRow>,
+    pub open_conflicts: i64,
 }

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::models::{GroupRow, LinkRow, UserRow};
 use super::schema::{group_members, groups, scim_tokens, user_links, users};
-use super::{with_conn, Db, StoreError};
+use super::{with_conn, Db, Store, StoreError};
 use crate::local::LocalState;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
@@ -445,4 +445,21 @@ pub fn revoke_token(
         };
         Ok((removed, detached))
     }))
+}
+
+impl Store {
+    /// Replaces any SCIM token with one whose digest is `digest`.
+    pub async fn replace_scim_token(&self, digest: &str, now: NaiveDateTime) -> Result<(), StoreError> {
+        let digest = digest.to_owned();
+        self.unit(move |db| replace_token(db, &digest, now)).await
+    }
+
+    /// Removes the SCIM token (see [`revoke_token`]); returns (tokens removed, groups detached).
+    pub async fn revoke_scim_token(
+        &self,
+        detach_groups: bool,
+        now: NaiveDateTime,
+    ) -> Result<(usize, usize), StoreError> {
+        self.unit(move |db| revoke_token(db, detach_groups, now)).await
+    }
 }

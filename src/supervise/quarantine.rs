@@ -3,6 +3,8 @@
 
 use chrono::{Duration, NaiveDateTime};
 
+pub use crate::store::supervision::Health;
+
 /// When to quarantine, and how long each stay lasts.
 #[derive(Debug, Clone)]
 pub struct QuarantineSettings {
@@ -24,21 +26,6 @@ impl Default for QuarantineSettings {
                 Duration::hours(24),
             ],
         }
-    }
-}
-
-/// A connector's failure streak, as stored in `sync_state`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Health {
-    pub consecutive_failures: u32,
-    /// How many quarantine retries have failed (indexes the intervals).
-    pub level: u32,
-    pub quarantined_until: Option<NaiveDateTime>,
-}
-
-impl Health {
-    pub fn is_quarantined(&self) -> bool {
-        self.quarantined_until.is_some()
     }
 }
 
