@@ -299,3 +299,75 @@ async fn root_search_lists_users_then_groups() {
     assert_eq!(page["Resources"].as_array().unwrap().len(), 1);
     assert_eq!(page["Resources"][0]["displayName"], "root group");
 }
+
+/// A request with `If-Match` (and, for PUT and PATCH, a body).
+async fn with_if_match(
+    s: &Server,
+    method: reqwest::Method,
+    path: &str,
+    if_match: &str,
+    body: Option<&Value>,
+) -> StatusCode {
+    let mut req = s
+        .client
+        .request(method, format!("{}{path}", s.base))
+        .bearer_auth(&s.token)
+        .header("if-match", if_match);
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/scim+json")
+            .body(b.to_string());
+    }
+    req.send().await.unwrap().status()
+}
+
+/// PUT, PATCH and DELETE on a group check `If-Match` as they do on a user (RFC 7644 section
+/// 3.14): another version is 412 and changes nothing; the current one or `*` goes through.
+#[tokio::test]
+async fn group_writes_check_if_match() {
+    use reqwest::Method;
+    let s = Server::sqlite().await;
+    let a = user(&s, "etag-a@x.example").await;
+    let (st, g) = s.post("/Groups", &json!({ "displayName": "Tagged" })).await;
+    assert_eq!(st, StatusCode::CREATED, "{g}");
+    let path = format!("/Groups/{}", g["id"].as_str().unwrap());
+    let current = g["meta"]["version"].as_str().unwrap().to_owned();
+    let stale = "W/\"1\"";
+    let add = json!({ "Operations": [{ "op": "add", "path": "members", "value": [{ "value": a }] }] });
+    let put = json!({ "displayName": "Renamed", "members": [{ "value": a }] });
+
+    assert_eq!(
+        with_if_match(&s, Method::PATCH, &path, stale, Some(&add)).await,
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        with_if_match(&s, Method::PUT, &path, stale, Some(&put)).await,
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        with_if_match(&s, Method::DELETE, &path, stale, None).await,
+        StatusCode::PRECONDITION_FAILED
+    );
+    let (st, g) = s.get(&path).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(g["displayName"], "Tagged");
+    assert_eq!(member_ids(&g), Vec::<String>::new());
+
+    assert_eq!(
+        with_if_match(&s, Method::PATCH, &path, &current, Some(&add)).await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, g) = s.get(&path).await;
+    assert_eq!(member_ids(&g), vec![a.clone()]);
+    let current = g["meta"]["version"].as_str().unwrap().to_owned();
+    assert_eq!(
+        with_if_match(&s, Method::PUT, &path, &current, Some(&put)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        with_if_match(&s, Method::DELETE, &path, "*", None).await,
+        StatusCode::NO_CONTENT
+    );
+    let (st, _) = s.get(&path).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}

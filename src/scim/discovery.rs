@@ -7,9 +7,9 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::error::ScimError;
+use super::http::{base_url, scim_response};
+use super::list::list_response;
 use super::resource::{ENTERPRISE_SCHEMA, GROUP_SCHEMA, IDSYNC_SCHEMA, USER_SCHEMA};
-use super::search::list_response;
-use super::server::{base_url, scim_response};
 
 pub async fn service_provider_config(headers: HeaderMap) -> Response {
     let base = base_url(&headers);
@@ -26,10 +26,16 @@ pub async fn service_provider_config(headers: HeaderMap) -> Response {
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",
                 "name": "Bearer token",
-                "description": "A secret created with `idsync scim-token create`, sent as `Authorization: Bearer <token>`.",
+                "description": concat!(
+                    "A secret created with `idsync scim-token create`, ",
+                    "sent as `Authorization: Bearer <token>`."
+                ),
                 "primary": true,
             }],
-            "meta": { "resourceType": "ServiceProviderConfig", "location": format!("{base}/ServiceProviderConfig") },
+            "meta": {
+                "resourceType": "ServiceProviderConfig",
+                "location": format!("{base}/ServiceProviderConfig"),
+            },
         }),
     )
 }
@@ -77,7 +83,8 @@ fn attr(name: &str, kind: &str, mutability: &str, required: bool, description: &
     })
 }
 
-fn schema_list(base: &str) -> Vec<Value> {
+/// The core User schema (RFC 7643 section 4.1), limited to the attributes the application keeps.
+fn user_schema() -> Value {
     let mut user_name = attr(
         "userName",
         "string",
@@ -112,7 +119,7 @@ fn schema_list(base: &str) -> Vec<Value> {
         "The client's id for the user; links the pushed identity.",
     );
     external_id["caseExact"] = json!(true);
-    let user = json!({
+    json!({
         "id": USER_SCHEMA, "name": "User", "description": "User account",
         "attributes": [
             user_name,
@@ -124,15 +131,11 @@ fn schema_list(base: &str) -> Vec<Value> {
             attr("preferredLanguage", "string", "readWrite", false, "Preferred language, e.g. en-GB."),
             attr("active", "boolean", "readWrite", false, "false archives the user; true restores it."),
         ],
-    });
-    let enterprise = json!({
-        "id": ENTERPRISE_SCHEMA, "name": "EnterpriseUser", "description": "Enterprise user",
-        "attributes": [attr("department", "string", "readWrite", false, "Department.")],
-    });
-    let idsync = json!({
-        "id": IDSYNC_SCHEMA, "name": "IdsyncUser", "description": "What idsync records about a user beyond the core schema",
-        "attributes": [attr("source", "string", "readOnly", false, "The connector that owns the user (scim for pushed users); absent for the application's own users.")],
-    });
+    })
+}
+
+/// The core Group schema (RFC 7643 section 4.2).
+fn group_schema() -> Value {
     let mut display_name = attr("displayName", "string", "readWrite", true, "The group's name.");
     display_name["uniqueness"] = json!("none");
     let mut members = attr(
@@ -155,11 +158,34 @@ fn schema_list(base: &str) -> Vec<Value> {
             "The member's display name."
         )
     ]);
-    let group = json!({
+    json!({
         "id": GROUP_SCHEMA, "name": "Group", "description": "Group",
         "attributes": [display_name, members],
+    })
+}
+
+/// Every schema (RFC 7643 section 7) with its `meta`.
+fn schema_list(base: &str) -> Vec<Value> {
+    let enterprise = json!({
+        "id": ENTERPRISE_SCHEMA, "name": "EnterpriseUser", "description": "Enterprise user",
+        "attributes": [attr("department", "string", "readWrite", false, "Department.")],
     });
-    [user, enterprise, idsync, group]
+    let source = attr(
+        "source",
+        "string",
+        "readOnly",
+        false,
+        concat!(
+            "The connector that owns the user (scim for pushed users); ",
+            "absent for the application's own users."
+        ),
+    );
+    let idsync = json!({
+        "id": IDSYNC_SCHEMA, "name": "IdsyncUser",
+        "description": "What idsync records about a user beyond the core schema",
+        "attributes": [source],
+    });
+    [user_schema(), enterprise, idsync, group_schema()]
         .into_iter()
         .map(|mut s| {
             let id = s["id"].as_str().unwrap_or_default().to_owned();

@@ -5,36 +5,26 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use idsync_source::{ChangeSet, GroupChange, MembersChange};
 use serde_json::Value;
 
+use super::conditions::group_conditions;
 use super::error::ScimError;
-use super::filter::{rfc7643_case_exact, CompValue, CompareOp};
+use super::filter::{CompValue, CompareOp, Filter};
+use super::http::{base_url, json_body, resource_response, scim_response, IfMatch};
+use super::list::{returns, ListParams, Listed};
 use super::patch::{self, Op, PatchOp};
 use super::push::{ensure_linked, push};
 use super::resource::{etag, generated_key, get_ci, group_json, project};
-use super::search::{group_conditions, list_response, mentions_members, ListParams};
-use super::server::{base_url, json_body, scim_response, ScimState};
+use super::state::ScimState;
 use crate::planner::PlanSettings;
-use crate::store::scim::{self as sstore, Keys, ScimGroupRow, SCIM_SOURCE};
-use crate::store::Db;
+use crate::store::scim::{self as sstore, GroupCond, Keys, ScimGroupRow, SCIM_SOURCE};
+use crate::store::Conn;
 
 fn missing(id: &str) -> ScimError {
     ScimError::not_found(format!("no group has id {id:?}"))
-}
-
-/// Whether the answer lists members.
-fn wants_members(params: &ListParams) -> bool {
-    let named = |list: &[String]| {
-        list.iter()
-            .any(|a| a.eq_ignore_ascii_case("members") || a.to_ascii_lowercase().ends_with(":members"))
-    };
-    if !params.attributes.is_empty() {
-        return named(&params.attributes);
-    }
-    !named(&params.excluded)
 }
 
 fn group_response(
@@ -44,16 +34,47 @@ fn group_response(
     headers: &HeaderMap,
 ) -> Response {
     let base = base_url(headers);
-    let mut response = scim_response(status, &group_json(row, members, &base));
-    if let Ok(v) = HeaderValue::from_str(&etag(row.updated_at)) {
-        response.headers_mut().insert(header::ETAG, v);
+    let location = format!("{base}/Groups/{}", row.scim_id);
+    let json = group_json(row, members, &base);
+    resource_response(status, &json, &etag(row.updated_at), &location)
+}
+
+/// Groups in lists and searches; their members are loaded only when asked for.
+pub struct Groups;
+
+impl Listed for Groups {
+    type Cond = GroupCond;
+
+    const EXPANDED: Option<&'static str> = Some("members");
+
+    fn conditions(filter: &Filter) -> (Vec<GroupCond>, bool) {
+        group_conditions(filter)
     }
-    if status == StatusCode::CREATED {
-        if let Ok(v) = HeaderValue::from_str(&format!("{base}/Groups/{}", row.scim_id)) {
-            response.headers_mut().insert(header::LOCATION, v);
-        }
+
+    fn page(
+        db: &mut Conn<'_>,
+        conds: &[GroupCond],
+        (offset, count): (u64, u64),
+        base: &str,
+        expand: bool,
+    ) -> Result<(u64, Vec<Value>), ScimError> {
+        let page = db.list_groups(conds, offset, count)?;
+        let mut members = if expand {
+            let ids: Vec<i64> = page.rows.iter().map(|g| g.id).collect();
+            db.members_of(&ids)?
+        } else {
+            HashMap::new()
+        };
+        let resources = page
+            .rows
+            .iter()
+            .map(|g| {
+                let m = expand.then(|| members.remove(&g.id).unwrap_or_default());
+                group_json(g, m.as_deref(), base)
+            })
+            .collect();
+        Ok((page.total, resources))
     }
-    response
 }
 
 /// The member ids of a `members` value: `[{"value": "id"}, ...]` (a bare id is accepted too).
@@ -88,11 +109,11 @@ fn member_ids(value: &Value, label: &str) -> Result<Vec<String>, ScimError> {
 }
 
 /// The `scim` link keys of the members (linking users the client never wrote).
-fn member_keys(db: &mut Db, ids: &[String]) -> Result<HashMap<String, String>, ScimError> {
+fn member_keys(db: &mut Conn<'_>, ids: &[String]) -> Result<HashMap<String, String>, ScimError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let found = sstore::scim_keys_of(db, ids)?;
+    let found = db.scim_keys_of(ids)?;
     let mut out = HashMap::with_capacity(ids.len());
     for id in ids {
         let (_, key) = found
@@ -101,7 +122,7 @@ fn member_keys(db: &mut Db, ids: &[String]) -> Result<HashMap<String, String>, S
         let key = match key {
             Some(k) => k.clone(),
             None => {
-                let row = sstore::user_by_scim_id(db, id)?.ok_or_else(|| {
+                let row = db.user_by_scim_id(id)?.ok_or_else(|| {
                     ScimError::bad("invalidValue", format!("members: no user has id {id:?}"))
                 })?;
                 ensure_linked(db, &row)?
@@ -113,7 +134,7 @@ fn member_keys(db: &mut Db, ids: &[String]) -> Result<HashMap<String, String>, S
 }
 
 /// The link key of a group SCIM may write: its own, or a local group it takes over.
-fn owned_key(db: &mut Db, row: &ScimGroupRow) -> Result<String, ScimError> {
+fn owned_key(db: &mut Conn<'_>, row: &ScimGroupRow) -> Result<String, ScimError> {
     match (row.source.as_deref(), &row.external_id) {
         (Some(SCIM_SOURCE), Some(key)) => Ok(key.clone()),
         (None, _) => {
@@ -153,7 +174,12 @@ fn owned_key(db: &mut Db, row: &ScimGroupRow) -> Result<String, ScimError> {
 }
 
 /// Applies a group change: `name` (if any) and the membership change in SCIM ids.
-fn write_group(db: &mut Db, key: &str, name: Option<String>, members: Members) -> Result<(), ScimError> {
+fn write_group(
+    db: &mut Conn<'_>,
+    key: &str,
+    name: Option<String>,
+    members: Members,
+) -> Result<(), ScimError> {
     let all: Vec<String> = match &members {
         Members::Unchanged => Vec::new(),
         Members::Replace(ids) => ids.clone(),
@@ -308,7 +334,8 @@ fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
                         _ => members.add(ids),
                     }
                 }
-                // `id`, `externalId`, `schemas` and `meta` (Okta sends `id`) change nothing.
+                // `id`, `externalId`, `schemas` and `meta` change nothing (Okta's "SCIM 2.0
+                // protocol reference": a group rename sends `id` with `displayName`).
             }
             continue;
         };
@@ -375,18 +402,17 @@ pub async fn create(
     let (row, listed) = state
         .write(move |db| {
             let key = external_id.unwrap_or_else(generated_key);
-            if let Some(g) = sstore::group_by_key(db, &key)? {
+            if let Some(g) = db.group_by_key(&key)? {
                 return Err(ScimError::uniqueness(format!(
                     "externalId {key:?} is already provisioned as group {}",
                     g.scim_id
                 )));
             }
             write_group(db, &key, Some(name), Members::Replace(members))?;
-            let row = sstore::group_by_key(db, &key)?
+            let row = db
+                .group_by_key(&key)?
                 .ok_or_else(|| ScimError::internal("the created group cannot be read back"))?;
-            let listed = sstore::members_of(db, &[row.id])?
-                .remove(&row.id)
-                .unwrap_or_default();
+            let listed = db.members_of(&[row.id])?.remove(&row.id).unwrap_or_default();
             Ok((row, listed))
         })
         .await?;
@@ -400,19 +426,15 @@ pub async fn get_one(
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
     let params = ListParams::from_query(&query, state.max_results())?;
-    let with_members = wants_members(&params);
+    let with_members = returns(&params, "members");
     let lookup = id.clone();
     let (row, members) = state
         .read(move |db| {
-            let Some(row) = sstore::group_by_scim_id(db, &lookup)? else {
+            let Some(row) = db.group_by_scim_id(&lookup)? else {
                 return Ok(None);
             };
             let members = if with_members {
-                Some(
-                    sstore::members_of(db, &[row.id])?
-                        .remove(&row.id)
-                        .unwrap_or_default(),
-                )
+                Some(db.members_of(&[row.id])?.remove(&row.id).unwrap_or_default())
             } else {
                 None
             };
@@ -425,112 +447,6 @@ pub async fn get_one(
     Ok(scim_response(StatusCode::OK, &json))
 }
 
-pub async fn list(
-    State(state): State<ScimState>,
-    Query(query): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
-) -> Result<Response, ScimError> {
-    let params = ListParams::from_query(&query, state.max_results())?;
-    run_list(state, params, headers).await
-}
-
-pub async fn search(
-    State(state): State<ScimState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ScimError> {
-    let body = json_body(&state, &headers, body).await?;
-    let params = ListParams::from_body(&body, state.max_results())?;
-    run_list(state, params, headers).await
-}
-
-async fn run_list(state: ScimState, params: ListParams, headers: HeaderMap) -> Result<Response, ScimError> {
-    let offset = params.offset;
-    let (total, resources) = find(&state, params, &headers).await?;
-    Ok(scim_response(
-        StatusCode::OK,
-        &list_response(total, offset, resources),
-    ))
-}
-
-/// One page of matching resources, projected, and the total that matched.
-pub(super) async fn find(
-    state: &ScimState,
-    params: ListParams,
-    headers: &HeaderMap,
-) -> Result<(u64, Vec<Value>), ScimError> {
-    let base = base_url(headers);
-    let (conds, complete) = match &params.filter {
-        Some(f) => group_conditions(f),
-        None => (Vec::new(), true),
-    };
-    let with_members = wants_members(&params);
-    let filter = params.filter.clone();
-    let (offset, count) = (params.offset, params.count);
-    let (total, resources) = state
-        .read(move |db| {
-            if complete {
-                let page = sstore::list_groups(db, &conds, offset, count)?;
-                let ids: Vec<i64> = page.rows.iter().map(|g| g.id).collect();
-                let mut members = if with_members {
-                    sstore::members_of(db, &ids)?
-                } else {
-                    HashMap::new()
-                };
-                let resources = page
-                    .rows
-                    .iter()
-                    .map(|g| {
-                        let m = with_members.then(|| members.remove(&g.id).unwrap_or_default());
-                        group_json(g, m.as_deref(), &base)
-                    })
-                    .collect::<Vec<Value>>();
-                return Ok((page.total, resources));
-            }
-            let all = sstore::list_groups(db, &conds, 0, u64::MAX >> 2)?;
-            let need_members = with_members || filter.as_ref().is_some_and(mentions_members);
-            let ids: Vec<i64> = all.rows.iter().map(|g| g.id).collect();
-            let mut members = if need_members {
-                sstore::members_of(db, &ids)?
-            } else {
-                HashMap::new()
-            };
-            let matched: Vec<Value> = all
-                .rows
-                .iter()
-                .map(|g| {
-                    let m = need_members.then(|| members.remove(&g.id).unwrap_or_default());
-                    group_json(g, m.as_deref(), &base)
-                })
-                .filter(|j| filter.as_ref().is_none_or(|f| f.matches(j, &rfc7643_case_exact)))
-                .collect();
-            let total = matched.len() as u64;
-            Ok((
-                total,
-                matched
-                    .into_iter()
-                    .skip(offset as usize)
-                    .take(count as usize)
-                    .collect(),
-            ))
-        })
-        .await?;
-    let excluded_members = !with_members;
-    let resources = resources
-        .into_iter()
-        .map(|mut j| {
-            if excluded_members {
-                if let Some(o) = j.as_object_mut() {
-                    o.remove("members");
-                }
-            }
-            project(&mut j, &params.attributes, &params.excluded);
-            j
-        })
-        .collect();
-    Ok((total, resources))
-}
-
 pub async fn replace(
     State(state): State<ScimState>,
     Path(id): Path<String>,
@@ -539,15 +455,15 @@ pub async fn replace(
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
     let (name, _, members) = group_input(&body)?;
+    let if_match = IfMatch::from_headers(&headers);
     let (row, listed) = state
         .write(move |db| {
-            let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            let row = db.group_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
+            if_match.check(&etag(row.updated_at))?;
             let key = owned_key(db, &row)?;
             write_group(db, &key, Some(name), Members::Replace(members))?;
-            let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
-            let listed = sstore::members_of(db, &[row.id])?
-                .remove(&row.id)
-                .unwrap_or_default();
+            let row = db.group_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
+            let listed = db.members_of(&[row.id])?.remove(&row.id).unwrap_or_default();
             Ok((row, listed))
         })
         .await?;
@@ -563,21 +479,30 @@ pub async fn patch(
     let body = json_body(&state, &headers, body).await?;
     let ops = patch::parse_request(&body)?;
     let (name, members) = fold_ops(&ops)?;
+    let if_match = IfMatch::from_headers(&headers);
     state
         .write(move |db| {
-            let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            let row = db.group_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
+            if_match.check(&etag(row.updated_at))?;
             let key = owned_key(db, &row)?;
             write_group(db, &key, name, members)
         })
         .await?;
-    // Entra: a group PATCH answers 204 rather than the whole member list.
+    // Microsoft Learn, "Develop and plan provisioning for a SCIM endpoint": a group PATCH
+    // should answer 204, since a body with all the members is not advisable.
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn delete(State(state): State<ScimState>, Path(id): Path<String>) -> Result<Response, ScimError> {
+pub async fn delete(
+    State(state): State<ScimState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    let if_match = IfMatch::from_headers(&headers);
     state
         .write(move |db| {
-            let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            let row = db.group_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
+            if_match.check(&etag(row.updated_at))?;
             let key = owned_key(db, &row)?;
             let keys = Keys {
                 group_external_ids: vec![key.clone()],

@@ -2,19 +2,31 @@
 //! and everything they write goes through the same matcher, planner and store as the pull
 //! connectors, with source `scim`.
 
+//!
+//! The files, each with one job: `router` (the routes) over the handlers `users`, `groups`,
+//! `list` (the one list and search implementation), `discovery` and `health`; `auth` (the
+//! bearer token) and `http` (bodies, media types, ETags, the request log); `state` (what the
+//! handlers share). Nothing depends back on the router.
+
+mod auth;
+mod conditions;
 mod discovery;
 pub mod error;
 pub mod filter;
 mod groups;
+mod health;
+mod http;
+mod list;
 pub mod patch;
 mod push;
 pub mod resource;
-mod search;
-mod server;
+mod router;
+mod state;
 pub mod tokens;
 mod users;
 
-pub use server::{router, ScimState};
+pub use router::router;
+pub use state::ScimState;
 
 /// Serves the endpoint on `listener` until `shutdown` completes, with `also` (the operational
 /// endpoints, when they share the address) beside it.

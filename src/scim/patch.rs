@@ -1,6 +1,9 @@
 //! PATCH (RFC 7644 section 3.5.2) on a resource's JSON: `add`, `replace` and `remove`, with
 //! and without `path`, value paths, and the quirks of Entra and Okta: capitalised op names,
 //! `"False"` strings, path-less values with dotted and URN keys, removal by a value list.
+//! The quirks are documented on Microsoft Learn ("Develop and plan provisioning for a SCIM
+//! endpoint"; "Known issues and resolutions with SCIM 2.0 protocol compliance of the
+//! Microsoft Entra user provisioning service") and in Okta's "SCIM 2.0 protocol reference".
 
 use serde_json::{Map, Value};
 

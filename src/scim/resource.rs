@@ -38,7 +38,8 @@ pub fn etag(updated_at: NaiveDateTime) -> String {
     format!("W/\"{}\"", updated_at.and_utc().timestamp_micros())
 }
 
-/// A user as SCIM JSON. Absent values are left out (Entra wants no nulls).
+/// A user as SCIM JSON. Absent values are left out (Entra wants no nulls: Microsoft Learn,
+/// "Develop and plan provisioning for a SCIM endpoint").
 pub fn user_json(u: &ScimUserRow, base: &str) -> Value {
     let mut out = Map::new();
     out.insert(
@@ -147,7 +148,8 @@ pub fn get_ci<'v>(obj: &'v Map<String, Value>, name: &str) -> Option<&'v Value> 
     })
 }
 
-/// The enterprise extension object, also under Entra's misspelled `...enterprise:2.0User`.
+/// The enterprise extension object, also under Entra's misspelled `...enterprise:2.0User`
+/// (Microsoft Learn, "Develop and plan provisioning for a SCIM endpoint", example 2).
 fn enterprise(obj: &Map<String, Value>) -> Option<&Map<String, Value>> {
     obj.iter()
         .find(|(k, _)| {
@@ -170,7 +172,8 @@ fn string_at(obj: &Map<String, Value>, name: &str, label: &str) -> Result<Option
     }
 }
 
-/// A boolean, accepting Entra's `"True"`/`"False"` strings.
+/// A boolean, accepting Entra's `"True"`/`"False"` strings (Microsoft Learn, "Known issues
+/// and resolutions with SCIM 2.0 protocol compliance").
 pub fn lenient_bool(value: &Value, label: &str) -> Result<bool, ScimError> {
     match value {
         Value::Bool(b) => Ok(*b),

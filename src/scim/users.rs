@@ -2,22 +2,24 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use idsync_source::ChangeSet;
 use serde_json::Value;
 
+use super::conditions::user_conditions;
 use super::error::ScimError;
-use super::filter::rfc7643_case_exact;
+use super::filter::Filter;
+use super::http::{base_url, json_body, resource_response, IfMatch};
+use super::list::{ListParams, Listed};
 use super::patch;
 use super::push::{ensure_linked, keys_for, push};
 use super::resource::{etag, generated_key, project, user_json, UserInput};
-use super::search::{list_response, user_conditions, ListParams};
-use super::server::{base_url, json_body, scim_response, ScimState};
+use super::state::ScimState;
 use crate::config::ScimDelete;
 use crate::planner::PlanSettings;
-use crate::store::scim::{self as sstore, ScimUserRow};
-use crate::store::Db;
+use crate::store::scim::{self as sstore, ScimUserRow, UserCond};
+use crate::store::Conn;
 
 fn missing(id: &str) -> ScimError {
     ScimError::not_found(format!("no user has id {id:?}"))
@@ -25,34 +27,30 @@ fn missing(id: &str) -> ScimError {
 
 fn user_response(status: StatusCode, row: &ScimUserRow, headers: &HeaderMap) -> Response {
     let base = base_url(headers);
-    let mut response = scim_response(status, &user_json(row, &base));
-    if let Ok(v) = HeaderValue::from_str(&etag(row.updated_at)) {
-        response.headers_mut().insert(header::ETAG, v);
-    }
-    if status == StatusCode::CREATED {
-        if let Ok(v) = HeaderValue::from_str(&format!("{base}/Users/{}", row.scim_id)) {
-            response.headers_mut().insert(header::LOCATION, v);
-        }
-    }
-    response
+    let location = format!("{base}/Users/{}", row.scim_id);
+    resource_response(status, &user_json(row, &base), &etag(row.updated_at), &location)
 }
 
-/// 412 when `If-Match` names another version.
-fn check_if_match(headers: &HeaderMap, row: &ScimUserRow) -> Result<(), ScimError> {
-    if let Some(expected) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
-        let current = etag(row.updated_at);
-        let ok = expected.split(',').map(str::trim).any(|e| {
-            e == "*" || e == current || e.trim_start_matches("W/") == current.trim_start_matches("W/")
-        });
-        if !ok {
-            return Err(ScimError::new(
-                StatusCode::PRECONDITION_FAILED,
-                None,
-                format!("If-Match {expected} does not match the current version {current}"),
-            ));
-        }
+/// Users in lists and searches.
+pub struct Users;
+
+impl Listed for Users {
+    type Cond = UserCond;
+
+    fn conditions(filter: &Filter) -> (Vec<UserCond>, bool) {
+        user_conditions(filter)
     }
-    Ok(())
+
+    fn page(
+        db: &mut Conn<'_>,
+        conds: &[UserCond],
+        (offset, count): (u64, u64),
+        base: &str,
+        _expand: bool,
+    ) -> Result<(u64, Vec<Value>), ScimError> {
+        let page = db.list_users(conds, offset, count)?;
+        Ok((page.total, page.rows.iter().map(|r| user_json(r, base)).collect()))
+    }
 }
 
 pub async fn create(
@@ -65,8 +63,8 @@ pub async fn create(
     let row = state
         .write(move |db| {
             let key = input.external_id.clone().unwrap_or_else(generated_key);
-            if let Some(u) = sstore::user_by_link(db, &key)? {
-                if let Some((_, false)) = sstore::scim_link_of(db, u.id)? {
+            if let Some(u) = db.user_by_link(&key)? {
+                if let Some((_, false)) = db.scim_link_of(u.id)? {
                     return Err(ScimError::uniqueness(format!(
                         "externalId {key:?} is already provisioned as user {}",
                         u.scim_id
@@ -84,7 +82,7 @@ pub async fn create(
                 &keys,
                 &PlanSettings::default(),
             )?;
-            sstore::user_by_link(db, &key)?
+            db.user_by_link(&key)?
                 .ok_or_else(|| ScimError::internal("the created user cannot be read back"))
         })
         .await?;
@@ -100,94 +98,17 @@ pub async fn get_one(
     let params = ListParams::from_query(&query, state.max_results())?;
     let lookup = id.clone();
     let row = state
-        .read(move |db| Ok(sstore::user_by_scim_id(db, &lookup)?))
+        .read(move |db| Ok(db.user_by_scim_id(&lookup)?))
         .await?
         .ok_or_else(|| missing(&id))?;
     let mut json = user_json(&row, &base_url(&headers));
     project(&mut json, &params.attributes, &params.excluded);
-    let mut response = scim_response(StatusCode::OK, &json);
-    if let Ok(v) = HeaderValue::from_str(&etag(row.updated_at)) {
-        response.headers_mut().insert(header::ETAG, v);
-    }
-    Ok(response)
-}
-
-pub async fn list(
-    State(state): State<ScimState>,
-    Query(query): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
-) -> Result<Response, ScimError> {
-    let params = ListParams::from_query(&query, state.max_results())?;
-    run_list(state, params, headers).await
-}
-
-pub async fn search(
-    State(state): State<ScimState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ScimError> {
-    let body = json_body(&state, &headers, body).await?;
-    let params = ListParams::from_body(&body, state.max_results())?;
-    run_list(state, params, headers).await
-}
-
-async fn run_list(state: ScimState, params: ListParams, headers: HeaderMap) -> Result<Response, ScimError> {
-    let offset = params.offset;
-    let (total, resources) = find(&state, params, &headers).await?;
-    Ok(scim_response(
+    Ok(resource_response(
         StatusCode::OK,
-        &list_response(total, offset, resources),
+        &json,
+        &etag(row.updated_at),
+        "",
     ))
-}
-
-/// One page of matching resources, projected, and the total that matched.
-pub(super) async fn find(
-    state: &ScimState,
-    params: ListParams,
-    headers: &HeaderMap,
-) -> Result<(u64, Vec<Value>), ScimError> {
-    let base = base_url(headers);
-    let (conds, complete) = match &params.filter {
-        Some(f) => user_conditions(f),
-        None => (Vec::new(), true),
-    };
-    let filter = params.filter.clone();
-    let (offset, count) = (params.offset, params.count);
-    let base2 = base.clone();
-    let (total, resources) = state
-        .read(move |db| {
-            if complete {
-                let page = sstore::list_users(db, &conds, offset, count)?;
-                let resources: Vec<Value> = page.rows.iter().map(|r| user_json(r, &base2)).collect();
-                return Ok((page.total, resources));
-            }
-            // The SQL narrows, the evaluator decides.
-            let all = sstore::list_users(db, &conds, 0, u64::MAX >> 2)?;
-            let matched: Vec<Value> = all
-                .rows
-                .iter()
-                .map(|r| user_json(r, &base2))
-                .filter(|j| filter.as_ref().is_none_or(|f| f.matches(j, &rfc7643_case_exact)))
-                .collect();
-            let total = matched.len() as u64;
-            Ok((
-                total,
-                matched
-                    .into_iter()
-                    .skip(offset as usize)
-                    .take(count as usize)
-                    .collect(),
-            ))
-        })
-        .await?;
-    let resources = resources
-        .into_iter()
-        .map(|mut j| {
-            project(&mut j, &params.attributes, &params.excluded);
-            j
-        })
-        .collect();
-    Ok((total, resources))
 }
 
 /// Writes `input` over the user `id` (PUT, and PATCH after applying its operations).
@@ -197,12 +118,12 @@ async fn write_existing(
     headers: &HeaderMap,
     change: impl FnOnce(&ScimUserRow, &str) -> Result<UserInput, ScimError> + Send + 'static,
 ) -> Result<ScimUserRow, ScimError> {
-    let if_match = headers.clone();
+    let if_match = IfMatch::from_headers(headers);
     let base = base_url(headers);
     state
         .write(move |db| {
-            let row = sstore::user_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
-            check_if_match(&if_match, &row)?;
+            let row = db.user_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
+            if_match.check(&etag(row.updated_at))?;
             let input = change(&row, &base)?;
             let key = ensure_linked(db, &row)?;
             let record = input.to_record(&key);
@@ -216,7 +137,7 @@ async fn write_existing(
                 &keys,
                 &PlanSettings::default(),
             )?;
-            sstore::user_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))
+            db.user_by_scim_id(&id)?.ok_or_else(|| missing(&id))
         })
         .await
 }
@@ -256,10 +177,11 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
     let mode = state.delete_mode();
+    let if_match = IfMatch::from_headers(&headers);
     state
         .write(move |db| {
-            let row = sstore::user_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
-            check_if_match(&headers, &row)?;
+            let row = db.user_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
+            if_match.check(&etag(row.updated_at))?;
             let key = ensure_linked(db, &row)?;
             remove(db, &row, &key, mode)
         })
@@ -269,7 +191,7 @@ pub async fn delete(
 
 /// DELETE: the source removed the identity, like a pull-side removal (the user is archived
 /// when SCIM owns it); `hard` then purges the row at once, through the planner's retention.
-fn remove(db: &mut Db, row: &ScimUserRow, key: &str, mode: ScimDelete) -> Result<(), ScimError> {
+fn remove(db: &mut Conn<'_>, row: &ScimUserRow, key: &str, mode: ScimDelete) -> Result<(), ScimError> {
     let keys = sstore::Keys {
         user_ids: vec![row.id],
         external_ids: vec![key.to_owned()],

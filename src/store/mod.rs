@@ -8,6 +8,7 @@
 //! nothing from the layers above it (reconcile, supervise, daemon, commands, scim).
 
 mod apply;
+mod conn;
 mod db;
 mod error;
 pub mod events;
@@ -24,6 +25,7 @@ mod url;
 
 pub(crate) use crate::with_conn;
 pub use apply::{apply, ApplyContext, CursorUpdate};
+pub use conn::Conn;
 pub use db::Db;
 pub use error::StoreError;
 pub use load::{load_local, load_local_for_changes};

@@ -1,4 +1,5 @@
-//! SCIM filters and PATCH paths: parsing (RFC 7644 sections 3.4.2.2 and 3.5.2) and evaluation over JSON resources.
+//! SCIM filters and PATCH paths: parsing (RFC 7644 sections 3.4.2.2 and 3.5.2) and evaluation
+//! over JSON resources.
 //!
 //! Pure code: no I/O, no clock, no database. The SCIM endpoint parses the `filter` query
 //! parameter with [`parse_filter`] and a PATCH operation's `path` with [`parse_path`]; a
@@ -50,5 +51,14 @@ impl std::str::FromStr for Filter {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         parser::parse_filter(s)
+    }
+}
+
+/// Parsing a path; errors belong in an HTTP 400 with `scimType` `invalidPath`.
+impl std::str::FromStr for PatchPath {
+    type Err = FilterError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parser::parse_patch_path(s)
     }
 }

@@ -1,11 +1,8 @@
 //! The target of a PATCH operation: `PATH = attrPath / valuePath [subAttr]` (RFC 7644 section 3.5.2).
 
 use std::fmt;
-use std::str::FromStr;
 
 use super::ast::{AttrPath, Filter};
-use super::error::FilterError;
-use super::parser::parse_patch_path;
 
 /// A parsed PATCH `path`, e.g. `members`, `name.givenName`, `members[value eq "2819c223"]`,
 /// `emails[type eq "work"].value` or
@@ -24,15 +21,6 @@ pub struct PatchPath {
     /// The sub-attribute after the brackets: `value` in `emails[type eq "work"].value`,
     /// so the operation changes that sub-attribute of each selected element.
     pub sub_attr: Option<String>,
-}
-
-/// Parsing a path; errors belong in an HTTP 400 with `scimType` `invalidPath`.
-impl FromStr for PatchPath {
-    type Err = FilterError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_patch_path(s)
-    }
 }
 
 /// The canonical form, which parses back to the same path.

@@ -1,4 +1,5 @@
-//! Evaluation over sample resources: multi-valued attributes, the enterprise extension, case rules, `pr`, `not` and precedence.
+//! Evaluation over sample resources: multi-valued attributes, the enterprise extension, case
+//! rules, `pr`, `not` and precedence.
 
 use serde_json::{json, Value};
 
@@ -99,8 +100,16 @@ fn evaluation() {
         (&user, r#"name.givenName sw "BAR""#.into(), true),
         (&user, r#"meta.resourceType eq "user""#.into(), true),
         // caseExact attributes (id, externalId) compare exactly.
-        (&user, r#"id eq "2819c223-7f76-453a-919d-413861904646""#.into(), true),
-        (&user, r#"id eq "2819C223-7F76-453A-919D-413861904646""#.into(), false),
+        (
+            &user,
+            r#"id eq "2819c223-7f76-453a-919d-413861904646""#.into(),
+            true,
+        ),
+        (
+            &user,
+            r#"id eq "2819C223-7F76-453A-919D-413861904646""#.into(),
+            false,
+        ),
         (&user, r#"externalId eq "BJENSEN""#.into(), false),
         (&user, r#"externalId eq "bjensen""#.into(), true),
         // Strings order lexicographically, case-folded unless caseExact.
@@ -110,12 +119,36 @@ fn evaluation() {
         (&user, r#"userName ge "c""#.into(), false),
         // dateTime orders chronologically: 04:56Z is after 06:00+02:00 (04:00Z), although
         // "04" sorts before "06" as text.
-        (&user, r#"meta.created gt "2010-01-23T06:00:00+02:00""#.into(), true),
-        (&user, r#"meta.created lt "2010-01-23T06:00:00+02:00""#.into(), false),
-        (&user, r#"meta.lastModified ge "2011-05-13T04:42:34Z""#.into(), true),
-        (&user, r#"meta.lastModified gt "2011-05-13T04:42:34Z""#.into(), false),
-        (&user, r#"meta.lastModified eq "2011-05-13T04:42:34.000Z""#.into(), true),
-        (&user, r#"meta.lastModified lt "2011-05-13T04:42:35""#.into(), true),
+        (
+            &user,
+            r#"meta.created gt "2010-01-23T06:00:00+02:00""#.into(),
+            true,
+        ),
+        (
+            &user,
+            r#"meta.created lt "2010-01-23T06:00:00+02:00""#.into(),
+            false,
+        ),
+        (
+            &user,
+            r#"meta.lastModified ge "2011-05-13T04:42:34Z""#.into(),
+            true,
+        ),
+        (
+            &user,
+            r#"meta.lastModified gt "2011-05-13T04:42:34Z""#.into(),
+            false,
+        ),
+        (
+            &user,
+            r#"meta.lastModified eq "2011-05-13T04:42:34.000Z""#.into(),
+            true,
+        ),
+        (
+            &user,
+            r#"meta.lastModified lt "2011-05-13T04:42:35""#.into(),
+            true,
+        ),
         // Numbers, integers and decimals.
         (&user, "loginCount eq 42".into(), true),
         (&user, "loginCount eq 42.0".into(), true),
@@ -137,33 +170,101 @@ fn evaluation() {
         (&user, r#"emails co "example.com""#.into(), true),
         (&user, r#"emails eq "BABS@jensen.org""#.into(), true),
         (&user, r#"emails.value ew "@nowhere.test""#.into(), false),
-        (&user, r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#.into(), true),
+        (
+            &user,
+            r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#.into(),
+            true,
+        ),
         // A value filter needs one element to satisfy all of it; separate conditions may be
         // satisfied by different elements.
-        (&user, r#"emails[type eq "work" and value co "@example.com"]"#.into(), true),
-        (&user, r#"emails[type eq "home" and value co "@example.com"]"#.into(), false),
-        (&user, r#"emails.type eq "home" and emails.value co "@example.com""#.into(), true),
+        (
+            &user,
+            r#"emails[type eq "work" and value co "@example.com"]"#.into(),
+            true,
+        ),
+        (
+            &user,
+            r#"emails[type eq "home" and value co "@example.com"]"#.into(),
+            false,
+        ),
+        (
+            &user,
+            r#"emails.type eq "home" and emails.value co "@example.com""#.into(),
+            true,
+        ),
         (&user, r#"emails[not (type eq "work")]"#.into(), true),
-        (&user, r#"emails[primary eq true].value ew "@EXAMPLE.com""#.into(), true),
-        (&user, r#"emails[type eq "work"].value eq "BJensen@Example.com""#.into(), true),
-        (&user, r#"emails[type eq "home"].value eq "bjensen@example.com""#.into(), false),
+        (
+            &user,
+            r#"emails[primary eq true].value ew "@EXAMPLE.com""#.into(),
+            true,
+        ),
+        (
+            &user,
+            r#"emails[type eq "work"].value eq "BJensen@Example.com""#.into(),
+            true,
+        ),
+        (
+            &user,
+            r#"emails[type eq "home"].value eq "bjensen@example.com""#.into(),
+            false,
+        ),
         (&user, r#"emails[type eq "home"].primary pr"#.into(), false),
-        (&user, r#"addresses[type eq "work"].streetAddress co "universal""#.into(), true),
+        (
+            &user,
+            r#"addresses[type eq "work"].streetAddress co "universal""#.into(),
+            true,
+        ),
         (&user, r#"name[givenName eq "barbara"]"#.into(), true),
         (&user, r#"phoneNumbers[type eq "work"]"#.into(), false),
         // The enterprise extension, by its URN in any case; the core URN means top level.
-        (&user, format!(r#"{ENTERPRISE}:department eq "tour operations""#), true),
-        (&user, format!(r#"{}:department eq "Tour Operations""#, ENTERPRISE.to_lowercase()), true),
+        (
+            &user,
+            format!(r#"{ENTERPRISE}:department eq "tour operations""#),
+            true,
+        ),
+        (
+            &user,
+            format!(r#"{}:department eq "Tour Operations""#, ENTERPRISE.to_lowercase()),
+            true,
+        ),
         (&user, format!(r#"{ENTERPRISE}:employeeNumber eq "701984""#), true),
-        (&user, format!(r#"{ENTERPRISE}:manager.value eq "26118915-6090-4610-87e4-49d8ca9f808d""#), true),
-        (&user, format!(r#"{ENTERPRISE}:manager eq "26118915-6090-4610-87e4-49d8ca9f808d""#), true),
-        (&user, format!(r#"{ENTERPRISE}:manager.displayName sw "john""#), true),
+        (
+            &user,
+            format!(r#"{ENTERPRISE}:manager.value eq "26118915-6090-4610-87e4-49d8ca9f808d""#),
+            true,
+        ),
+        (
+            &user,
+            format!(r#"{ENTERPRISE}:manager eq "26118915-6090-4610-87e4-49d8ca9f808d""#),
+            true,
+        ),
+        (
+            &user,
+            format!(r#"{ENTERPRISE}:manager.displayName sw "john""#),
+            true,
+        ),
         (&user, format!("{ENTERPRISE}:costCenter pr"), false),
         (&user, r#"department eq "Tour Operations""#.into(), false),
-        (&user, r#"urn:ietf:params:scim:schemas:extension:other:2.0:User:department pr"#.into(), false),
-        (&user, r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "J""#.into(), false),
-        (&user, r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "b""#.into(), true),
-        (&user, r#"urn:ietf:params:scim:schemas:core:2.0:User:name.familyName eq "jensen""#.into(), true),
+        (
+            &user,
+            r#"urn:ietf:params:scim:schemas:extension:other:2.0:User:department pr"#.into(),
+            false,
+        ),
+        (
+            &user,
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "J""#.into(),
+            false,
+        ),
+        (
+            &user,
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "b""#.into(),
+            true,
+        ),
+        (
+            &user,
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:name.familyName eq "jensen""#.into(),
+            true,
+        ),
         // pr: present and non-empty.
         (&user, "title pr".into(), true),
         (&user, "name pr".into(), true),
@@ -189,13 +290,49 @@ fn evaluation() {
         // not, and precedence: not > and > or.
         (&user, r#"not (userName eq "bjensen")"#.into(), false),
         (&user, "not (nickName pr)".into(), true),
-        (&user, r#"userName eq "nobody" and title pr or active eq true"#.into(), true),
-        (&user, r#"userName eq "nobody" and (title pr or active eq true)"#.into(), false),
-        (&user, r#"title pr or userName eq "nobody" and active eq false"#.into(), true),
-        (&user, r#"(title pr or userName eq "nobody") and active eq false"#.into(), false),
-        (&user, r#"not (title pr) or userType eq "Employee" and not (active eq false)"#.into(), true),
-        (&user, r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#.into(), false),
-        (&user, r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#.into(), true),
+        (
+            &user,
+            r#"userName eq "nobody" and title pr or active eq true"#.into(),
+            true,
+        ),
+        (
+            &user,
+            r#"userName eq "nobody" and (title pr or active eq true)"#.into(),
+            false,
+        ),
+        (
+            &user,
+            r#"title pr or userName eq "nobody" and active eq false"#.into(),
+            true,
+        ),
+        (
+            &user,
+            r#"(title pr or userName eq "nobody") and active eq false"#.into(),
+            false,
+        ),
+        (
+            &user,
+            r#"not (title pr) or userType eq "Employee" and not (active eq false)"#.into(),
+            true,
+        ),
+        (
+            &user,
+            concat!(
+                r#"userType ne "Employee" and not (emails co "#,
+                r#""example.com" or emails.value co "example.org")"#
+            )
+            .into(),
+            false,
+        ),
+        (
+            &user,
+            concat!(
+                r#"userType eq "Employee" and (emails co "#,
+                r#""example.com" or emails.value co "example.org")"#
+            )
+            .into(),
+            true,
+        ),
         (&user, r#"title pr and userType eq "Employee""#.into(), true),
         (&user, r#"title pr or userType eq "Intern""#.into(), true),
         // Entra's stored shapes: a string manager, URN key in another case, explicit nulls.
@@ -208,20 +345,48 @@ fn evaluation() {
         (&entra, "name eq null".into(), true),
         (&entra, "photos pr".into(), false),
         (&entra, "addresses eq null".into(), true),
-        (&entra, r#"userName eq "test_user_AB6490EE@contoso.com""#.into(), true),
+        (
+            &entra,
+            r#"userName eq "test_user_AB6490EE@contoso.com""#.into(),
+            true,
+        ),
         (&entra, r#"externalId eq "x""#.into(), false),
         // Groups: members by value, and Entra's membership probe.
         (&group, r#"displayName eq "tour guides""#.into(), true),
-        (&group, r#"members[value eq "2819c223-7f76-453a-919d-413861904646"]"#.into(), true),
-        (&group, r#"members.value eq "902c246b-6245-4190-8e05-00816be7344a""#.into(), true),
         (
             &group,
-            r#"id eq "e9e30dba-f08f-4109-8486-d5c6a331660a" and members eq "2819c223-7f76-453a-919d-413861904646""#.into(),
+            r#"members[value eq "2819c223-7f76-453a-919d-413861904646"]"#.into(),
             true,
         ),
-        (&group, r#"id eq "e9e30dba-f08f-4109-8486-d5c6a331660a" and members eq "00000000""#.into(), false),
-        (&group, r#"members[display sw "mandy"].value sw "902c""#.into(), true),
-        (&group, r#"members[display sw "mandy"].value sw "2819""#.into(), false),
+        (
+            &group,
+            r#"members.value eq "902c246b-6245-4190-8e05-00816be7344a""#.into(),
+            true,
+        ),
+        (
+            &group,
+            concat!(
+                r#"id eq "e9e30dba-f08f-4109-8486-d5c6a331660a" and "#,
+                r#"members eq "2819c223-7f76-453a-919d-413861904646""#
+            )
+            .into(),
+            true,
+        ),
+        (
+            &group,
+            r#"id eq "e9e30dba-f08f-4109-8486-d5c6a331660a" and members eq "00000000""#.into(),
+            false,
+        ),
+        (
+            &group,
+            r#"members[display sw "mandy"].value sw "902c""#.into(),
+            true,
+        ),
+        (
+            &group,
+            r#"members[display sw "mandy"].value sw "2819""#.into(),
+            false,
+        ),
     ];
     let rows: Vec<_> = cases
         .into_iter()

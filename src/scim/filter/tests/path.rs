@@ -134,11 +134,17 @@ fn path_errors() {
         ),
         (
             r#"emails[type eq "work"].value.x"#,
-            r#"invalid attribute path "value.x" at position 23: an attribute name may contain only letters, digits, '-' and '_'"#,
+            concat!(
+                r#"invalid attribute path "value.x" at position 23: an "#,
+                r#"attribute name may contain only letters, digits, '-' and '_'"#
+            ),
         ),
         (
             r#"name.givenName[type eq "x"].value"#,
-            r#"invalid attribute path "name.givenName[...].value" at position 28: a value path cannot have a sub-attribute both before and after the brackets"#,
+            concat!(
+                r#"invalid attribute path "name.givenName[...].value" at position 28: a "#,
+                r#"value path cannot have a sub-attribute both before and after the brackets"#
+            ),
         ),
         (
             r#"emails[type[x pr]]"#,
@@ -150,7 +156,10 @@ fn path_errors() {
         ),
         (
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:",
-            r#"invalid attribute path "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:" at position 0: an attribute name must follow the schema URI"#,
+            concat!(
+                r#"invalid attribute path "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:" "#,
+                r#"at position 0: an attribute name must follow the schema URI"#
+            ),
         ),
         ("members/0", "unexpected character '/' at position 7"),
     ];

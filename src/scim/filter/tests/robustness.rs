@@ -1,4 +1,5 @@
-//! No input makes the parsers panic: a list of malformed strings, and a deterministic fuzz loop over the grammar's tokens.
+//! No input makes the parsers panic: a list of malformed strings, and a deterministic fuzz loop
+//! over the grammar's tokens.
 
 use serde_json::{json, Value};
 
@@ -318,7 +319,10 @@ fn fuzz_token_sequences() {
 fn fuzz_character_edits_of_valid_filters() {
     const SEEDS: [&str; 5] = [
         r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#,
-        r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
+        concat!(
+            r#"emails[type eq "work" and value co "@example.com"] "#,
+            r#"or ims[type eq "xmpp" and value co "@foo.com"]"#
+        ),
         r#"emails[type eq "work"].value eq "user@contoso.com""#,
         r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "26118915""#,
         r#"not (meta.lastModified gt "2011-05-13T04:42:34Z") and loginCount le -1.5e3"#,

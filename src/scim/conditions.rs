@@ -1,131 +1,9 @@
-//! Listing parameters (`filter`, `startIndex`, `count`, `attributes`, `excludedAttributes`,
-//! from the query string or a `.search` body) and the translation of filters into SQL
-//! conditions, with what cannot be translated left to [`Filter::matches`].
+//! Filters into SQL (RFC 7644 section 3.4.2.2): the conditions the store can answer for the
+//! parts of a filter it has columns for, with what cannot be translated left to
+//! [`Filter::matches`].
 
-use serde_json::{json, Value};
-
-use super::error::ScimError;
-use super::filter::{parse_filter, AttrPath, CompValue, CompareOp, Filter};
-use super::resource::{get_ci, LIST_SCHEMA};
+use super::filter::{AttrPath, CompValue, CompareOp, Filter};
 use crate::store::scim::{GroupCond, UserCond};
-
-/// What a list request asks for.
-#[derive(Debug, Clone, Default)]
-pub struct ListParams {
-    pub filter: Option<Filter>,
-    /// 0-based offset (`startIndex` - 1).
-    pub offset: u64,
-    pub count: u64,
-    pub attributes: Vec<String>,
-    pub excluded: Vec<String>,
-}
-
-fn split_list(v: &str) -> Vec<String> {
-    v.split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn number(name: &str, v: &str) -> Result<i64, ScimError> {
-    v.trim()
-        .parse::<i64>()
-        .map_err(|_| ScimError::bad("invalidValue", format!("{name} must be an integer, not {v:?}")))
-}
-
-impl ListParams {
-    /// From query pairs (names compared case-insensitively).
-    pub fn from_query(pairs: &[(String, String)], max_results: usize) -> Result<Self, ScimError> {
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
-        };
-        Self::build(
-            get("filter").map(str::to_owned),
-            get("startIndex").map(|v| number("startIndex", v)).transpose()?,
-            get("count").map(|v| number("count", v)).transpose()?,
-            get("attributes").map(split_list).unwrap_or_default(),
-            get("excludedAttributes").map(split_list).unwrap_or_default(),
-            max_results,
-        )
-    }
-
-    /// From a `POST .search` body.
-    pub fn from_body(body: &Value, max_results: usize) -> Result<Self, ScimError> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a JSON object"))?;
-        let int = |name: &str| -> Result<Option<i64>, ScimError> {
-            match get_ci(obj, name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Number(n)) => n
-                    .as_i64()
-                    .map(Some)
-                    .ok_or_else(|| ScimError::bad("invalidValue", format!("{name} must be an integer"))),
-                Some(Value::String(s)) => number(name, s).map(Some),
-                Some(other) => Err(ScimError::bad(
-                    "invalidValue",
-                    format!("{name} must be an integer, not {other}"),
-                )),
-            }
-        };
-        let list = |name: &str| -> Vec<String> {
-            match get_ci(obj, name) {
-                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-                Some(Value::String(s)) => split_list(s),
-                _ => Vec::new(),
-            }
-        };
-        Self::build(
-            get_ci(obj, "filter").and_then(Value::as_str).map(str::to_owned),
-            int("startIndex")?,
-            int("count")?,
-            list("attributes"),
-            list("excludedAttributes"),
-            max_results,
-        )
-    }
-
-    fn build(
-        filter: Option<String>,
-        start_index: Option<i64>,
-        count: Option<i64>,
-        attributes: Vec<String>,
-        excluded: Vec<String>,
-        max_results: usize,
-    ) -> Result<Self, ScimError> {
-        let filter = match filter.filter(|f| !f.trim().is_empty()) {
-            Some(text) => Some(
-                parse_filter(&text)
-                    .map_err(|e| ScimError::bad("invalidFilter", format!("filter {text:?}: {e}")))?,
-            ),
-            None => None,
-        };
-        // RFC 7644 section 3.4.2.4: below 1 means 1; a negative count means 0.
-        let offset = (start_index.unwrap_or(1).max(1) - 1) as u64;
-        let count = count.map_or(max_results as u64, |c| (c.max(0) as u64).min(max_results as u64));
-        Ok(ListParams {
-            filter,
-            offset,
-            count,
-            attributes,
-            excluded,
-        })
-    }
-}
-
-/// A ListResponse.
-pub fn list_response(total: u64, offset: u64, resources: Vec<Value>) -> Value {
-    json!({
-        "schemas": [LIST_SCHEMA],
-        "totalResults": total,
-        "startIndex": offset + 1,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
-}
 
 /// The `and`-ed parts of a filter.
 fn conjuncts(filter: &Filter) -> Vec<&Filter> {
@@ -258,13 +136,17 @@ pub fn group_conditions(filter: &Filter) -> (Vec<GroupCond>, bool) {
     (conds, complete)
 }
 
-/// Whether the filter mentions `members` (then in-memory evaluation needs them).
-pub fn mentions_members(filter: &Filter) -> bool {
-    filter.to_string().to_ascii_lowercase().contains("members")
+/// Whether the filter mentions `attr` (then in-memory evaluation needs its values).
+pub fn mentions(filter: &Filter, attr: &str) -> bool {
+    filter
+        .to_string()
+        .to_ascii_lowercase()
+        .contains(&attr.to_ascii_lowercase())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::filter::parse_filter;
     use super::*;
 
     fn users(f: &str) -> (Vec<UserCond>, bool) {
