@@ -8,22 +8,25 @@
 mod ops;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
+use thiserror::Error;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use ops::{install_metrics, router as ops_router, OpsState};
 
-use crate::config::{Config, Schedule};
+use crate::config::{Config, Schedule, ScheduleError};
 use crate::connectors::{self, Connector};
 use crate::reconcile::{RunOptions, RunProgress};
-use crate::store::{Store, StoreOptions};
+use crate::store::{Store, StoreError, StoreOptions};
 use crate::supervise::quarantine::Health;
-use crate::supervise::{Supervised, Supervisor};
+use crate::supervise::{SuperviseError, Supervised, Supervisor};
 
 /// How long shutdown waits for runs in progress to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(120);
@@ -64,8 +67,30 @@ pub fn store_options(config: &Config) -> StoreOptions {
     }
 }
 
+/// Why the daemon could not start.
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Supervise(#[from] SuperviseError),
+    #[error("daemon.housekeeping_schedule: {0}")]
+    Schedule(#[from] ScheduleError),
+    /// A listen address is taken or not ours to bind: fix the configuration.
+    #[error("{key} {address}: {source}")]
+    Bind {
+        key: &'static str,
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
 /// Runs until `shutdown` completes; then lets running syncs finish (bounded) and returns.
-pub async fn run(config: Config, store: Store, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    store: Store,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
     let migrated = store.migrate().await?;
     if !migrated.is_empty() {
         info!(migrations = ?migrated, "database migrated");
@@ -83,42 +108,25 @@ pub async fn run(config: Config, store: Store, shutdown: impl Future<Output = ()
     // /healthz and /metrics: on [ops] listen when set, else beside the SCIM endpoint.
     let ops_on_scim = config.ops.is_none() && config.scim.is_some();
     if let Some(ops) = &config.ops {
-        let listener = tokio::net::TcpListener::bind(ops.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("ops.listen {}: {e}", ops.listen))?;
+        let listener = bind("ops.listen", ops.listen).await?;
         info!(address = %ops.listen, "serving /healthz and /metrics");
-        let (router, mut stop) = (ops::router(ops_state.clone()), stop_rx.clone());
-        tasks.spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.changed().await;
-                })
-                .await;
-            if let Err(e) = served {
-                warn!(error = %e, "the ops server stopped");
-            }
-        });
+        tasks.spawn(serve_ops(listener, ops_state.clone(), stop_rx.clone()));
     }
     if let Some(scim) = &config.scim {
-        let listener = tokio::net::TcpListener::bind(scim.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("scim.listen {}: {e}", scim.listen))?;
-        info!(listen = %listener.local_addr()?, ops = ops_on_scim, "SCIM endpoint listening under /scim/v2");
+        let listener = bind("scim.listen", scim.listen).await?;
+        let address = listener.local_addr().map_err(|source| DaemonError::Bind {
+            key: "scim.listen",
+            address: scim.listen,
+            source,
+        })?;
+        info!(listen = %address, ops = ops_on_scim, "SCIM endpoint listening under /scim/v2");
         let state = crate::scim::ScimState::new(store.clone(), scim);
         let also = if ops_on_scim {
             ops::router(ops_state)
         } else {
             axum::Router::new()
         };
-        let mut stop = stop_rx.clone();
-        tasks.spawn(async move {
-            let stopped = async move {
-                let _ = stop.changed().await;
-            };
-            if let Err(e) = crate::scim::serve(listener, state, also, stopped).await {
-                warn!(error = %e, "the SCIM endpoint stopped");
-            }
-        });
+        tasks.spawn(serve_scim(listener, state, also, stop_rx.clone()));
     }
     if config.connectors.is_empty() && config.scim.is_none() {
         warn!("no connectors configured; nothing to schedule");
@@ -126,14 +134,9 @@ pub async fn run(config: Config, store: Store, shutdown: impl Future<Output = ()
     let scim_retention = config.scim.as_ref().and_then(|s| s.delete_archived_after_days);
     if config.daemon.keep_history_days > 0 || scim_retention.is_some() {
         let schedule = Schedule::parse_cron(&config.daemon.housekeeping_schedule)?;
-        let (store, days) = (store.clone(), config.daemon.keep_history_days);
-        tasks.spawn(housekeeping(
-            store,
-            schedule,
-            days,
-            scim_retention,
-            stop_rx.clone(),
-        ));
+        let days = config.daemon.keep_history_days;
+        let stop = stop_rx.clone();
+        tasks.spawn(housekeeping(store.clone(), schedule, days, scim_retention, stop));
     }
     let clock = Clock::starting_at(Utc::now());
     let jitter = Duration::from_secs(config.daemon.jitter_secs);
@@ -144,18 +147,49 @@ pub async fn run(config: Config, store: Store, shutdown: impl Future<Output = ()
             let (supervisor, connector) = (supervisor.clone(), connector.clone());
             async move { supervise_once(&supervisor, &connector).await }
         };
-        tasks.spawn(schedule_loop(
-            c.name.clone(),
-            c.schedule.clone(),
-            jitter,
-            clock,
-            run,
-            stop_rx.clone(),
-        ));
+        let (name, schedule, stop) = (c.name.clone(), c.schedule.clone(), stop_rx.clone());
+        tasks.spawn(schedule_loop(name, schedule, jitter, clock, run, stop));
     }
     shutdown.await;
     info!("shutting down: no new runs start; waiting for runs in progress");
     let _ = stop_tx.send(true);
+    drain(tasks).await;
+    Ok(())
+}
+
+async fn bind(key: &'static str, address: SocketAddr) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| DaemonError::Bind { key, address, source })
+}
+
+async fn serve_ops(listener: TcpListener, state: OpsState, mut stop: watch::Receiver<bool>) {
+    let served = axum::serve(listener, ops::router(state))
+        .with_graceful_shutdown(async move {
+            let _ = stop.changed().await;
+        })
+        .await;
+    if let Err(e) = served {
+        warn!(error = %e, "the ops server stopped");
+    }
+}
+
+async fn serve_scim(
+    listener: TcpListener,
+    state: crate::scim::ScimState,
+    also: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    if let Err(e) = crate::scim::serve(listener, state, also, stopped).await {
+        warn!(error = %e, "the SCIM endpoint stopped");
+    }
+}
+
+/// Waits for the runs in progress, at most [`SHUTDOWN_GRACE`].
+async fn drain(mut tasks: tokio::task::JoinSet<()>) {
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -166,7 +200,6 @@ pub async fn run(config: Config, store: Store, shutdown: impl Future<Output = ()
             SHUTDOWN_GRACE.as_secs()
         );
     }
-    Ok(())
 }
 
 /// Prunes old runs and events on its own schedule, and applies the SCIM endpoint's retention.
@@ -243,17 +276,20 @@ pub async fn schedule_loop<F, Fut>(
         let next = match health.quarantined_until {
             Some(until) => {
                 let until = until.and_utc();
-                info!(connector = %name, next = %until, "quarantined: next attempt at the end of the quarantine");
+                info!(connector = %name, next = %until,
+                    "quarantined: next attempt at the end of the quarantine");
                 until
             }
             None => {
                 let Some(mut next) = schedule.next_after(started) else {
-                    warn!(connector = %name, "the schedule has no future run; stopping this connector");
+                    warn!(connector = %name,
+                        "the schedule has no future run; stopping this connector");
                     return;
                 };
                 if next <= now {
                     let resumed = schedule.next_after(now).unwrap_or(now);
-                    warn!(connector = %name, missed = %next, next = %resumed, "the run outlasted its interval; skipped the slots it missed");
+                    warn!(connector = %name, missed = %next, next = %resumed,
+                        "the run outlasted its interval; skipped the slots it missed");
                     next = resumed;
                 }
                 let jitter = if max_jitter.is_zero() {

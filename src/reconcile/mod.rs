@@ -116,12 +116,14 @@ async fn run_in_span(
             report.verdict = Some(verdict);
             report.plan = plan;
             report.elapsed = started.elapsed();
-            info!(connector = %name, run_id, outcome = ?report.outcome, counts = %report.counts, "run finished");
+            info!(connector = %name, run_id, outcome = ?report.outcome, counts = %report.counts,
+                "run finished");
             report
         }
         Err(e) => {
             let error = format!("apply: {e}");
-            error!(connector = %name, run_id, error = %error, "run failed; the transaction was rolled back");
+            error!(connector = %name, run_id, error = %error,
+                "run failed; the transaction was rolled back");
             record_failure(store, run_id, &error).await;
             report.fail(error, started)
         }

@@ -135,7 +135,7 @@ impl Db {
 
     /// A cheap round trip: is the connection still good?
     pub fn ping(&mut self) -> Result<(), StoreError> {
-        with_conn!(self, c => c.batch_execute("SELECT 1"))?;
+        with_conn!(self, |c| c.batch_execute("SELECT 1"))?;
         Ok(())
     }
 

@@ -55,21 +55,28 @@ pub fn acquire(
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     let until = now + ttl;
-    let taken = with_conn!(db, c => c.transaction::<_, diesel::result::Error, _>(|c| {
+    let taken = with_conn!(db, |c| c.transaction::<_, diesel::result::Error, _>(|c| {
         // An expired lease is nobody's.
-        diesel::delete(leases::table.filter(leases::connector.eq(connector).and(leases::expires_at.lt(now)))).execute(c)?;
+        diesel::delete(leases::table.filter(leases::connector.eq(connector).and(leases::expires_at.lt(now))))
+            .execute(c)?;
         // Free: the insert wins (a concurrent insert waits on the key and then does nothing).
         let inserted = diesel::insert_into(leases::table)
-            .values((leases::connector.eq(connector), leases::holder.eq(holder), leases::expires_at.eq(until)))
+            .values((
+                leases::connector.eq(connector),
+                leases::holder.eq(holder),
+                leases::expires_at.eq(until),
+            ))
             .on_conflict_do_nothing()
             .execute(c)?;
         if inserted == 1 {
             return Ok(true);
         }
         // Held: only by us may it be extended.
-        let ours = diesel::update(leases::table.filter(leases::connector.eq(connector).and(leases::holder.eq(holder))))
-            .set(leases::expires_at.eq(until))
-            .execute(c)?;
+        let ours = diesel::update(
+            leases::table.filter(leases::connector.eq(connector).and(leases::holder.eq(holder))),
+        )
+        .set(leases::expires_at.eq(until))
+        .execute(c)?;
         Ok(ours == 1)
     }))?;
     Ok(taken)
@@ -83,16 +90,20 @@ pub fn renew(
     ttl: Duration,
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
-    let renewed = with_conn!(db, c => diesel::update(
-            leases::table.filter(leases::connector.eq(connector).and(leases::holder.eq(holder))))
-        .set(leases::expires_at.eq(now + ttl))
-        .execute(c))?;
+    let renewed = with_conn!(db, |c| diesel::update(
+        leases::table.filter(leases::connector.eq(connector).and(leases::holder.eq(holder)))
+    )
+    .set(leases::expires_at.eq(now + ttl))
+    .execute(c))?;
     Ok(renewed == 1)
 }
 
 /// Gives the lease back.
 pub fn release(db: &mut Db, connector: &str, holder: &str) -> Result<(), StoreError> {
-    with_conn!(db, c => diesel::delete(leases::table.filter(leases::connector.eq(connector).and(leases::holder.eq(holder)))).execute(c))?;
+    with_conn!(db, |c| diesel::delete(
+        leases::table.filter(leases::connector.eq(connector).and(leases::holder.eq(holder)))
+    )
+    .execute(c))?;
     Ok(())
 }
 
@@ -102,7 +113,7 @@ pub fn holder_until(
     connector: &str,
     now: NaiveDateTime,
 ) -> Result<Option<(String, NaiveDateTime)>, StoreError> {
-    Ok(with_conn!(db, c => leases::table
+    Ok(with_conn!(db, |c| leases::table
         .filter(leases::connector.eq(connector).and(leases::expires_at.ge(now)))
         .select((leases::holder, leases::expires_at))
         .first::<(String, NaiveDateTime)>(c)

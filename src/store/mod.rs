@@ -20,6 +20,7 @@ mod pool;
 pub mod runs;
 pub mod schema;
 pub mod scim;
+mod sql;
 pub mod supervision;
 mod url;
 

@@ -8,14 +8,9 @@ use diesel::prelude::*;
 
 use super::models::{GroupRow, LinkRow, UserRow};
 use super::schema::{group_members, groups, scim_tokens, user_links, users};
+use super::sql::{lower, lower_nullable};
 use super::{with_conn, Db, Store, StoreError};
 use crate::local::LocalState;
-
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
-diesel::define_sql_function!(
-    #[sql_name = "lower"]
-    fn lower_n(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>
-);
 
 /// The source name of everything the SCIM endpoint writes.
 pub const SCIM_SOURCE: &str = "scim";
@@ -118,11 +113,15 @@ pub struct Keys {
 pub fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalState, StoreError> {
     let lower_upns: Vec<String> = keys.upns.iter().map(|u| u.trim().to_lowercase()).collect();
     let lower_emails: Vec<String> = keys.emails.iter().map(|e| e.trim().to_lowercase()).collect();
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         let mut ids: HashSet<i64> = keys.user_ids.iter().copied().collect();
         if !keys.external_ids.is_empty() {
             let linked: Vec<i64> = user_links::table
-                .filter(user_links::source.eq(source).and(user_links::external_id.eq_any(&keys.external_ids)))
+                .filter(
+                    user_links::source
+                        .eq(source)
+                        .and(user_links::external_id.eq_any(&keys.external_ids)),
+                )
                 .select(user_links::user_id)
                 .load(c)?;
             ids.extend(linked);
@@ -133,24 +132,36 @@ pub fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalSta
             ids.extend(by_ext);
         }
         if !keys.scim_ids.is_empty() {
-            let v: Vec<i64> = users::table.filter(users::scim_id.eq_any(&keys.scim_ids)).select(users::id).load(c)?;
+            let v: Vec<i64> = users::table
+                .filter(users::scim_id.eq_any(&keys.scim_ids))
+                .select(users::id)
+                .load(c)?;
             ids.extend(v);
         }
         if !lower_upns.is_empty() {
-            let v: Vec<i64> = users::table.filter(lower(users::upn).eq_any(&lower_upns)).select(users::id).load(c)?;
+            let v: Vec<i64> = users::table
+                .filter(lower(users::upn).eq_any(&lower_upns))
+                .select(users::id)
+                .load(c)?;
             ids.extend(v);
         }
         if !lower_emails.is_empty() {
             let v: Vec<i64> = users::table
-                .filter(lower_n(users::email).eq_any(lower_emails.iter().map(|e| Some(e.as_str()))))
+                .filter(lower_nullable(users::email).eq_any(lower_emails.iter().map(|e| Some(e.as_str()))))
                 .select(users::id)
                 .load(c)?;
             ids.extend(v);
         }
         let mut ids: Vec<i64> = ids.into_iter().collect();
         ids.sort_unstable();
-        let users: Vec<UserRow> = users::table.filter(users::id.eq_any(&ids)).select(UserRow::as_select()).load(c)?;
-        let links: Vec<LinkRow> = user_links::table.filter(user_links::user_id.eq_any(&ids)).select(LinkRow::as_select()).load(c)?;
+        let users: Vec<UserRow> = users::table
+            .filter(users::id.eq_any(&ids))
+            .select(UserRow::as_select())
+            .load(c)?;
+        let links: Vec<LinkRow> = user_links::table
+            .filter(user_links::user_id.eq_any(&ids))
+            .select(LinkRow::as_select())
+            .load(c)?;
         let groups: Vec<GroupRow> = if keys.group_external_ids.is_empty() && keys.group_ids.is_empty() {
             Vec::new()
         } else {
@@ -174,7 +185,11 @@ pub fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalSta
                 .load(c)?
         } else {
             group_members::table
-                .filter(group_members::group_id.eq_any(&group_ids).and(group_members::user_id.eq_any(&ids)))
+                .filter(
+                    group_members::group_id
+                        .eq_any(&group_ids)
+                        .and(group_members::user_id.eq_any(&ids)),
+                )
                 .select((group_members::group_id, group_members::user_id))
                 .load(c)?
         };
@@ -212,7 +227,7 @@ macro_rules! not_deleted {
 
 /// A user by SCIM id, unless deleted through SCIM.
 pub fn user_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimUserRow>, StoreError> {
-    with_conn!(db, c => Ok(users::table
+    with_conn!(db, |c| Ok(users::table
         .filter(users::scim_id.eq(scim_id))
         .filter(not_deleted!())
         .select(ScimUserRow::as_select())
@@ -222,9 +237,13 @@ pub fn user_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimUserRow>
 
 /// The user holding the link (`scim`, `key`).
 pub fn user_by_link(db: &mut Db, key: &str) -> Result<Option<ScimUserRow>, StoreError> {
-    with_conn!(db, c => Ok(users::table
+    with_conn!(db, |c| Ok(users::table
         .inner_join(user_links::table)
-        .filter(user_links::source.eq(SCIM_SOURCE).and(user_links::external_id.eq(key)))
+        .filter(
+            user_links::source
+                .eq(SCIM_SOURCE)
+                .and(user_links::external_id.eq(key))
+        )
         .select(ScimUserRow::as_select())
         .first(c)
         .optional()?))
@@ -232,9 +251,13 @@ pub fn user_by_link(db: &mut Db, key: &str) -> Result<Option<ScimUserRow>, Store
 
 /// The user's `scim` link: its external id and whether it is marked removed.
 pub fn scim_link_of(db: &mut Db, user_id: i64) -> Result<Option<(String, bool)>, StoreError> {
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         let row: Option<(String, Option<NaiveDateTime>)> = user_links::table
-            .filter(user_links::user_id.eq(user_id).and(user_links::source.eq(SCIM_SOURCE)))
+            .filter(
+                user_links::user_id
+                    .eq(user_id)
+                    .and(user_links::source.eq(SCIM_SOURCE)),
+            )
             .select((user_links::external_id, user_links::removed_at))
             .first(c)
             .optional()?;
@@ -247,7 +270,7 @@ pub fn scim_keys_of(
     db: &mut Db,
     scim_ids: &[String],
 ) -> Result<HashMap<String, (i64, Option<String>)>, StoreError> {
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         let rows: Vec<(String, i64)> = users::table
             .filter(users::scim_id.eq_any(scim_ids))
             .filter(not_deleted!())
@@ -255,12 +278,19 @@ pub fn scim_keys_of(
             .load(c)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.1).collect();
         let links: HashMap<i64, String> = user_links::table
-            .filter(user_links::user_id.eq_any(&ids).and(user_links::source.eq(SCIM_SOURCE)))
+            .filter(
+                user_links::user_id
+                    .eq_any(&ids)
+                    .and(user_links::source.eq(SCIM_SOURCE)),
+            )
             .select((user_links::user_id, user_links::external_id))
             .load::<(i64, String)>(c)?
             .into_iter()
             .collect();
-        Ok(rows.into_iter().map(|(s, id)| (s, (id, links.get(&id).cloned()))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(s, id)| (s, (id, links.get(&id).cloned())))
+            .collect())
     })
 }
 
@@ -281,15 +311,17 @@ pub fn list_users(
                         q.filter(users::external_id.eq(v).and(users::source.eq(SCIM_SOURCE)))
                     }
                     UserCond::ScimId(v) => q.filter(users::scim_id.eq(v)),
-                    UserCond::Email(v) => q.filter(lower_n(users::email).eq(v.to_lowercase())),
-                    UserCond::DisplayName(v) => q.filter(lower_n(users::display_name).eq(v.to_lowercase())),
+                    UserCond::Email(v) => q.filter(lower_nullable(users::email).eq(v.to_lowercase())),
+                    UserCond::DisplayName(v) => {
+                        q.filter(lower_nullable(users::display_name).eq(v.to_lowercase()))
+                    }
                     UserCond::Active(v) => q.filter(users::active.eq(*v)),
                 };
             }
             q
         }};
     }
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         let rows: Vec<ScimUserRow> = if count == 0 {
             Vec::new()
         } else {
@@ -312,7 +344,7 @@ pub fn list_users(
 
 /// A group by SCIM id.
 pub fn group_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimGroupRow>, StoreError> {
-    with_conn!(db, c => Ok(groups::table
+    with_conn!(db, |c| Ok(groups::table
         .filter(groups::scim_id.eq(scim_id))
         .select(ScimGroupRow::as_select())
         .first(c)
@@ -321,7 +353,7 @@ pub fn group_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimGroupRo
 
 /// The group `scim` owns under `key`.
 pub fn group_by_key(db: &mut Db, key: &str) -> Result<Option<ScimGroupRow>, StoreError> {
-    with_conn!(db, c => Ok(groups::table
+    with_conn!(db, |c| Ok(groups::table
         .filter(groups::source.eq(SCIM_SOURCE).and(groups::external_id.eq(key)))
         .select(ScimGroupRow::as_select())
         .first(c)
@@ -355,7 +387,7 @@ pub fn list_groups(
             q
         }};
     }
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         let rows: Vec<ScimGroupRow> = if count == 0 {
             Vec::new()
         } else {
@@ -378,17 +410,25 @@ pub fn list_groups(
 
 /// The members of these groups: group id -> members, in row order.
 pub fn members_of(db: &mut Db, group_ids: &[i64]) -> Result<HashMap<i64, Vec<MemberRef>>, StoreError> {
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         let rows: Vec<(i64, String, String, Option<String>)> = group_members::table
             .inner_join(users::table)
             .filter(group_members::group_id.eq_any(group_ids))
             .filter(not_deleted!())
             .order((group_members::group_id, users::id))
-            .select((group_members::group_id, users::scim_id, users::upn, users::display_name))
+            .select((
+                group_members::group_id,
+                users::scim_id,
+                users::upn,
+                users::display_name,
+            ))
             .load(c)?;
         let mut out: HashMap<i64, Vec<MemberRef>> = HashMap::new();
         for (g, scim_id, upn, display) in rows {
-            out.entry(g).or_default().push(MemberRef { scim_id, display: display.unwrap_or(upn) });
+            out.entry(g).or_default().push(MemberRef {
+                scim_id,
+                display: display.unwrap_or(upn),
+            });
         }
         Ok(out)
     })
@@ -396,7 +436,7 @@ pub fn members_of(db: &mut Db, group_ids: &[i64]) -> Result<HashMap<i64, Vec<Mem
 
 /// A cheap query, for the health check.
 pub fn ping(db: &mut Db) -> Result<(), StoreError> {
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         diesel::sql_query("SELECT 1").execute(c)?;
         Ok(())
     })
@@ -404,7 +444,7 @@ pub fn ping(db: &mut Db) -> Result<(), StoreError> {
 
 /// The digest of the active token, if there is one.
 pub fn token_digest(db: &mut Db) -> Result<Option<String>, StoreError> {
-    with_conn!(db, c => Ok(scim_tokens::table
+    with_conn!(db, |c| Ok(scim_tokens::table
         .order(scim_tokens::id.desc())
         .select(scim_tokens::token_sha256)
         .first(c)
@@ -413,10 +453,13 @@ pub fn token_digest(db: &mut Db) -> Result<Option<String>, StoreError> {
 
 /// Replaces any token with one whose digest is `digest`.
 pub fn replace_token(db: &mut Db, digest: &str, now: NaiveDateTime) -> Result<(), StoreError> {
-    with_conn!(db, c => c.transaction::<_, StoreError, _>(|c| {
+    with_conn!(db, |c| c.transaction::<_, StoreError, _>(|c| {
         diesel::delete(scim_tokens::table).execute(c)?;
         diesel::insert_into(scim_tokens::table)
-            .values((scim_tokens::token_sha256.eq(digest), scim_tokens::created_at.eq(now)))
+            .values((
+                scim_tokens::token_sha256.eq(digest),
+                scim_tokens::created_at.eq(now),
+            ))
             .execute(c)?;
         Ok(())
     }))
@@ -429,7 +472,7 @@ pub fn revoke_token(
     detach_groups: bool,
     now: NaiveDateTime,
 ) -> Result<(usize, usize), StoreError> {
-    with_conn!(db, c => c.transaction::<_, StoreError, _>(|c| {
+    with_conn!(db, |c| c.transaction::<_, StoreError, _>(|c| {
         let removed = diesel::delete(scim_tokens::table).execute(c)?;
         let detached = if detach_groups {
             diesel::update(groups::table.filter(groups::source.eq(SCIM_SOURCE)))

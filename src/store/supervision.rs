@@ -119,9 +119,13 @@ impl Store {
 }
 
 pub fn load_health(db: &mut Db, connector: &str) -> Result<Health, StoreError> {
-    let row: Option<(i64, i64, Option<NaiveDateTime>)> = with_conn!(db, c => sync_state::table
+    let row: Option<(i64, i64, Option<NaiveDateTime>)> = with_conn!(db, |c| sync_state::table
         .find(connector)
-        .select((sync_state::consecutive_failures, sync_state::quarantine_level, sync_state::quarantined_until))
+        .select((
+            sync_state::consecutive_failures,
+            sync_state::quarantine_level,
+            sync_state::quarantined_until
+        ))
         .first(c)
         .optional())?;
     Ok(row
@@ -147,7 +151,7 @@ pub fn save_health(
         sync_state::last_error.eq(last_error),
         sync_state::updated_at.eq(now),
     );
-    with_conn!(db, c => diesel::insert_into(sync_state::table)
+    with_conn!(db, |c| diesel::insert_into(sync_state::table)
         .values((sync_state::connector.eq(connector), values))
         .on_conflict(sync_state::connector)
         .do_update()
@@ -157,10 +161,17 @@ pub fn save_health(
 }
 
 pub fn alert_rows(db: &mut Db, connector: &str) -> Result<AlertRows, StoreError> {
-    let rows: Vec<(String, bool, String, NaiveDateTime, Option<NaiveDateTime>)> = with_conn!(db, c => alert_state::table
-        .filter(alert_state::connector.eq(connector))
-        .select((alert_state::condition, alert_state::active, alert_state::detail, alert_state::raised_at, alert_state::last_sent_at))
-        .load(c))?;
+    let rows: Vec<(String, bool, String, NaiveDateTime, Option<NaiveDateTime>)> =
+        with_conn!(db, |c| alert_state::table
+            .filter(alert_state::connector.eq(connector))
+            .select((
+                alert_state::condition,
+                alert_state::active,
+                alert_state::detail,
+                alert_state::raised_at,
+                alert_state::last_sent_at
+            ))
+            .load(c))?;
     Ok(rows
         .into_iter()
         .filter_map(|(condition, active, detail, raised_at, last_sent_at)| {
@@ -190,8 +201,12 @@ pub fn save_alert(
         alert_state::raised_at.eq(row.raised_at),
         alert_state::last_sent_at.eq(row.last_sent_at),
     );
-    with_conn!(db, c => diesel::insert_into(alert_state::table)
-        .values((alert_state::connector.eq(connector), alert_state::condition.eq(condition.as_str()), values))
+    with_conn!(db, |c| diesel::insert_into(alert_state::table)
+        .values((
+            alert_state::connector.eq(connector),
+            alert_state::condition.eq(condition.as_str()),
+            values
+        ))
         .on_conflict((alert_state::connector, alert_state::condition))
         .do_update()
         .set(values)
@@ -200,8 +215,12 @@ pub fn save_alert(
 }
 
 pub fn open_conflicts(db: &mut Db, connector: &str) -> Result<i64, StoreError> {
-    Ok(with_conn!(db, c => conflicts::table
-        .filter(conflicts::connector.eq(connector).and(conflicts::status.eq("open")))
+    Ok(with_conn!(db, |c| conflicts::table
+        .filter(
+            conflicts::connector
+                .eq(connector)
+                .and(conflicts::status.eq("open"))
+        )
         .count()
         .get_result(c))?)
 }

@@ -355,7 +355,8 @@ fn compose(
                 Condition::Held => "no run is held any more",
                 Condition::Conflicts => "no open conflicts",
             };
-            (format!("recovered: {what}"), format!("Recovered: {what}.\nThe latest run: {}\n", report.summary()))
+            let body = format!("Recovered: {what}.\nThe latest run: {}\n", report.summary());
+            (format!("recovered: {what}"), body)
         }
         (Condition::RunFailed, _) => {
             let error = report.outcome.error();
@@ -363,14 +364,18 @@ fn compose(
                 "run failed".into(),
                 format!(
                     "What happened: {run} failed.\nError: {error}\n\nApplied: nothing. A failed fetch never \
-                     reaches the database, and a failed apply is rolled back; the cursor stays where it was.\n\n\
+                     reaches the database, and a failed apply is rolled back; the cursor stays where it \
+                      was.\n\n\
                      What you can do: {}\n",
                     if report.needs_operator {
-                        "the identity provider refused the credentials or the configuration is wrong: check the \
-                         connector's secret or certificate, its permissions and `idsync config` keys; idsync will \
+                        "the identity provider refused the credentials or the configuration is wrong: \
+                        check the \
+                         connector's secret or certificate, its permissions and `idsync config` keys; \
+                          idsync will \
                          not retry on its own schedule until the quarantine ends."
                     } else {
-                        "idsync retries on the next schedule; if the error persists, check the identity provider's \
+                        "idsync retries on the next schedule; if the error persists, check the identity \
+                        provider's \
                          status and the URL and request id above."
                     }
                 ),
@@ -379,32 +384,17 @@ fn compose(
         (Condition::Quarantined, _) => (
             "connector quarantined".into(),
             format!(
-                "What happened: {} consecutive failed runs put the connector in quarantine.\nNext attempt: {}\n\
-                 Last error: {}\n\nWhat you can do: fix the cause (credentials, permissions, network), then run \
+                "What happened: {} consecutive failed runs put the connector in quarantine.\nNext \
+                attempt: {}\n\
+                 Last error: {}\n\nWhat you can do: fix the cause (credentials, permissions, network), \
+                  then run \
                  `idsync resync --connector {connector}`; a successful run ends the quarantine.\n",
                 health.consecutive_failures,
                 when(health.quarantined_until),
                 report.outcome.error()
             ),
         ),
-        (Condition::Held, _) => (
-            "run held by the deletion guard".into(),
-            format!(
-                "What happened: {run} would have removed too much at once: {}.\n\nApplied: only what is not \
-                 destructive ({} created, {} updated, {} reactivated, {} memberships added). Not applied: the \
-                 deactivations, purges and deletions; `idsync status` and the run record list them.\n\n\
-                 What you can do: check the identity provider. If the removals are real, run \
-                 `idsync approve --connector {connector}` and the next run applies them.\n",
-                match &report.outcome {
-                    Outcome::Held { reason } => reason.as_str(),
-                    _ => "",
-                },
-                report.counts.created,
-                report.counts.updated,
-                report.counts.reactivated,
-                report.counts.memberships_added
-            ),
-        ),
+        (Condition::Held, _) => held_mail(connector, &run, report),
         (Condition::Conflicts, _) => (
             "matcher conflicts need a person".into(),
             format!(
@@ -422,6 +412,29 @@ fn compose(
     (
         format!("[idsync] {connector}: {prefix}{what}"),
         format!("Connector: {connector}\n{body}"),
+    )
+}
+
+/// The subject and body of a held run's mail.
+fn held_mail(connector: &str, run: &str, report: &RunReport) -> (String, String) {
+    (
+        "run held by the deletion guard".into(),
+        format!(
+            "What happened: {run} would have removed too much at once: {}.\n\nApplied: only what is not \
+                 destructive ({} created, {} updated, {} reactivated, {} memberships added). Not \
+                  applied: the \
+                 deactivations, purges and deletions; `idsync status` and the run record list them.\n\n\
+                 What you can do: check the identity provider. If the removals are real, run \
+                 `idsync approve --connector {connector}` and the next run applies them.\n",
+            match &report.outcome {
+                Outcome::Held { reason } => reason.as_str(),
+                _ => "",
+            },
+            report.counts.created,
+            report.counts.updated,
+            report.counts.reactivated,
+            report.counts.memberships_added
+        ),
     )
 }
 
