@@ -72,7 +72,7 @@ async fn run_in_span(
     // Before fetching: the stored cursor, and a run row (not for a dry run).
     let (run_id, state) = match prepare(store, &name, options).await {
         Ok(p) => p,
-        Err(e) => return report.fail(format!("database: {e}"), started),
+        Err(e) => return report.fail(format!("database: {e}"), false, started),
     };
     report.run_id = run_id;
     if let Some(id) = run_id {
@@ -88,11 +88,10 @@ async fn run_in_span(
     let mut batch = match connector.source.fetch(&request, progress).await {
         Ok(batch) => batch,
         Err(e) => {
-            report.needs_operator = e.needs_operator();
             let error = e.to_string();
             error!(connector = %name, run_id, error = %error, "fetch failed; nothing applied");
             record_failure(store, run_id, &error).await;
-            return report.fail(error, started);
+            return report.fail(error, e.needs_operator(), started);
         }
     };
     batch.data.normalize();
@@ -125,7 +124,7 @@ async fn run_in_span(
             error!(connector = %name, run_id, error = %error,
                 "run failed; the transaction was rolled back");
             record_failure(store, run_id, &error).await;
-            report.fail(error, started)
+            report.fail(error, false, started)
         }
     }
 }

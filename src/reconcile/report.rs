@@ -12,8 +12,14 @@ use crate::planner::{Plan, PlanCounts, Verdict};
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     Succeeded,
-    Held { reason: String },
-    Failed { error: String },
+    Held {
+        reason: String,
+    },
+    Failed {
+        error: String,
+        /// True when retrying cannot help (credentials, configuration).
+        needs_operator: bool,
+    },
     DryRun,
 }
 
@@ -32,10 +38,21 @@ impl Outcome {
         matches!(self, Outcome::Failed { .. })
     }
 
+    /// For a failed run: true when retrying cannot help (credentials, configuration).
+    pub fn needs_operator(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Failed {
+                needs_operator: true,
+                ..
+            }
+        )
+    }
+
     /// The error of a failed run, else "".
     pub fn error(&self) -> &str {
         match self {
-            Outcome::Failed { error } => error,
+            Outcome::Failed { error, .. } => error,
             _ => "",
         }
     }
@@ -52,8 +69,6 @@ pub struct RunReport {
     /// The plan, for a dry run to print.
     pub plan: Option<Plan>,
     pub verdict: Option<Verdict>,
-    /// For a failed run: true when retrying cannot help (credentials, configuration).
-    pub needs_operator: bool,
     pub elapsed: Duration,
 }
 
@@ -69,7 +84,6 @@ impl RunReport {
             counts: PlanCounts::default(),
             plan: None,
             verdict: None,
-            needs_operator: false,
             elapsed: Duration::ZERO,
         }
     }
@@ -80,7 +94,7 @@ impl RunReport {
             Outcome::Succeeded => "succeeded".to_owned(),
             Outcome::DryRun => "dry run, nothing written".to_owned(),
             Outcome::Held { reason } => format!("HELD by the deletion guard ({reason})"),
-            Outcome::Failed { error } => format!("FAILED: {error}"),
+            Outcome::Failed { error, .. } => format!("FAILED: {error}"),
         };
         format!(
             "{}: {what}; fetched {} users, {} groups; {} in {:.1}s",
@@ -92,8 +106,11 @@ impl RunReport {
         )
     }
 
-    pub(super) fn fail(mut self, error: String, started: Instant) -> RunReport {
-        self.outcome = Outcome::Failed { error };
+    pub(super) fn fail(mut self, error: String, needs_operator: bool, started: Instant) -> RunReport {
+        self.outcome = Outcome::Failed {
+            error,
+            needs_operator,
+        };
         self.elapsed = started.elapsed();
         self
     }

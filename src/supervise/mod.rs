@@ -14,7 +14,7 @@ use tracing::{info, warn, Instrument};
 
 use self::alerts::{AlertRow, Condition, Mail};
 pub use self::mail::{MailError, Mailer};
-use self::quarantine::{Health, QuarantineSettings, RunResult, Transition};
+use self::quarantine::{Health, QuarantineSettings, Transition};
 use crate::config::{Config, Schedule};
 use crate::connectors::Connector;
 use crate::reconcile::{self, Outcome, RunOptions, RunProgress, RunReport};
@@ -213,17 +213,12 @@ impl Supervisor {
     }
 
     async fn record(&self, name: &str, report: &RunReport) -> (Health, Transition) {
-        let result = match &report.outcome {
-            Outcome::Failed { .. } => RunResult::Failure {
-                needs_operator: report.needs_operator,
-            },
-            _ => RunResult::Success,
-        };
         let error = report.outcome.is_failed().then(|| report.outcome.error());
         let now = store::now();
         let recorded = match self.store.health(name).await {
             Ok(before) => {
-                let (after, transition) = quarantine::after_run(&before, result, &self.quarantine, now);
+                let (after, transition) =
+                    quarantine::after_run(&before, &report.outcome, &self.quarantine, now);
                 self.store
                     .save_health(name, &after, error, now)
                     .await
@@ -367,7 +362,7 @@ fn compose(
                      reaches the database, and a failed apply is rolled back; the cursor stays where it \
                       was.\n\n\
                      What you can do: {}\n",
-                    if report.needs_operator {
+                    if report.outcome.needs_operator() {
                         "the identity provider refused the credentials or the configuration is wrong: \
                         check the \
                          connector's secret or certificate, its permissions and `idsync config` keys; \
