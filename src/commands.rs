@@ -10,8 +10,8 @@ use crate::config::Config;
 use crate::connectors;
 use crate::daemon::install_metrics;
 use crate::reconcile::{Outcome, RunOptions, RunProgress};
-use crate::store::{self, runs, DatabaseUrl, Db};
-use crate::supervise::Supervisor;
+use crate::store::{self, Store};
+use crate::supervise::{Supervised, Supervisor};
 
 /// Exit code of `resync` when the deletion guard held a run.
 pub const EXIT_HELD: u8 = 3;
@@ -35,13 +35,11 @@ pub async fn resync(
     if selected.is_empty() {
         bail!("no connectors are configured in {}", config.path.display());
     }
-    if !dry_run {
-        migrate_quietly(&config.database).await?;
-    }
+    let store = store_for(config, dry_run).await?;
     let mut code = ExitCode::SUCCESS;
     let (mut failed, mut held) = (false, false);
     install_metrics();
-    let supervisor = Supervisor::new(config).map_err(anyhow::Error::msg)?;
+    let supervisor = Supervisor::new(config, store)?;
     for c in selected {
         let connector = connectors::build(c);
         let progress = if std::io::stderr().is_terminal() {
@@ -61,10 +59,13 @@ pub async fn resync(
             )
             .await;
         progress.finish();
-        let Some(report) = supervised.report else {
-            println!("{}: skipped: {}", c.name, supervised.skipped.unwrap_or_default());
-            failed = true;
-            continue;
+        let report = match supervised {
+            Supervised::Ran { report, .. } => report,
+            Supervised::Skipped { reason, .. } => {
+                println!("{}: skipped: {reason}", c.name);
+                failed = true;
+                continue;
+            }
         };
         if let Some(plan) = &report.plan {
             print!("{}", plan.render());
@@ -87,13 +88,24 @@ pub async fn resync(
     Ok(code)
 }
 
-async fn migrate_quietly(url: &DatabaseUrl) -> anyhow::Result<Vec<String>> {
-    let url = url.clone();
-    Ok(tokio::task::spawn_blocking(move || Db::open(&url)?.migrate()).await??)
+/// The store for a command that writes: the configured database, migrated.
+async fn migrated(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::open(&config.database);
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The store for a run: migrated, or for a dry run one that changes nothing.
+async fn store_for(config: &Config, dry_run: bool) -> anyhow::Result<Store> {
+    if dry_run {
+        Ok(Store::for_dry_run(&config.database).await?)
+    } else {
+        migrated(config).await
+    }
 }
 
 pub async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
-    let applied = migrate_quietly(&config.database).await?;
+    let applied = Store::open(&config.database).migrate().await?;
     if applied.is_empty() {
         println!("{}: up to date", config.database.redacted());
     }
@@ -107,116 +119,116 @@ pub async fn approve(config: &Config, connector: &str) -> anyhow::Result<ExitCod
     if config.connector(connector).is_none() {
         bail!("no connector is named {connector:?}");
     }
-    let url = config.database.clone();
-    let name = connector.to_owned();
-    tokio::task::spawn_blocking(move || -> Result<(), store::StoreError> {
-        let mut db = Db::open(&url)?;
-        db.migrate()?;
-        runs::approve(&mut db, &name, store::now())
-    })
-    .await??;
+    migrated(config).await?.approve(connector, store::now()).await?;
     println!("{connector}: the next run may pass the deletion guard once");
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
-    let url = config.database.clone();
-    let connectors: Vec<(String, crate::config::Schedule)> = config
+    let names: Vec<String> = config.connectors.iter().map(|c| c.name.clone()).collect();
+    let report = migrated(config).await?.status(&names).await?;
+    let now = store::now();
+    let mut out = String::new();
+    for (c, schedule) in report
         .connectors
         .iter()
-        .map(|c| (c.name.clone(), c.schedule.clone()))
-        .collect();
-    let text = tokio::task::spawn_blocking(move || -> Result<String, store::StoreError> {
-        let mut db = Db::open(&url)?;
-        db.migrate()?;
-        let now = store::now();
-        let mut out = String::new();
-        for (name, schedule) in &connectors {
-            let state = runs::sync_state(&mut db, name)?;
-            let recent = runs::recent_runs(&mut db, name, 5)?;
-            let conflicts = store::supervision::open_conflicts(&mut db, name)?;
-            out.push_str(&format!("connector {name}\n"));
-            match state.last_success_at {
-                Some(t) => out.push_str(&format!("  last success: {t} UTC\n")),
-                None => out.push_str("  last success: never\n"),
-            }
-            let next = match state.quarantined_until {
-                Some(until) => {
-                    out.push_str(&format!(
-                        "  QUARANTINED until {until} UTC after {} consecutive failures; last error: {}\n",
-                        state.consecutive_failures,
-                        state.last_error.as_deref().unwrap_or("")
-                    ));
-                    Some(until.and_utc())
-                }
-                None => {
-                    if state.consecutive_failures > 0 {
-                        out.push_str(&format!(
-                            "  failing: {} consecutive failures; last error: {}\n",
-                            state.consecutive_failures,
-                            state.last_error.as_deref().unwrap_or("")
-                        ));
-                    }
-                    let from = recent.first().map(|r| r.started_at).unwrap_or(now).and_utc();
-                    schedule.next_after(from).map(|t| t.max(now.and_utc()))
-                }
-            };
-            if let Some(next) = next {
-                out.push_str(&format!("  next run (daemon): {} UTC\n", next.format("%Y-%m-%d %H:%M:%S")));
-            }
-            if state.guard_approved {
-                out.push_str("  deletion guard: approved for the next run\n");
-            }
-            if recent.first().is_some_and(|r| r.status == "held") {
-                out.push_str(&format!("  HELD: run `idsync approve --connector {name}` to apply the withheld changes\n"));
-            }
-            out.push_str(&format!("  open conflicts: {conflicts}\n"));
-            for r in &recent {
-                out.push_str(&format!(
-                    "  run #{} {} {} ({}): fetched {} users, {} groups; {} created, {} updated, {} deactivated, \
-                     {} reactivated, {} purged, {} groups changed, +{}/-{} memberships, {} conflicts{}\n",
-                    r.id,
-                    r.started_at.format("%Y-%m-%d %H:%M:%S"),
-                    r.status,
-                    r.mode,
-                    r.fetched_users,
-                    r.fetched_groups,
-                    r.created,
-                    r.updated,
-                    r.deactivated,
-                    r.reactivated,
-                    r.purged,
-                    r.groups_changed,
-                    r.memberships_added,
-                    r.memberships_removed,
-                    r.conflicts,
-                    r.error.as_ref().map(|e| format!("; error: {e}")).unwrap_or_default()
-                ));
-            }
-        }
-        let conflicts = runs::open_conflicts(&mut db)?;
-        out.push_str(&format!("open conflicts: {}\n", conflicts.len()));
-        for c in conflicts {
-            out.push_str(&format!(
-                "  #{} {} {} ({}): {}: {}\n",
-                c.id,
-                c.connector,
-                c.upn.unwrap_or_default(),
-                c.external_id,
-                c.reason,
-                c.detail
-            ));
-        }
-        Ok(out)
-    })
-    .await??;
-    print!("{text}");
+        .zip(config.connectors.iter().map(|c| &c.schedule))
+    {
+        connector_status(&mut out, c, schedule, now);
+    }
+    out.push_str(&format!("open conflicts: {}\n", report.conflicts.len()));
+    for c in report.conflicts {
+        out.push_str(&format!(
+            "  #{} {} {} ({}): {}: {}\n",
+            c.id,
+            c.connector,
+            c.upn.unwrap_or_default(),
+            c.external_id,
+            c.reason,
+            c.detail
+        ));
+    }
+    print!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 
+/// One connector's part of `idsync status`.
+fn connector_status(
+    out: &mut String,
+    c: &store::runs::ConnectorStatus,
+    schedule: &crate::config::Schedule,
+    now: chrono::NaiveDateTime,
+) {
+    let (name, state, recent) = (&c.name, &c.state, &c.recent);
+    out.push_str(&format!("connector {name}\n"));
+    match state.last_success_at {
+        Some(t) => out.push_str(&format!("  last success: {t} UTC\n")),
+        None => out.push_str("  last success: never\n"),
+    }
+    let last_error = state.last_error.as_deref().unwrap_or("");
+    let next = match state.quarantined_until {
+        Some(until) => {
+            out.push_str(&format!(
+                "  QUARANTINED until {until} UTC after {} consecutive failures; last error: {last_error}\n",
+                state.consecutive_failures,
+            ));
+            Some(until.and_utc())
+        }
+        None => {
+            if state.consecutive_failures > 0 {
+                out.push_str(&format!(
+                    "  failing: {} consecutive failures; last error: {last_error}\n",
+                    state.consecutive_failures,
+                ));
+            }
+            let from = recent.first().map(|r| r.started_at).unwrap_or(now).and_utc();
+            schedule.next_after(from).map(|t| t.max(now.and_utc()))
+        }
+    };
+    if let Some(next) = next {
+        let next = next.format("%Y-%m-%d %H:%M:%S");
+        out.push_str(&format!("  next run (daemon): {next} UTC\n"));
+    }
+    if state.guard_approved {
+        out.push_str("  deletion guard: approved for the next run\n");
+    }
+    if recent.first().is_some_and(|r| r.status == "held") {
+        out.push_str(&format!(
+            "  HELD: run `idsync approve --connector {name}` to apply the withheld changes\n"
+        ));
+    }
+    out.push_str(&format!("  open conflicts: {}\n", c.open_conflicts));
+    for r in recent {
+        out.push_str(&format!(
+            "  run #{} {} {} ({}): fetched {} users, {} groups; {} created, {} updated, \
+             {} deactivated, {} reactivated, {} purged, {} groups changed, +{}/-{} memberships, \
+             {} conflicts{}\n",
+            r.id,
+            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+            r.status,
+            r.mode,
+            r.fetched_users,
+            r.fetched_groups,
+            r.created,
+            r.updated,
+            r.deactivated,
+            r.reactivated,
+            r.purged,
+            r.groups_changed,
+            r.memberships_added,
+            r.memberships_removed,
+            r.conflicts,
+            r.error
+                .as_ref()
+                .map(|e| format!("; error: {e}"))
+                .unwrap_or_default()
+        ));
+    }
+}
+
 pub async fn alerts_test(config: &Config) -> anyhow::Result<ExitCode> {
-    let supervisor = Supervisor::new(config).map_err(anyhow::Error::msg)?;
-    supervisor.send_test().await.map_err(anyhow::Error::msg)?;
+    let supervisor = Supervisor::new(config, Store::open(&config.database))?;
+    supervisor.send_test().await?;
     let to = config
         .alerts
         .as_ref()
@@ -242,9 +254,7 @@ pub async fn events(
         run,
         limit,
     };
-    let url = config.database.clone();
-    let rows =
-        tokio::task::spawn_blocking(move || store::events::list(&mut Db::open(&url)?, &filter)).await??;
+    let rows = Store::open(&config.database).events(filter).await?;
     for e in &rows {
         println!(
             "{} run {} {} {} {} #{} {}: {}",
@@ -289,17 +299,16 @@ pub async fn config_check(config: &Config) -> anyhow::Result<ExitCode> {
         config.connectors.len()
     );
     let mut ok = true;
-    let url = config.database.clone();
     let database = match &config.database {
         // Opening a SQLite file creates it; a check changes nothing.
-        DatabaseUrl::Sqlite(path) if !path.exists() => {
+        store::DatabaseUrl::Sqlite(path) if !path.exists() => {
             println!(
                 "database {}: does not exist yet; `idsync run` or `migrate` creates it",
                 path.display()
             );
             Ok(false)
         }
-        _ => tokio::task::spawn_blocking(move || Db::open(&url)?.has_pending_migrations()).await?,
+        url => Store::open(url).has_pending_migrations().await,
     };
     match database {
         Ok(pending) => println!(
@@ -366,29 +375,14 @@ pub async fn provision(config: &Config, name: &str, key: &str, dry_run: bool) ->
         }
     );
 
-    if !dry_run {
-        migrate_quietly(&config.database).await?;
-    }
-    let (url, source, probe) = (config.database.clone(), name.to_owned(), record.clone());
-    let explained = tokio::task::spawn_blocking(move || -> Result<String, store::StoreError> {
-        let mut db = match &url {
-            DatabaseUrl::Sqlite(path) if !path.exists() => {
-                let mut db = Db::open(&DatabaseUrl::SqliteMemory)?;
-                db.migrate()?;
-                db
-            }
-            _ => Db::open(&url)?,
-        };
-        let local = store::load_local(&mut db, &source)?;
-        Ok(crate::reconcile::on_demand::explain_match(
-            &source, &probe, &local,
-        ))
-    })
-    .await??;
+    let store = store_for(config, dry_run).await?;
+    let local = store.load_local(name).await?;
+    let explained = crate::reconcile::on_demand::explain_match(name, &record, &local);
+    drop(local);
     println!("3. {explained}");
 
     install_metrics();
-    let supervisor = Supervisor::new(config).map_err(anyhow::Error::msg)?;
+    let supervisor = Supervisor::new(config, store)?;
     let prepared = crate::reconcile::on_demand::Prepared::for_user(name, record, lookup.in_scope);
     let apply_copy = prepared.again();
     let preview = crate::connectors::Connector {
@@ -401,12 +395,11 @@ pub async fn provision(config: &Config, name: &str, key: &str, dry_run: bool) ->
         on_demand: true,
     };
     let plan = supervisor.run(&preview, options, &RunProgress::hidden()).await;
-    let lines = plan
-        .report
-        .as_ref()
-        .and_then(|r| r.plan.as_ref())
-        .map(|p| p.render())
-        .unwrap_or_default();
+    let lines = match &plan {
+        Supervised::Ran { report, .. } => report.plan.as_ref().map(|p| p.render()),
+        Supervised::Skipped { .. } => None,
+    }
+    .unwrap_or_default();
     println!(
         "4. changes:{}",
         if lines.is_empty() {
@@ -431,9 +424,12 @@ pub async fn provision(config: &Config, name: &str, key: &str, dry_run: bool) ->
         ..options
     };
     let supervised = supervisor.run(&apply, options, &RunProgress::hidden()).await;
-    let Some(report) = supervised.report else {
-        println!("5. skipped: {}", supervised.skipped.unwrap_or_default());
-        return Ok(ExitCode::FAILURE);
+    let report = match supervised {
+        Supervised::Ran { report, .. } => report,
+        Supervised::Skipped { reason, .. } => {
+            println!("5. skipped: {reason}");
+            return Ok(ExitCode::FAILURE);
+        }
     };
     println!("5. {}", report.summary());
     Ok(match report.outcome {
@@ -445,15 +441,12 @@ pub async fn provision(config: &Config, name: &str, key: &str, dry_run: bool) ->
 
 /// `scim-token create`: a new secret, printed once; the previous one stops working.
 pub async fn scim_token_create(config: &Config) -> anyhow::Result<ExitCode> {
-    let url = config.database.clone();
     let secret = crate::scim::tokens::new_secret();
     let digest = crate::scim::tokens::digest(&secret);
-    tokio::task::spawn_blocking(move || -> Result<(), store::StoreError> {
-        let mut db = Db::open(&url)?;
-        db.migrate()?;
-        store::scim::replace_token(&mut db, &digest, store::now())
-    })
-    .await??;
+    migrated(config)
+        .await?
+        .replace_scim_token(&digest, store::now())
+        .await?;
     eprintln!("New SCIM bearer token (shown once; any previous token no longer works):");
     println!("{secret}");
     Ok(ExitCode::SUCCESS)
@@ -461,14 +454,10 @@ pub async fn scim_token_create(config: &Config) -> anyhow::Result<ExitCode> {
 
 /// `scim-token revoke [--detach-groups]`.
 pub async fn scim_token_revoke(config: &Config, detach_groups: bool) -> anyhow::Result<ExitCode> {
-    let url = config.database.clone();
-    let (removed, detached) =
-        tokio::task::spawn_blocking(move || -> Result<(usize, usize), store::StoreError> {
-            let mut db = Db::open(&url)?;
-            db.migrate()?;
-            store::scim::revoke_token(&mut db, detach_groups, store::now())
-        })
-        .await??;
+    let (removed, detached) = migrated(config)
+        .await?
+        .revoke_scim_token(detach_groups, store::now())
+        .await?;
     if removed == 0 {
         println!("no SCIM token was active");
     } else {

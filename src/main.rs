@@ -34,7 +34,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     )?;
     match cli.command {
         Command::Run => {
-            daemon::run(config, shutdown_signal()).await?;
+            let store = idsync::store::Store::with_options(&config.database, daemon::store_options(&config));
+            daemon::run(config, store, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Resync {

@@ -374,16 +374,14 @@ async fn retention_purges_deleted_users_only() {
     };
     assert_eq!(count().await, 3, "DELETE archives; the row waits for retention");
 
-    let url = s.url.clone();
+    let store = idsync::store::Store::open(&s.url);
     let guard = idsync::planner::GuardSettings {
         max_deactivations: 500,
         max_deactivation_percent: 100.0,
     };
-    let purged = tokio::task::spawn_blocking(move || {
-        idsync::reconcile::retention::purge_archived(&url, "scim", 0, &guard).unwrap()
-    })
-    .await
-    .unwrap();
+    let purged = idsync::reconcile::retention::purge_archived(&store, "scim", 0, &guard)
+        .await
+        .unwrap();
     assert_eq!(purged, 1);
     assert_eq!(count().await, 2);
     assert_eq!(

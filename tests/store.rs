@@ -63,7 +63,7 @@ impl Harness {
             .build()
             .unwrap();
         runtime.block_on(reconcile::run_once(
-            &self.url,
+            &store::Store::open(&self.url),
             &connector,
             options,
             &RunProgress::hidden(),
@@ -293,7 +293,7 @@ fn scenario(database_url: &str) {
     std::fs::write(h.dir.path().join("export.json"), b"{\"users\": [").unwrap();
     let report = h.sync();
     assert!(
-        matches!(&report.outcome, Outcome::Failed { error } if error.contains("export.json line 1")),
+        matches!(&report.outcome, Outcome::Failed { error, .. } if error.contains("export.json line 1")),
         "{report:?}"
     );
     assert_eq!((h.users(), h.memberships(), h.count_events()), before);

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use thiserror::Error;
 
-pub use schedule::Schedule;
+pub use schedule::{Schedule, ScheduleError};
 
 use crate::planner::{GuardSettings, PlanSettings, UserField};
 use crate::store::DatabaseUrl;
@@ -258,11 +258,11 @@ impl Config {
         };
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| invalid(String::new(), e.to_string()))?;
-        overrides::apply(&mut table, env).map_err(|e| invalid(String::new(), e))?;
+        overrides::apply(&mut table, env).map_err(|e| invalid(String::new(), e.to_string()))?;
 
         let shape: FileShape = typed(toml::Value::Table(table)).map_err(|(k, m)| invalid(k, m))?;
-        let database =
-            DatabaseUrl::parse(&shape.database.url).map_err(|m| invalid("database.url".into(), m))?;
+        let database = DatabaseUrl::parse(&shape.database.url)
+            .map_err(|m| invalid("database.url".into(), m.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut connectors: Vec<ConnectorConfig> = Vec::new();
         for (i, table) in shape.connectors.into_iter().enumerate() {
@@ -290,10 +290,10 @@ impl Config {
         }
         if let Some(alerts) = &shape.alerts {
             Schedule::parse_interval(&alerts.reminder_after)
-                .map_err(|m| invalid("alerts.reminder_after".into(), m))?;
+                .map_err(|m| invalid("alerts.reminder_after".into(), m.to_string()))?;
         }
         Schedule::parse_cron(&shape.daemon.housekeeping_schedule)
-            .map_err(|m| invalid("daemon.housekeeping_schedule".into(), m))?;
+            .map_err(|m| invalid("daemon.housekeeping_schedule".into(), m.to_string()))?;
         if shape.daemon.quarantine_after_failures == 0 {
             return Err(invalid(
                 "daemon.quarantine_after_failures".into(),
@@ -343,8 +343,12 @@ fn connector(mut table: toml::Table, base: &Path) -> Result<ConnectorConfig, (St
                 "give `schedule` or `interval`, not both".into(),
             ))
         }
-        (Some(expr), None) => Schedule::parse_cron(expr).map_err(|m| ("schedule".to_owned(), m))?,
-        (None, Some(text)) => Schedule::parse_interval(text).map_err(|m| ("interval".to_owned(), m))?,
+        (Some(expr), None) => {
+            Schedule::parse_cron(expr).map_err(|m| ("schedule".to_owned(), m.to_string()))?
+        }
+        (None, Some(text)) => {
+            Schedule::parse_interval(text).map_err(|m| ("interval".to_owned(), m.to_string()))?
+        }
         (None, None) => Schedule::default(),
     };
     let mut guard = GuardSettings::default();

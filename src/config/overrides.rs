@@ -3,9 +3,19 @@
 //! case-insensitively, `-` written as `_`). Values are read as TOML when they parse as a
 //! value (`500`, `true`, `"x"`), as plain strings otherwise.
 
+use thiserror::Error;
+
 const PREFIX: &str = "IDSYNC__";
 
-pub fn apply(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<(), String> {
+/// An `IDSYNC__...` variable that names nothing in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct OverrideError(String);
+
+pub fn apply(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), OverrideError> {
     let mut vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with(PREFIX)).collect();
     vars.sort();
     for (name, raw) in vars {
@@ -19,7 +29,9 @@ pub fn apply(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
                 let entries = table
                     .get_mut("connectors")
                     .and_then(toml::Value::as_array_mut)
-                    .ok_or_else(|| format!("{name}: the configuration has no [[connectors]]"))?;
+                    .ok_or_else(|| {
+                        OverrideError(format!("{name}: the configuration has no [[connectors]]"))
+                    })?;
                 let entry = entries
                     .iter_mut()
                     .filter_map(toml::Value::as_table_mut)
@@ -28,7 +40,7 @@ pub fn apply(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
                             .and_then(toml::Value::as_str)
                             .is_some_and(|n| n.to_ascii_lowercase().replace('-', "_") == *connector)
                     })
-                    .ok_or_else(|| format!("{name}: no connector is named {connector}"))?;
+                    .ok_or_else(|| OverrideError(format!("{name}: no connector is named {connector}")))?;
                 entry.insert(key.clone(), value);
             }
             [section, key] => {
@@ -36,13 +48,13 @@ pub fn apply(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
                     .entry(section.clone())
                     .or_insert_with(|| toml::Value::Table(toml::Table::new()))
                     .as_table_mut()
-                    .ok_or_else(|| format!("{name}: {section} is not a section"))?;
+                    .ok_or_else(|| OverrideError(format!("{name}: {section} is not a section")))?;
                 section.insert(key.clone(), value);
             }
             _ => {
-                return Err(format!(
+                return Err(OverrideError(format!(
                     "{name}: expected IDSYNC__SECTION__KEY or IDSYNC__CONNECTORS__NAME__KEY"
-                ))
+                )))
             }
         }
     }

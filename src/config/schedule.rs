@@ -7,6 +7,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+/// A schedule or interval that cannot be read; the message says what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct ScheduleError(String);
 
 /// The default, as the identity providers' own provisioning cycles: every 40 minutes.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(40 * 60);
@@ -33,7 +39,7 @@ impl Schedule {
     }
 
     /// Parses a crontab expression or shortcut.
-    pub fn parse_cron(expr: &str) -> Result<Schedule, String> {
+    pub fn parse_cron(expr: &str) -> Result<Schedule, ScheduleError> {
         let expr = expr.trim();
         let expanded = match expr.to_ascii_lowercase().as_str() {
             "@yearly" | "@annually" => "0 0 1 1 *".to_owned(),
@@ -41,7 +47,7 @@ impl Schedule {
             "@weekly" => "0 0 * * 0".to_owned(),
             "@daily" | "@midnight" => "0 0 * * *".to_owned(),
             "@hourly" => "0 * * * *".to_owned(),
-            other if other.starts_with('@') => return Err(format!("unknown shortcut {expr}")),
+            other if other.starts_with('@') => return Err(ScheduleError(format!("unknown shortcut {expr}"))),
             _ => expr.to_owned(),
         };
         let fields: Vec<&str> = expanded.split_whitespace().collect();
@@ -49,9 +55,9 @@ impl Schedule {
             5 => ("0", &fields[..]),
             6 | 7 => (fields[0], &fields[1..]),
             n => {
-                return Err(format!(
+                return Err(ScheduleError(format!(
                     "expected 5 fields (minute hour day month weekday), or 6-7 with seconds; got {n}"
-                ))
+                )))
             }
         };
         let weekday = convert_weekday(rest[4])?;
@@ -61,11 +67,11 @@ impl Schedule {
         converted
             .parse::<cron::Schedule>()
             .map(|s| Schedule::Cron(Box::new(s)))
-            .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
+            .map_err(|e| ScheduleError(format!("invalid cron expression {expr:?}: {e}")))
     }
 
     /// Parses an interval: `90s`, `40m`, `1h30m`, `1d`.
-    pub fn parse_interval(text: &str) -> Result<Schedule, String> {
+    pub fn parse_interval(text: &str) -> Result<Schedule, ScheduleError> {
         let mut total = 0u64;
         let mut number = String::new();
         for ch in text.trim().chars() {
@@ -79,35 +85,37 @@ impl Schedule {
                 'h' => 3600,
                 'd' => 86400,
                 _ => {
-                    return Err(format!(
+                    return Err(ScheduleError(format!(
                         "invalid interval {text:?}: unknown unit {ch:?} (use s, m, h or d)"
-                    ))
+                    )))
                 }
             };
-            let n: u64 = number
-                .parse()
-                .map_err(|_| format!("invalid interval {text:?}: a number must precede {ch:?}"))?;
+            let n: u64 = number.parse().map_err(|_| {
+                ScheduleError(format!("invalid interval {text:?}: a number must precede {ch:?}"))
+            })?;
             total += n * unit;
             number.clear();
         }
         if !number.is_empty() || total == 0 {
-            return Err(format!(
+            return Err(ScheduleError(format!(
                 "invalid interval {text:?}: expected e.g. 40m, 1h30m or 90s"
-            ));
+            )));
         }
         Ok(Schedule::Every(Duration::from_secs(total)))
     }
 }
 
 /// Crontab weekdays 0-7 (0 and 7 = Sunday) to the cron crate's 1-7 (1 = Sunday).
-fn convert_weekday(field: &str) -> Result<String, String> {
+fn convert_weekday(field: &str) -> Result<String, ScheduleError> {
     if field == "*" || field == "?" {
         return Ok(field.to_owned());
     }
-    let convert = |n: &str| -> Result<u8, String> {
-        let v: u8 = n.parse().map_err(|_| format!("invalid weekday {n:?}"))?;
+    let convert = |n: &str| -> Result<u8, ScheduleError> {
+        let v: u8 = n
+            .parse()
+            .map_err(|_| ScheduleError(format!("invalid weekday {n:?}")))?;
         if v > 7 {
-            return Err(format!("weekday {v} is out of range 0-7"));
+            return Err(ScheduleError(format!("weekday {v} is out of range 0-7")));
         }
         Ok(v % 7 + 1)
     };
@@ -136,7 +144,9 @@ fn convert_weekday(field: &str) -> Result<String, String> {
                     out.push(format!("{a}-7"));
                     out.push("1".to_owned());
                 } else {
-                    return Err(format!("weekday range {range} wraps past Sunday; split it"));
+                    return Err(ScheduleError(format!(
+                        "weekday range {range} wraps past Sunday; split it"
+                    )));
                 }
             }
         }
@@ -207,7 +217,7 @@ mod tests {
             ("@fortnightly", "unknown shortcut"),
             ("61 * * * *", "invalid cron expression"),
         ] {
-            let err = Schedule::parse_cron(expr).unwrap_err();
+            let err = Schedule::parse_cron(expr).unwrap_err().to_string();
             assert!(err.contains(wanted), "{expr}: {err}");
         }
     }
@@ -217,7 +227,7 @@ mod tests {
         let every = |s: &str| match Schedule::parse_interval(s) {
             Ok(Schedule::Every(d)) => Ok(d.as_secs()),
             Ok(_) => Err("not an interval".to_owned()),
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         };
         assert_eq!(every("40m"), Ok(2400));
         assert_eq!(every("1h30m"), Ok(5400));

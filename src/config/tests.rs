@@ -1,3 +1,5 @@
+//! Parsing the configuration: the file, the environment overrides and the error messages.
+
 use super::*;
 
 fn parse(text: &str) -> Result<Config, String> {

@@ -8,22 +8,25 @@
 mod ops;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
+use thiserror::Error;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use ops::{install_metrics, router as ops_router, OpsState};
 
-use crate::config::{Config, Schedule};
+use crate::config::{Config, Schedule, ScheduleError};
 use crate::connectors::{self, Connector};
 use crate::reconcile::{RunOptions, RunProgress};
-use crate::store::Db;
+use crate::store::{Store, StoreError, StoreOptions};
 use crate::supervise::quarantine::Health;
-use crate::supervise::Supervisor;
+use crate::supervise::{SuperviseError, Supervised, Supervisor};
 
 /// How long shutdown waits for runs in progress to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(120);
@@ -49,75 +52,91 @@ impl Clock {
     }
 }
 
+/// The daemon's pool: room for the SCIM endpoint's requests (its `pool_size`) beside the
+/// connectors' runs, leases and health checks. With SCIM on SQLite, checkpoints are left to
+/// the endpoint's timer, so no request stalls on one.
+pub fn store_options(config: &Config) -> StoreOptions {
+    let runs = u32::try_from(config.connectors.len()).unwrap_or(u32::MAX);
+    let scim = config.scim.as_ref().map_or(0, |s| s.pool_size.max(1));
+    StoreOptions {
+        pool_size: u32::try_from(scim)
+            .unwrap_or(u32::MAX)
+            .saturating_add(runs)
+            .saturating_add(4),
+        manual_checkpoints: config.scim.is_some(),
+    }
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Supervise(#[from] SuperviseError),
+    #[error("daemon.housekeeping_schedule: {0}")]
+    Schedule(#[from] ScheduleError),
+    /// A listen address is taken or not ours to bind: fix the configuration.
+    #[error("{key} {address}: {source}")]
+    Bind {
+        key: &'static str,
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
 /// Runs until `shutdown` completes; then lets running syncs finish (bounded) and returns.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let url = config.database.clone();
-    let migrated = {
-        let url = url.clone();
-        tokio::task::spawn_blocking(move || Db::open(&url)?.migrate()).await??
-    };
+pub async fn run(
+    config: Config,
+    store: Store,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let migrated = store.migrate().await?;
     if !migrated.is_empty() {
         info!(migrations = ?migrated, "database migrated");
     }
     let metrics = install_metrics();
-    let supervisor = Arc::new(Supervisor::new(&config).map_err(anyhow::Error::msg)?);
+    let supervisor = Arc::new(Supervisor::new(&config, store.clone())?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
 
     let ops_state = OpsState {
-        url: url.clone(),
+        store: store.clone(),
         connectors: config.connectors.iter().map(|c| c.name.clone()).collect(),
         metrics,
     };
     // /healthz and /metrics: on [ops] listen when set, else beside the SCIM endpoint.
     let ops_on_scim = config.ops.is_none() && config.scim.is_some();
     if let Some(ops) = &config.ops {
-        let listener = tokio::net::TcpListener::bind(ops.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("ops.listen {}: {e}", ops.listen))?;
+        let listener = bind("ops.listen", ops.listen).await?;
         info!(address = %ops.listen, "serving /healthz and /metrics");
-        let (router, mut stop) = (ops::router(ops_state.clone()), stop_rx.clone());
-        tasks.spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.changed().await;
-                })
-                .await;
-            if let Err(e) = served {
-                warn!(error = %e, "the ops server stopped");
-            }
-        });
+        tasks.spawn(serve_ops(listener, ops_state.clone(), stop_rx.clone()));
     }
     if let Some(scim) = &config.scim {
-        let listener = tokio::net::TcpListener::bind(scim.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("scim.listen {}: {e}", scim.listen))?;
-        info!(listen = %listener.local_addr()?, ops = ops_on_scim, "SCIM endpoint listening under /scim/v2");
-        let state = crate::scim::ScimState::new(url.clone(), scim);
+        let listener = bind("scim.listen", scim.listen).await?;
+        let address = listener.local_addr().map_err(|source| DaemonError::Bind {
+            key: "scim.listen",
+            address: scim.listen,
+            source,
+        })?;
+        info!(listen = %address, ops = ops_on_scim, "SCIM endpoint listening under /scim/v2");
+        let state = crate::scim::ScimState::new(store.clone(), scim);
         let also = if ops_on_scim {
             ops::router(ops_state)
         } else {
             axum::Router::new()
         };
-        let mut stop = stop_rx.clone();
-        tasks.spawn(async move {
-            let stopped = async move {
-                let _ = stop.changed().await;
-            };
-            if let Err(e) = crate::scim::serve(listener, state, also, stopped).await {
-                warn!(error = %e, "the SCIM endpoint stopped");
-            }
-        });
+        tasks.spawn(serve_scim(listener, state, also, stop_rx.clone()));
     }
     if config.connectors.is_empty() && config.scim.is_none() {
         warn!("no connectors configured; nothing to schedule");
     }
     let scim_retention = config.scim.as_ref().and_then(|s| s.delete_archived_after_days);
     if config.daemon.keep_history_days > 0 || scim_retention.is_some() {
-        let schedule =
-            Schedule::parse_cron(&config.daemon.housekeeping_schedule).map_err(anyhow::Error::msg)?;
-        let (url, days) = (url.clone(), config.daemon.keep_history_days);
-        tasks.spawn(housekeeping(url, schedule, days, scim_retention, stop_rx.clone()));
+        let schedule = Schedule::parse_cron(&config.daemon.housekeeping_schedule)?;
+        let days = config.daemon.keep_history_days;
+        let stop = stop_rx.clone();
+        tasks.spawn(housekeeping(store.clone(), schedule, days, scim_retention, stop));
     }
     let clock = Clock::starting_at(Utc::now());
     let jitter = Duration::from_secs(config.daemon.jitter_secs);
@@ -128,18 +147,49 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             let (supervisor, connector) = (supervisor.clone(), connector.clone());
             async move { supervise_once(&supervisor, &connector).await }
         };
-        tasks.spawn(schedule_loop(
-            c.name.clone(),
-            c.schedule.clone(),
-            jitter,
-            clock,
-            run,
-            stop_rx.clone(),
-        ));
+        let (name, schedule, stop) = (c.name.clone(), c.schedule.clone(), stop_rx.clone());
+        tasks.spawn(schedule_loop(name, schedule, jitter, clock, run, stop));
     }
     shutdown.await;
     info!("shutting down: no new runs start; waiting for runs in progress");
     let _ = stop_tx.send(true);
+    drain(tasks).await;
+    Ok(())
+}
+
+async fn bind(key: &'static str, address: SocketAddr) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| DaemonError::Bind { key, address, source })
+}
+
+async fn serve_ops(listener: TcpListener, state: OpsState, mut stop: watch::Receiver<bool>) {
+    let served = axum::serve(listener, ops::router(state))
+        .with_graceful_shutdown(async move {
+            let _ = stop.changed().await;
+        })
+        .await;
+    if let Err(e) = served {
+        warn!(error = %e, "the ops server stopped");
+    }
+}
+
+async fn serve_scim(
+    listener: TcpListener,
+    state: crate::scim::ScimState,
+    also: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    if let Err(e) = crate::scim::serve(listener, state, also, stopped).await {
+        warn!(error = %e, "the SCIM endpoint stopped");
+    }
+}
+
+/// Waits for the runs in progress, at most [`SHUTDOWN_GRACE`].
+async fn drain(mut tasks: tokio::task::JoinSet<()>) {
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -150,13 +200,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             SHUTDOWN_GRACE.as_secs()
         );
     }
-    Ok(())
 }
 
 /// Prunes old runs and events on its own schedule, and applies the SCIM endpoint's retention.
 /// Connectors purge in their own runs, through their plans and deletion guards.
 async fn housekeeping(
-    url: crate::store::DatabaseUrl,
+    store: Store,
     schedule: Schedule,
     days: u32,
     scim_retention: Option<u32>,
@@ -172,16 +221,12 @@ async fn housekeeping(
             _ = stop.changed() => return,
         }
         if let Some(retention) = scim_retention {
-            let url = url.clone();
-            let purged = crate::store::blocking(move || {
-                // The client asked for each deletion; only a mass purge (over 500 at once) is held.
-                let guard = crate::planner::GuardSettings {
-                    max_deactivations: 500,
-                    max_deactivation_percent: 100.0,
-                };
-                crate::reconcile::retention::purge_archived(&url, "scim", retention, &guard)
-            })
-            .await;
+            // The client asked for each deletion; only a mass purge (over 500 at once) is held.
+            let guard = crate::planner::GuardSettings {
+                max_deactivations: 500,
+                max_deactivation_percent: 100.0,
+            };
+            let purged = crate::reconcile::retention::purge_archived(&store, "scim", retention, &guard).await;
             if let Err(e) = purged {
                 warn!(error = %e, "SCIM retention failed");
             }
@@ -189,16 +234,10 @@ async fn housekeeping(
         if days == 0 {
             continue;
         }
-        let url = url.clone();
-        let pruned = tokio::task::spawn_blocking(move || {
-            let before = crate::store::now() - chrono::Duration::days(i64::from(days));
-            crate::store::runs::prune_history(&mut Db::open(&url)?, before)
-        })
-        .await;
-        match pruned {
-            Ok(Ok((runs, events))) => info!(runs, events, days, "housekeeping pruned old history"),
-            Ok(Err(e)) => warn!(error = %e, "housekeeping failed"),
-            Err(e) => warn!(error = %e, "housekeeping task failed"),
+        let before = crate::store::now() - chrono::Duration::days(i64::from(days));
+        match store.prune_history(before).await {
+            Ok((runs, events)) => info!(runs, events, days, "housekeeping pruned old history"),
+            Err(e) => warn!(error = %e, "housekeeping failed"),
         }
     }
 }
@@ -207,10 +246,10 @@ async fn supervise_once(supervisor: &Supervisor, connector: &Connector) -> Healt
     let result = supervisor
         .run(connector, RunOptions::default(), &RunProgress::hidden())
         .await;
-    if let Some(report) = &result.report {
+    if let Supervised::Ran { report, .. } = &result {
         info!(connector = %connector.config.name, summary = %report.summary(), "run summary");
     }
-    result.health
+    result.health().clone()
 }
 
 /// One connector's loop: run, then sleep until the next slot (or the end of a quarantine).
@@ -237,17 +276,20 @@ pub async fn schedule_loop<F, Fut>(
         let next = match health.quarantined_until {
             Some(until) => {
                 let until = until.and_utc();
-                info!(connector = %name, next = %until, "quarantined: next attempt at the end of the quarantine");
+                info!(connector = %name, next = %until,
+                    "quarantined: next attempt at the end of the quarantine");
                 until
             }
             None => {
                 let Some(mut next) = schedule.next_after(started) else {
-                    warn!(connector = %name, "the schedule has no future run; stopping this connector");
+                    warn!(connector = %name,
+                        "the schedule has no future run; stopping this connector");
                     return;
                 };
                 if next <= now {
                     let resumed = schedule.next_after(now).unwrap_or(now);
-                    warn!(connector = %name, missed = %next, next = %resumed, "the run outlasted its interval; skipped the slots it missed");
+                    warn!(connector = %name, missed = %next, next = %resumed,
+                        "the run outlasted its interval; skipped the slots it missed");
                     next = resumed;
                 }
                 let jitter = if max_jitter.is_zero() {

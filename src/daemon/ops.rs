@@ -11,11 +11,11 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
-use crate::store::{supervision, DatabaseUrl, Db};
+use crate::store::Store;
 
 #[derive(Debug, Clone)]
 pub struct OpsState {
-    pub url: DatabaseUrl,
+    pub store: Store,
     pub connectors: Vec<String>,
     pub metrics: PrometheusHandle,
 }
@@ -42,41 +42,33 @@ pub fn router(state: OpsState) -> Router {
 }
 
 async fn healthz(State(state): State<OpsState>) -> Response {
-    let checked = tokio::task::spawn_blocking(move || {
-        let mut db = Db::open(&state.url)?;
-        let mut quarantined = Vec::new();
-        for name in &state.connectors {
-            let health = supervision::load_health(&mut db, name)?;
-            if let Some(until) = health.quarantined_until {
-                quarantined.push(json!({
-                    "connector": name,
-                    "until": until.and_utc().to_rfc3339(),
-                    "consecutive_failures": health.consecutive_failures,
-                }));
-            }
-        }
-        Ok::<_, crate::store::StoreError>(quarantined)
-    })
-    .await;
-    match checked {
-        Ok(Ok(quarantined)) if quarantined.is_empty() => (
+    let checked = state.store.health_of(&state.connectors).await;
+    let quarantined = checked.map(|healths| {
+        let named = state.connectors.iter().zip(healths);
+        let quarantined = named.filter_map(|(name, health)| {
+            let until = health.quarantined_until?;
+            Some(json!({
+                "connector": name,
+                "until": until.and_utc().to_rfc3339(),
+                "consecutive_failures": health.consecutive_failures,
+            }))
+        });
+        quarantined.collect::<Vec<_>>()
+    });
+    match quarantined {
+        Ok(quarantined) if quarantined.is_empty() => (
             StatusCode::OK,
             Json(json!({ "status": "ok", "database": "ok", "quarantined": [] })),
         )
             .into_response(),
-        Ok(Ok(quarantined)) => (
+        Ok(quarantined) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "unhealthy", "database": "ok", "quarantined": quarantined })),
         )
             .into_response(),
-        Ok(Err(e)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unhealthy", "database": e.to_string(), "quarantined": [] })),
-        )
-            .into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unhealthy", "database": e.to_string() })),
+            Json(json!({ "status": "unhealthy", "database": e.to_string(), "quarantined": [] })),
         )
             .into_response(),
     }

@@ -1,3 +1,5 @@
+//! The schedule loop on a paused tokio clock: slots, skipped slots, quarantine and stopping.
+
 use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDateTime, TimeZone};

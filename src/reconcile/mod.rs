@@ -2,24 +2,27 @@
 //!
 //! This is the only place the pipeline's steps meet. A failed fetch ends the run before the
 //! store is touched; a held run applies only what is not destructive and keeps its cursor.
+//! The database is reached only through the [`Store`] handed in.
 
 pub mod on_demand;
 mod progress;
+mod report;
 pub mod retention;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use idsync_source::{Batch, FetchRequest, Fetched};
-use serde::Serialize;
+use thiserror::Error;
 use tracing::{error, info, warn};
 
 pub use progress::RunProgress;
+pub use report::{Outcome, RunReport};
 
+use crate::config::ConnectorConfig;
 use crate::connectors::Connector;
 use crate::planner::{self, Plan, PlanCounts, Verdict};
-use crate::store::blocking;
-use crate::store::runs::{self, RunEnd, RunStatus};
-use crate::store::{self, ApplyContext, CursorUpdate, DatabaseUrl, Db, StoreError};
+use crate::store::runs::{RunEnd, RunStatus, SyncState};
+use crate::store::{self, ApplyContext, CursorUpdate, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
@@ -31,107 +34,45 @@ pub struct RunOptions {
     pub on_demand: bool,
 }
 
-/// How a run ended, for the CLI, the daemon and (later) alerts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    Succeeded,
-    Held { reason: String },
-    Failed { error: String },
-    DryRun,
-}
-
-#[derive(Debug)]
-pub struct RunReport {
-    pub connector: String,
-    pub run_id: Option<i64>,
-    pub outcome: Outcome,
-    pub fetched_users: u64,
-    pub fetched_groups: u64,
-    pub counts: PlanCounts,
-    /// The plan, for a dry run to print.
-    pub plan: Option<Plan>,
-    pub verdict: Option<Verdict>,
-    /// For a failed run: true when retrying cannot help (credentials, configuration).
-    pub needs_operator: bool,
-    pub elapsed: Duration,
-}
-
-impl RunReport {
-    /// The one-line summary printed at the end of `resync`.
-    pub fn summary(&self) -> String {
-        let what = match &self.outcome {
-            Outcome::Succeeded => "succeeded".to_owned(),
-            Outcome::DryRun => "dry run, nothing written".to_owned(),
-            Outcome::Held { reason } => format!("HELD by the deletion guard ({reason})"),
-            Outcome::Failed { error } => format!("FAILED: {error}"),
-        };
-        format!(
-            "{}: {what}; fetched {} users, {} groups; {} in {:.1}s",
-            self.connector,
-            self.fetched_users,
-            self.fetched_groups,
-            self.counts,
-            self.elapsed.as_secs_f64()
-        )
-    }
+/// Why planning and applying a run failed (the transaction, if any, rolled back).
+#[derive(Debug, Error)]
+enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the planning task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Runs one connector once, in a `run` span carrying the connector and (once known) the run id.
 pub async fn run_once(
-    url: &DatabaseUrl,
+    store: &Store,
     connector: &Connector,
     options: RunOptions,
     progress: &RunProgress,
 ) -> RunReport {
-    let span = tracing::info_span!("run", connector = %connector.config.name, run_id = tracing::field::Empty);
-    tracing::Instrument::instrument(run_in_span(url, connector, options, progress), span).await
+    let span = tracing::info_span!(
+        "run",
+        connector = %connector.config.name,
+        run_id = tracing::field::Empty
+    );
+    let run = run_in_span(store, connector, options, progress);
+    tracing::Instrument::instrument(run, span).await
 }
 
 async fn run_in_span(
-    url: &DatabaseUrl,
+    store: &Store,
     connector: &Connector,
     options: RunOptions,
     progress: &RunProgress,
 ) -> RunReport {
     let started = Instant::now();
     let name = connector.config.name.clone();
-    let mut report = RunReport {
-        connector: name.clone(),
-        run_id: None,
-        outcome: Outcome::DryRun,
-        fetched_users: 0,
-        fetched_groups: 0,
-        counts: PlanCounts::default(),
-        plan: None,
-        verdict: None,
-        needs_operator: false,
-        elapsed: Duration::ZERO,
-    };
-    let mode = match (options.on_demand, options.full) {
-        (true, _) => "on_demand",
-        (false, true) => "full",
-        (false, false) => "scheduled",
-    };
+    let mut report = RunReport::new(&name);
 
     // Before fetching: the stored cursor, and a run row (not for a dry run).
-    let prepared = {
-        let (url, name) = (url.clone(), name.clone());
-        blocking(move || -> Result<(Option<i64>, runs::SyncState), StoreError> {
-            let mut db = open_for(&url, options.dry_run)?;
-            let state = runs::sync_state(&mut db, &name)?;
-            let run_id = if options.dry_run {
-                None
-            } else {
-                Some(runs::start_run(&mut db, &name, mode, store::now())?)
-            };
-            Ok((run_id, state))
-        })
-        .await
-    };
-    let (run_id, state) = match prepared {
+    let (run_id, state) = match prepare(store, &name, options).await {
         Ok(p) => p,
-        Err(e) => return report.fail(format!("database: {e}"), started),
+        Err(e) => return report.fail(format!("database: {e}"), false, started),
     };
     report.run_id = run_id;
     if let Some(id) = run_id {
@@ -147,11 +88,10 @@ async fn run_in_span(
     let mut batch = match connector.source.fetch(&request, progress).await {
         Ok(batch) => batch,
         Err(e) => {
-            report.needs_operator = e.needs_operator();
             let error = e.to_string();
             error!(connector = %name, run_id, error = %error, "fetch failed; nothing applied");
-            record_failure(url, run_id, &error).await;
-            return report.fail(error, started);
+            record_failure(store, run_id, &error).await;
+            return report.fail(error, e.needs_operator(), started);
         }
     };
     batch.data.normalize();
@@ -160,181 +100,156 @@ async fn run_in_span(
     report.fetched_groups = groups as u64;
 
     progress.stage("planning");
-    let settings = connector.config.clone();
-    let applied = {
-        let (url, name, progress) = (url.clone(), name.clone(), progress.clone());
-        blocking(move || {
-            plan_and_apply(
-                &url,
-                &name,
-                &settings,
-                batch,
-                state,
-                run_id,
-                (users as u64, groups as u64),
-                options,
-                &progress,
-            )
-        })
-        .await
+    let run = RunContext {
+        name: &name,
+        settings: &connector.config,
+        run_id,
+        fetched: (report.fetched_users, report.fetched_groups),
+        options,
+        progress,
     };
-    match applied {
+    match plan_and_apply(store, &run, batch, state.guard_approved).await {
         Ok((plan, verdict, counts)) => {
             report.counts = counts;
-            report.outcome = match (&verdict, options.dry_run) {
-                (_, true) => Outcome::DryRun,
-                (Verdict::Hold { reason }, false) => {
-                    warn!(connector = %name, run_id, reason = %reason, "deletion guard held the run; run `idsync approve --connector {name}` to let it through");
-                    Outcome::Held {
-                        reason: reason.clone(),
-                    }
-                }
-                _ => Outcome::Succeeded,
-            };
+            report.outcome = outcome_of(&verdict, &run);
             report.verdict = Some(verdict);
-            report.plan = options.dry_run.then_some(plan);
+            report.plan = plan;
             report.elapsed = started.elapsed();
-            info!(connector = %name, run_id, outcome = ?report.outcome, counts = %report.counts, "run finished");
+            info!(connector = %name, run_id, outcome = ?report.outcome, counts = %report.counts,
+                "run finished");
             report
         }
         Err(e) => {
             let error = format!("apply: {e}");
-            error!(connector = %name, run_id, error = %error, "run failed; the transaction was rolled back");
-            record_failure(url, run_id, &error).await;
-            report.fail(error, started)
+            error!(connector = %name, run_id, error = %error,
+                "run failed; the transaction was rolled back");
+            record_failure(store, run_id, &error).await;
+            report.fail(error, false, started)
         }
     }
 }
 
-impl RunReport {
-    fn fail(mut self, error: String, started: Instant) -> RunReport {
-        self.outcome = Outcome::Failed { error };
-        self.elapsed = started.elapsed();
-        self
+/// The stored state and, for a real run, the new run's id.
+async fn prepare(
+    store: &Store,
+    name: &str,
+    options: RunOptions,
+) -> Result<(Option<i64>, SyncState), StoreError> {
+    let mode = match (options.on_demand, options.full) {
+        (true, _) => "on_demand",
+        (false, true) => "full",
+        (false, false) => "scheduled",
+    };
+    let state = store.sync_state(name).await?;
+    let run_id = if options.dry_run {
+        None
+    } else {
+        Some(store.start_run(name, mode, store::now()).await?)
+    };
+    Ok((run_id, state))
+}
+
+fn outcome_of(verdict: &Verdict, run: &RunContext<'_>) -> Outcome {
+    match verdict {
+        _ if run.options.dry_run => Outcome::DryRun,
+        Verdict::Hold { reason } => {
+            let name = run.name;
+            warn!(connector = %name, run_id = run.run_id, reason = %reason,
+                "deletion guard held the run; run `idsync approve --connector {name}` to let it through");
+            Outcome::Held {
+                reason: reason.clone(),
+            }
+        }
+        _ => Outcome::Succeeded,
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn plan_and_apply(
-    url: &DatabaseUrl,
-    name: &str,
-    settings: &crate::config::ConnectorConfig,
-    batch: Batch,
-    state: runs::SyncState,
+/// What the planning and applying half of a run needs to know.
+struct RunContext<'a> {
+    name: &'a str,
+    settings: &'a ConnectorConfig,
     run_id: Option<i64>,
     fetched: (u64, u64),
     options: RunOptions,
-    progress: &RunProgress,
-) -> Result<(Plan, Verdict, PlanCounts), StoreError> {
-    let mut db = open_for(url, options.dry_run)?;
+    progress: &'a RunProgress,
+}
+
+async fn plan_and_apply(
+    store: &Store,
+    run: &RunContext<'_>,
+    batch: Batch,
+    guard_approved: bool,
+) -> Result<(Option<Plan>, Verdict, PlanCounts), ApplyError> {
     let now = store::now();
     let Batch { data, cursor } = batch;
-    // An incremental run loads only what its changes can touch (the same plan, far less work).
-    let targeted = match &data {
-        Fetched::Changes(changes) => {
-            store::load_local_for_changes(&mut db, name, changes, &settings.plan, now)?
-        }
-        Fetched::Snapshot(_) => None,
-    };
-    let local = match targeted {
-        Some(local) => local,
-        None => store::load_local(&mut db, name)?,
-    };
     let full = matches!(data, Fetched::Snapshot(_));
-    let plan = planner::plan(name, data, &local, &settings.plan, now);
-    let verdict = planner::judge(&plan, &local, &settings.guard, state.guard_approved);
-    if options.dry_run {
+    let (data, local) = store
+        .load_for_run(run.name, data, &run.settings.plan, now)
+        .await?;
+    let (name, settings) = (run.name.to_owned(), run.settings.clone());
+    // Planning is CPU work on a large directory: off the async threads.
+    let (plan, verdict) = tokio::task::spawn_blocking(move || {
+        let plan = planner::plan(&name, data, &local, &settings.plan, now);
+        let verdict = planner::judge(&plan, &local, &settings.guard, guard_approved);
+        drop(local);
+        (plan, verdict)
+    })
+    .await?;
+    if run.options.dry_run {
         let counts = plan.counts();
-        return Ok((plan, verdict, counts));
+        return Ok((Some(plan), verdict, counts));
     }
-    let end = |status: RunStatus, held: Option<String>| RunEnd {
-        id: run_id.unwrap_or_default(),
-        status,
-        fetched_users: fetched.0,
-        fetched_groups: fetched.1,
-        counts: PlanCounts::default(),
-        error: None,
-        held_changes: held,
-    };
-    progress.stage("applying");
-    let counts = match &verdict {
+    run.progress.stage("applying");
+    let (applied, run_end, cursor) = match &verdict {
         Verdict::Hold { .. } => {
             let (safe, held) = planner::withhold_destructive(&plan);
-            let run_end = run_id.map(|_| end(RunStatus::Held, Some(held.render())));
-            store::apply(
-                &mut db,
-                &safe,
-                &ApplyContext {
-                    run_id,
-                    run_end,
-                    now,
-                    cursor: CursorUpdate::Keep,
-                },
-            )?
+            let end = run_end(run, RunStatus::Held, Some(held.render()));
+            (safe, end, CursorUpdate::Keep)
         }
         _ => {
-            let run_end = run_id.map(|_| end(RunStatus::Succeeded, None));
-            let cursor = if options.on_demand {
+            let cursor = if run.options.on_demand {
                 CursorUpdate::Keep
             } else {
                 CursorUpdate::Advance { cursor, full }
             };
-            store::apply(
-                &mut db,
-                &plan,
-                &ApplyContext {
-                    run_id,
-                    run_end,
-                    now,
-                    cursor,
-                },
-            )?
+            (plan, run_end(run, RunStatus::Succeeded, None), cursor)
         }
     };
-    Ok((plan, verdict, counts))
+    let ctx = ApplyContext {
+        run_id: run.run_id,
+        run_end,
+        now,
+        cursor,
+    };
+    let counts = store.apply(applied, ctx).await?;
+    Ok((None, verdict, counts))
 }
 
-/// Opens the database for a run. A dry run never creates or migrates anything: against a
-/// SQLite file that does not exist yet it plans against an empty in-memory database.
-fn open_for(url: &DatabaseUrl, dry_run: bool) -> Result<Db, StoreError> {
-    if dry_run {
-        if let DatabaseUrl::Sqlite(path) = url {
-            if !path.exists() {
-                let mut db = Db::open(&DatabaseUrl::SqliteMemory)?;
-                db.migrate()?;
-                return Ok(db);
-            }
-        }
-        let mut db = Db::open(url)?;
-        if db.has_pending_migrations()? {
-            return Err(StoreError::Invalid(format!(
-                "{} needs migrations; a dry run does not change it (run `idsync migrate`)",
-                url.redacted()
-            )));
-        }
-        return Ok(db);
-    }
-    Db::open(url)
-}
-
-async fn record_failure(url: &DatabaseUrl, run_id: Option<i64>, error: &str) {
-    let Some(id) = run_id else { return };
-    let (url, error) = (url.clone(), error.to_owned());
-    let result = blocking(move || {
-        let mut db = Db::open(&url)?;
-        let end = RunEnd {
-            id,
-            status: RunStatus::Failed,
-            fetched_users: 0,
-            fetched_groups: 0,
-            counts: PlanCounts::default(),
-            error: Some(error),
-            held_changes: None,
-        };
-        runs::end_run(&mut db, &end, store::now())
+/// The run's end as the apply writes it (its counts are filled in there).
+fn run_end(run: &RunContext<'_>, status: RunStatus, held: Option<String>) -> Option<RunEnd> {
+    run.run_id.map(|id| RunEnd {
+        id,
+        status,
+        fetched_users: run.fetched.0,
+        fetched_groups: run.fetched.1,
+        counts: PlanCounts::default(),
+        error: None,
+        held_changes: held,
     })
-    .await;
-    if let Err(e) = result {
+}
+
+async fn record_failure(store: &Store, run_id: Option<i64>, error: &str) {
+    let Some(id) = run_id else { return };
+    let end = RunEnd {
+        id,
+        status: RunStatus::Failed,
+        fetched_users: 0,
+        fetched_groups: 0,
+        counts: PlanCounts::default(),
+        error: Some(error.to_owned()),
+        held_changes: None,
+    };
+    if let Err(e) = store.end_run(end, store::now()).await {
         error!(run_id = id, error = %e, "could not record the failed run");
     }
 }

@@ -6,18 +6,17 @@ use idsync_source::{ChangeSet, Fetched};
 use tracing::{info, warn};
 
 use crate::planner::{self, GuardSettings, PlanSettings, Verdict};
-use crate::store::{self, ApplyContext, CursorUpdate, DatabaseUrl, Db, StoreError};
+use crate::store::{self, ApplyContext, CursorUpdate, Store, StoreError};
 
 /// Purges `source`'s users archived (and gone) for more than `days`; returns how many. A purge
 /// the deletion guard would hold is not applied (and logged), exactly like a held run.
-pub fn purge_archived(
-    url: &DatabaseUrl,
+pub async fn purge_archived(
+    store: &Store,
     source: &str,
     days: u32,
     guard: &GuardSettings,
 ) -> Result<u64, StoreError> {
-    let mut db = Db::open(url)?;
-    let local = store::load_local(&mut db, source)?;
+    let local = store.load_local(source).await?;
     let now = store::now();
     let settings = PlanSettings {
         delete_archived_after_days: Some(days),
@@ -38,16 +37,13 @@ pub fn purge_archived(
         warn!(source, reason = %reason, "retention purge held by the deletion guard");
         return Ok(0);
     }
-    let counts = store::apply(
-        &mut db,
-        &plan,
-        &ApplyContext {
-            run_id: None,
-            run_end: None,
-            now,
-            cursor: CursorUpdate::Keep,
-        },
-    )?;
+    let ctx = ApplyContext {
+        run_id: None,
+        run_end: None,
+        now,
+        cursor: CursorUpdate::Keep,
+    };
+    let counts = store.apply(plan, ctx).await?;
     info!(
         source,
         purged = counts.purged,

@@ -22,7 +22,7 @@ use super::resource::{etag, generated_key, get_ci, group_json, project};
 use super::state::ScimState;
 use crate::planner::PlanSettings;
 use crate::store::scim::{self as sstore, GroupCond, Keys, ScimGroupRow, SCIM_SOURCE};
-use crate::store::Db;
+use crate::store::Conn;
 
 fn missing(id: &str) -> ScimError {
     ScimError::not_found(format!("no group has id {id:?}"))
@@ -52,16 +52,16 @@ impl Listed for Groups {
     }
 
     fn page(
-        db: &mut Db,
+        db: &mut Conn<'_>,
         conds: &[GroupCond],
         (offset, count): (u64, u64),
         base: &str,
         expand: bool,
     ) -> Result<(u64, Vec<Value>), ScimError> {
-        let page = sstore::list_groups(db, conds, offset, count)?;
+        let page = db.list_groups(conds, offset, count)?;
         let mut members = if expand {
             let ids: Vec<i64> = page.rows.iter().map(|g| g.id).collect();
-            sstore::members_of(db, &ids)?
+            db.members_of(&ids)?
         } else {
             HashMap::new()
         };
@@ -112,11 +112,11 @@ fn member_ids(value: &Value, label: &str) -> Result<Vec<String>, ScimError> {
 }
 
 /// The `scim` link keys of the members (linking users the client never wrote).
-fn member_keys(db: &mut Db, ids: &[String]) -> Result<HashMap<String, String>, ScimError> {
+fn member_keys(db: &mut Conn<'_>, ids: &[String]) -> Result<HashMap<String, String>, ScimError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let found = sstore::scim_keys_of(db, ids)?;
+    let found = db.scim_keys_of(ids)?;
     let mut out = HashMap::with_capacity(ids.len());
     for id in ids {
         let (_, key) = found
@@ -125,7 +125,7 @@ fn member_keys(db: &mut Db, ids: &[String]) -> Result<HashMap<String, String>, S
         let key = match key {
             Some(k) => k.clone(),
             None => {
-                let row = sstore::user_by_scim_id(db, id)?.ok_or_else(|| {
+                let row = db.user_by_scim_id(id)?.ok_or_else(|| {
                     ScimError::bad("invalidValue", format!("members: no user has id {id:?}"))
                 })?;
                 ensure_linked(db, &row)?
@@ -137,7 +137,7 @@ fn member_keys(db: &mut Db, ids: &[String]) -> Result<HashMap<String, String>, S
 }
 
 /// The link key of a group SCIM may write: its own, or a local group it takes over.
-fn owned_key(db: &mut Db, row: &ScimGroupRow) -> Result<String, ScimError> {
+fn owned_key(db: &mut Conn<'_>, row: &ScimGroupRow) -> Result<String, ScimError> {
     match (row.source.as_deref(), &row.external_id) {
         (Some(SCIM_SOURCE), Some(key)) => Ok(key.clone()),
         (None, _) => {
@@ -177,7 +177,12 @@ fn owned_key(db: &mut Db, row: &ScimGroupRow) -> Result<String, ScimError> {
 }
 
 /// Applies a group change: `name` (if any) and the membership change in SCIM ids.
-fn write_group(db: &mut Db, key: &str, name: Option<String>, members: Members) -> Result<(), ScimError> {
+fn write_group(
+    db: &mut Conn<'_>,
+    key: &str,
+    name: Option<String>,
+    members: Members,
+) -> Result<(), ScimError> {
     let all: Vec<String> = match &members {
         Members::Unchanged => Vec::new(),
         Members::Replace(ids) => ids.clone(),
@@ -408,18 +413,17 @@ pub async fn create(
     let (row, listed) = state
         .write(move |db| {
             let key = external_id.unwrap_or_else(generated_key);
-            if let Some(g) = sstore::group_by_key(db, &key)? {
+            if let Some(g) = db.group_by_key(&key)? {
                 return Err(ScimError::uniqueness(format!(
                     "externalId {key:?} is already provisioned as group {}",
                     g.scim_id
                 )));
             }
             write_group(db, &key, Some(name), Members::Replace(members))?;
-            let row = sstore::group_by_key(db, &key)?
+            let row = db
+                .group_by_key(&key)?
                 .ok_or_else(|| ScimError::internal("the created group cannot be read back"))?;
-            let listed = sstore::members_of(db, &[row.id])?
-                .remove(&row.id)
-                .unwrap_or_default();
+            let listed = db.members_of(&[row.id])?.remove(&row.id).unwrap_or_default();
             Ok((row, listed))
         })
         .await?;
@@ -437,15 +441,11 @@ pub async fn get_one(
     let lookup = id.clone();
     let (row, members) = state
         .read(move |db| {
-            let Some(row) = sstore::group_by_scim_id(db, &lookup)? else {
+            let Some(row) = db.group_by_scim_id(&lookup)? else {
                 return Ok(None);
             };
             let members = if with_members {
-                Some(
-                    sstore::members_of(db, &[row.id])?
-                        .remove(&row.id)
-                        .unwrap_or_default(),
-                )
+                Some(db.members_of(&[row.id])?.remove(&row.id).unwrap_or_default())
             } else {
                 None
             };
@@ -470,14 +470,12 @@ pub async fn replace(
     let if_match = IfMatch::from_headers(&headers);
     let (row, listed) = state
         .write(move |db| {
-            let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            let row = db.group_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
             if_match.check(&etag(row.updated_at))?;
             let key = owned_key(db, &row)?;
             write_group(db, &key, Some(name), Members::Replace(members))?;
-            let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
-            let listed = sstore::members_of(db, &[row.id])?
-                .remove(&row.id)
-                .unwrap_or_default();
+            let row = db.group_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
+            let listed = db.members_of(&[row.id])?.remove(&row.id).unwrap_or_default();
             Ok((row, listed))
         })
         .await?;
@@ -496,7 +494,7 @@ pub async fn patch(
     let if_match = IfMatch::from_headers(&headers);
     state
         .write(move |db| {
-            let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            let row = db.group_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
             if_match.check(&etag(row.updated_at))?;
             let key = owned_key(db, &row)?;
             write_group(db, &key, name, members)
@@ -515,7 +513,7 @@ pub async fn delete(
     let if_match = IfMatch::from_headers(&headers);
     state
         .write(move |db| {
-            let row = sstore::group_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            let row = db.group_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
             if_match.check(&etag(row.updated_at))?;
             let key = owned_key(db, &row)?;
             let keys = Keys {

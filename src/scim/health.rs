@@ -6,11 +6,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::state::ScimState;
-use crate::store;
 
 /// 200 when a query succeeds, 503 when the database is unreachable.
 pub async fn health(State(state): State<ScimState>) -> Response {
-    let (status, body) = match state.read(|db| Ok(store::scim::ping(db)?)).await {
+    let (status, body) = match state.read(|db| Ok(db.ping()?)).await {
         Ok(()) => (StatusCode::OK, "{\"status\":\"ok\"}"),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,

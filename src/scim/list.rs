@@ -16,7 +16,7 @@ use super::filter::{parse_filter, rfc7643_case_exact, Filter};
 use super::http::{json_body, scim_response, BaseUrl};
 use super::resource::{get_ci, project, LIST_SCHEMA};
 use super::state::ScimState;
-use crate::store::Db;
+use crate::store::Conn;
 
 /// What the list implementation needs from a resource type.
 pub trait Listed: Send + 'static {
@@ -34,7 +34,7 @@ pub trait Listed: Send + 'static {
     /// The rows matching `conds`, from `offset`, at most `count`, as SCIM JSON under `base`
     /// (with [`Self::EXPANDED`] when `expand`), and how many matched in all.
     fn page(
-        db: &mut Db,
+        db: &mut Conn<'_>,
         conds: &[Self::Cond],
         window: (u64, u64),
         base: &str,

@@ -5,18 +5,18 @@ use idsync_source::{ChangeSet, Fetched, UserRecord};
 
 use super::error::ScimError;
 use crate::planner::{self, Plan, PlanSettings};
-use crate::store::scim::{self as sstore, Keys, ScimUserRow, SCIM_SOURCE};
-use crate::store::{self, ApplyContext, CursorUpdate, Db};
+use crate::store::scim::{Keys, ScimUserRow, SCIM_SOURCE};
+use crate::store::{self, ApplyContext, Conn, CursorUpdate};
 
 /// Plans `changes` against the rows `keys` names and applies the plan. A matcher conflict is
 /// a 409 and nothing is written.
 pub fn push(
-    db: &mut Db,
+    db: &mut Conn<'_>,
     changes: ChangeSet,
     keys: &Keys,
     settings: &PlanSettings,
 ) -> Result<Plan, ScimError> {
-    let local = sstore::load_local_for(db, SCIM_SOURCE, keys)?;
+    let local = db.load_local_for(SCIM_SOURCE, keys)?;
     let now = store::now();
     let plan = planner::plan(SCIM_SOURCE, Fetched::Changes(changes), &local, settings, now);
     if let Some(c) = plan.conflicts.first() {
@@ -33,7 +33,7 @@ pub fn push(
         now,
         cursor: CursorUpdate::Keep,
     };
-    store::apply(db, &plan, &ctx)?;
+    db.apply(&plan, &ctx)?;
     Ok(plan)
 }
 
@@ -66,8 +66,8 @@ pub fn keys_for(record: &UserRecord, extra_user: Option<i64>) -> Keys {
 
 /// The `scim` link key of a user the client found (by GET) but never wrote: links it first,
 /// as it is, so the change that follows updates this user whatever it renames.
-pub fn ensure_linked(db: &mut Db, u: &ScimUserRow) -> Result<String, ScimError> {
-    if let Some((key, _)) = sstore::scim_link_of(db, u.id)? {
+pub fn ensure_linked(db: &mut Conn<'_>, u: &ScimUserRow) -> Result<String, ScimError> {
+    if let Some((key, _)) = db.scim_link_of(u.id)? {
         return Ok(key);
     }
     let key = u
@@ -86,7 +86,7 @@ pub fn ensure_linked(db: &mut Db, u: &ScimUserRow) -> Result<String, ScimError> 
         &keys,
         &PlanSettings::default(),
     )?;
-    match sstore::scim_link_of(db, u.id)? {
+    match db.scim_link_of(u.id)? {
         Some((key, _)) => Ok(key),
         None => Err(ScimError::uniqueness(format!(
             "user {} could not be linked to SCIM: another user holds its userName or email",

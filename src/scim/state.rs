@@ -1,5 +1,5 @@
-//! What the SCIM handlers share: the connection pool with its `read`/`write` closures, the
-//! token cache, and the limits from `[scim]`.
+//! What the SCIM handlers share: the store (whose pool is the endpoint's pool) with the
+//! `read`/`write` units of work, the token cache, and the limits from `[scim]`.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -9,7 +9,7 @@ use tracing::warn;
 
 use super::error::ScimError;
 use crate::config::{ScimConfig, ScimDelete};
-use crate::store::{self, DatabaseUrl, Db};
+use crate::store::{Conn, Store};
 
 /// How long a token check trusts the digest it read (a rotation takes effect within this).
 const TOKEN_CACHE: Duration = Duration::from_secs(1);
@@ -22,14 +22,10 @@ pub struct ScimState {
 }
 
 struct Inner {
-    /// The database the pool opens its connections to.
-    url: DatabaseUrl,
-    /// Connections returned after use, reused by the next request.
-    idle: Mutex<Vec<Db>>,
-    /// At most this many connections stay open (and in use at once).
-    pool_size: usize,
-    /// At most `pool_size` requests use the database at once; the others wait for a
-    /// connection instead of opening (and dropping) one of their own.
+    /// The daemon's store; its pool is the endpoint's pool.
+    store: Store,
+    /// At most `pool_size` requests use the database at once; the others wait here, off the
+    /// blocking threads, and the connectors' runs keep their share of the pool.
     permits: tokio::sync::Semaphore,
     /// Writes are serialised: each is a short load-plan-apply, and SQLite takes one writer.
     /// A fair (FIFO) lock, so no write waits behind a stream of later ones.
@@ -52,18 +48,18 @@ struct Inner {
 impl std::fmt::Debug for ScimState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScimState")
-            .field("url", &self.inner.url.redacted())
+            .field("store", &self.inner.store)
             .finish()
     }
 }
 
 impl ScimState {
-    pub fn new(url: DatabaseUrl, config: &ScimConfig) -> Self {
+    /// The endpoint's state over `store`, opened with manual checkpoints on SQLite (see
+    /// [`Self::checkpoint_loop`]).
+    pub fn new(store: Store, config: &ScimConfig) -> Self {
         ScimState {
             inner: Arc::new(Inner {
-                url,
-                idle: Mutex::new(Vec::new()),
-                pool_size: config.pool_size.max(1),
+                store,
                 permits: tokio::sync::Semaphore::new(config.pool_size.max(1)),
                 write: tokio::sync::Mutex::new(()),
                 token: Mutex::new(None),
@@ -100,10 +96,10 @@ impl ScimState {
         self.inner.trusted_proxies.contains(&peer)
     }
 
-    /// Runs `f` on a pooled connection on the blocking pool.
+    /// Runs `f` on one of the store's pooled connections, off the async threads.
     pub async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Db) -> Result<T, ScimError> + Send + 'static,
+        f: impl FnOnce(&mut Conn<'_>) -> Result<T, ScimError> + Send + 'static,
     ) -> Result<T, ScimError> {
         let _permit = self
             .inner
@@ -111,28 +107,14 @@ impl ScimState {
             .acquire()
             .await
             .map_err(|_| ScimError::internal("the connection pool is closed"))?;
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut db = match inner.idle.lock().ok().and_then(|mut idle| idle.pop()) {
-                Some(db) => db,
-                None => open(&inner.url)?,
-            };
-            let out = f(&mut db);
-            if let Ok(mut idle) = inner.idle.lock() {
-                if idle.len() < inner.pool_size {
-                    idle.push(db);
-                }
-            }
-            out
-        })
-        .await
-        .map_err(|e| ScimError::internal(format!("request task failed: {e}")))?
+        self.inner.store.with_conn(f).await
     }
 
-    /// Like [`Self::read`], holding the write lock: load, plan and apply see no other write.
+    /// Like [`Self::read`], holding the write lock: load, plan and apply run on one
+    /// connection and see no other SCIM write.
     pub async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Db) -> Result<T, ScimError> + Send + 'static,
+        f: impl FnOnce(&mut Conn<'_>) -> Result<T, ScimError> + Send + 'static,
     ) -> Result<T, ScimError> {
         let _guard = self.inner.write.lock().await;
         self.read(f).await
@@ -144,26 +126,18 @@ impl ScimState {
     /// second copied tens of megabytes at once and pushed POST p99 from ~15 ms to ~25 ms.
     /// Returns at once for PostgreSQL.
     pub async fn checkpoint_loop(self) {
-        if !matches!(self.inner.url, DatabaseUrl::Sqlite(_)) {
+        if !self.inner.store.is_sqlite_file() {
             return;
         }
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tick.tick().await;
-            let done = self
-                .read(|db| {
-                    if let Db::Sqlite(c) = db {
-                        diesel::connection::SimpleConnection::batch_execute(
-                            c,
-                            "PRAGMA wal_checkpoint(PASSIVE);",
-                        )
-                        .map_err(|e| ScimError::internal(e.to_string()))?;
-                    }
-                    Ok(())
-                })
-                .await;
+            let done = match self.inner.permits.acquire().await {
+                Ok(_permit) => self.inner.store.checkpoint().await,
+                Err(_) => return,
+            };
             if let Err(e) = done {
-                warn!(detail = %e.detail, "SQLite checkpoint failed");
+                warn!(error = %e, "SQLite checkpoint failed");
             }
         }
     }
@@ -177,22 +151,10 @@ impl ScimState {
                 }
             }
         }
-        let digest = self.read(|db| Ok(store::scim::token_digest(db)?)).await?;
+        let digest = self.read(|db| Ok(db.token_digest()?)).await?;
         if let Ok(mut cache) = self.inner.token.lock() {
             *cache = Some((Instant::now(), digest.clone()));
         }
         Ok(digest)
     }
-}
-
-/// A pooled connection: SQLite leaves checkpoints to [`ScimState::checkpoint_loop`].
-fn open(url: &DatabaseUrl) -> Result<Db, ScimError> {
-    let mut db = Db::open(url)?;
-    if let Db::Sqlite(c) = &mut db {
-        if matches!(url, DatabaseUrl::Sqlite(_)) {
-            diesel::connection::SimpleConnection::batch_execute(c, "PRAGMA wal_autocheckpoint = 0;")
-                .map_err(|e| ScimError::internal(e.to_string()))?;
-        }
-    }
-    Ok(db)
 }

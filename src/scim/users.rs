@@ -19,7 +19,7 @@ use super::state::ScimState;
 use crate::config::ScimDelete;
 use crate::planner::PlanSettings;
 use crate::store::scim::{self as sstore, ScimUserRow, UserCond};
-use crate::store::Db;
+use crate::store::Conn;
 
 fn missing(id: &str) -> ScimError {
     ScimError::not_found(format!("no user has id {id:?}"))
@@ -41,13 +41,13 @@ impl Listed for Users {
     }
 
     fn page(
-        db: &mut Db,
+        db: &mut Conn<'_>,
         conds: &[UserCond],
         (offset, count): (u64, u64),
         base: &str,
         _expand: bool,
     ) -> Result<(u64, Vec<Value>), ScimError> {
-        let page = sstore::list_users(db, conds, offset, count)?;
+        let page = db.list_users(conds, offset, count)?;
         Ok((page.total, page.rows.iter().map(|r| user_json(r, base)).collect()))
     }
 }
@@ -64,8 +64,8 @@ pub async fn create(
     let row = state
         .write(move |db| {
             let key = input.external_id.clone().unwrap_or_else(generated_key);
-            if let Some(u) = sstore::user_by_link(db, &key)? {
-                if let Some((_, false)) = sstore::scim_link_of(db, u.id)? {
+            if let Some(u) = db.user_by_link(&key)? {
+                if let Some((_, false)) = db.scim_link_of(u.id)? {
                     return Err(ScimError::uniqueness(format!(
                         "externalId {key:?} is already provisioned as user {}",
                         u.scim_id
@@ -83,7 +83,7 @@ pub async fn create(
                 &keys,
                 &PlanSettings::default(),
             )?;
-            sstore::user_by_link(db, &key)?
+            db.user_by_link(&key)?
                 .ok_or_else(|| ScimError::internal("the created user cannot be read back"))
         })
         .await?;
@@ -99,7 +99,7 @@ pub async fn get_one(
     let params = ListParams::from_query(&query, state.max_results())?;
     let lookup = id.clone();
     let row = state
-        .read(move |db| Ok(sstore::user_by_scim_id(db, &lookup)?))
+        .read(move |db| Ok(db.user_by_scim_id(&lookup)?))
         .await?
         .ok_or_else(|| missing(&id))?;
     let mut json = user_json(&row, &base);
@@ -123,7 +123,7 @@ async fn write_existing(
     let if_match = IfMatch::from_headers(headers);
     state
         .write(move |db| {
-            let row = sstore::user_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            let row = db.user_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
             if_match.check(&etag(row.updated_at))?;
             let input = change(&row, &base)?;
             let key = ensure_linked(db, &row)?;
@@ -138,7 +138,7 @@ async fn write_existing(
                 &keys,
                 &PlanSettings::default(),
             )?;
-            sstore::user_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))
+            db.user_by_scim_id(&id)?.ok_or_else(|| missing(&id))
         })
         .await
 }
@@ -187,7 +187,7 @@ pub async fn delete(
     let if_match = IfMatch::from_headers(&headers);
     state
         .write(move |db| {
-            let row = sstore::user_by_scim_id(db, &id)?.ok_or_else(|| missing(&id))?;
+            let row = db.user_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
             if_match.check(&etag(row.updated_at))?;
             let key = ensure_linked(db, &row)?;
             remove(db, &row, &key, mode)
@@ -198,7 +198,7 @@ pub async fn delete(
 
 /// DELETE: the source removed the identity, like a pull-side removal (the user is archived
 /// when SCIM owns it); `hard` then purges the row at once, through the planner's retention.
-fn remove(db: &mut Db, row: &ScimUserRow, key: &str, mode: ScimDelete) -> Result<(), ScimError> {
+fn remove(db: &mut Conn<'_>, row: &ScimUserRow, key: &str, mode: ScimDelete) -> Result<(), ScimError> {
     let keys = sstore::Keys {
         user_ids: vec![row.id],
         external_ids: vec![key.to_owned()],

@@ -1,70 +1,19 @@
-//! Opening the application database (SQLite or PostgreSQL, by URL) and migrating it.
+//! One connection to the application database (SQLite or PostgreSQL, by URL): opening it with
+//! the pragmas every connection needs, and migrating. The pool in `pool.rs` hands these out;
+//! the query modules take `&mut Db` and are written once for both backends via `with_conn!`.
 
-use std::path::PathBuf;
-
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use super::StoreError;
+use super::{DatabaseUrl, StoreError};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 /// The PostgreSQL advisory lock key that serializes migrations ("idsync" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6964_7379_6e63;
-
-/// Where the database is, parsed from `[database] url`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    /// `sqlite://path` (relative to the working directory) or `sqlite:///absolute/path`.
-    Sqlite(PathBuf),
-    /// `sqlite::memory:`, for tests and dry runs against nothing.
-    SqliteMemory,
-    /// `postgres://...` or `postgresql://...`, handed to libpq as is.
-    Postgres(String),
-}
-
-impl DatabaseUrl {
-    pub fn parse(url: &str) -> Result<Self, String> {
-        if url == "sqlite::memory:" {
-            return Ok(DatabaseUrl::SqliteMemory);
-        }
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                return Err("sqlite:// needs a file path, e.g. sqlite://idsync.db".into());
-            }
-            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
-        }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres(url.to_owned()));
-        }
-        Err("expected sqlite://PATH, sqlite::memory: or postgres://...".into())
-    }
-
-    /// The URL with any password replaced, for logs and error messages.
-    pub fn redacted(&self) -> String {
-        match self {
-            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-            DatabaseUrl::SqliteMemory => "sqlite::memory:".into(),
-            DatabaseUrl::Postgres(url) => redact_password(url),
-        }
-    }
-}
-
-fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
 
 /// One connection to the application database.
 pub enum Db {
@@ -82,9 +31,13 @@ impl std::fmt::Debug for Db {
 }
 
 /// Runs `$body` with `$c` bound to the concrete connection, so store code is written once and
-/// compiled for each backend with all of diesel's features.
+/// compiled for each backend with all of diesel's features. The closure-like form,
+/// `with_conn!(db, |c| query.execute(c))`, is the one to use: rustfmt formats it.
 #[macro_export]
 macro_rules! with_conn {
+    ($db:expr, |$c:ident| $body:expr) => {
+        $crate::with_conn!($db, $c => $body)
+    };
     ($db:expr, $c:ident => $body:expr) => {
         match $db {
             $crate::store::Db::Sqlite($c) => $body,
@@ -98,7 +51,10 @@ impl Db {
     /// busy timeout so a daemon and a `resync` can share the file; the timeout comes first, as
     /// switching the journal mode needs a lock a writer may be holding.
     pub fn open(url: &DatabaseUrl) -> Result<Db, StoreError> {
-        let fail = |e: diesel::ConnectionError| StoreError::Connect(url.redacted(), e.to_string());
+        let fail = |e: diesel::ConnectionError| StoreError::Unavailable {
+            url: url.redacted(),
+            detail: e.to_string(),
+        };
         match url {
             DatabaseUrl::Sqlite(path) => {
                 let mut c = SqliteConnection::establish(&path.to_string_lossy()).map_err(fail)?;
@@ -150,26 +106,44 @@ impl Db {
         }
         .map_err(|e| StoreError::Migration(e.to_string()))
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Runs `work` in one transaction: committed when it returns `Ok`, rolled back otherwise.
+    /// Unlike diesel's `transaction`, `work` gets the [`Db`], so the query functions it calls
+    /// stay ordinary functions over one connection.
+    pub fn transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        with_conn!(self, |c| AnsiTransactionManager::begin_transaction(c))?;
+        match work(self) {
+            Ok(value) => {
+                with_conn!(self, |c| AnsiTransactionManager::commit_transaction(c))?;
+                Ok(value)
+            }
+            Err(e) => {
+                // The rollback's own failure leaves the connection broken; the pool drops it.
+                let _ = with_conn!(self, |c| AnsiTransactionManager::rollback_transaction(c));
+                Err(e)
+            }
+        }
+    }
 
-    #[test]
-    fn parses_urls_and_hides_passwords() {
-        assert_eq!(
-            DatabaseUrl::parse("sqlite://idsync.db"),
-            Ok(DatabaseUrl::Sqlite("idsync.db".into()))
-        );
-        assert_eq!(
-            DatabaseUrl::parse("sqlite:///var/lib/x.db"),
-            Ok(DatabaseUrl::Sqlite("/var/lib/x.db".into()))
-        );
-        assert!(DatabaseUrl::parse("mysql://x").is_err());
-        assert!(DatabaseUrl::parse("sqlite://").is_err());
-        let pg = DatabaseUrl::parse("postgres://idsync:hunter2@db:5432/app").unwrap();
-        assert_eq!(pg.redacted(), "postgres://idsync:***@db:5432/app");
-        assert!(!pg.redacted().contains("hunter2"));
+    /// True when the connection must not be reused (a transaction left open or failed).
+    pub(crate) fn is_broken(&mut self) -> bool {
+        with_conn!(self, |c| diesel::r2d2::R2D2Connection::is_broken(c))
+    }
+
+    /// A cheap round trip: is the connection still good?
+    pub fn ping(&mut self) -> Result<(), StoreError> {
+        with_conn!(self, |c| c.batch_execute("SELECT 1"))?;
+        Ok(())
+    }
+
+    /// Runs raw SQLite pragmas; a no-op on PostgreSQL.
+    pub(crate) fn sqlite_pragma(&mut self, sql: &str) -> Result<(), StoreError> {
+        if let Db::Sqlite(c) = self {
+            c.batch_execute(sql)?;
+        }
+        Ok(())
     }
 }

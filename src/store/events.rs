@@ -4,7 +4,14 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{events, users};
-use super::{with_conn, Db, StoreError};
+use super::{with_conn, Db, Store, StoreError};
+
+impl Store {
+    /// The newest `filter.limit` events matching the filter, oldest first.
+    pub async fn events(&self, filter: EventFilter) -> Result<Vec<EventRow>, StoreError> {
+        self.unit(move |db| list(db, &filter)).await
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
@@ -33,7 +40,7 @@ pub struct EventRow {
 
 /// The newest `limit` events matching the filter, oldest first.
 pub fn list(db: &mut Db, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
-    let mut rows: Vec<EventRow> = with_conn!(db, c => {
+    let mut rows: Vec<EventRow> = with_conn!(db, |c| {
         let mut query = events::table.select(EventRow::as_select()).into_boxed();
         if let Some(connector) = &filter.connector {
             query = query.filter(events::connector.eq(connector.clone()));
@@ -49,7 +56,10 @@ pub fn list(db: &mut Db, filter: &EventFilter) -> Result<Vec<EventRow>, StoreErr
             let id: Option<i64> = match key.parse::<i64>() {
                 Ok(id) => Some(id),
                 Err(_) => users::table
-                    .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("lower(upn) = ").bind::<diesel::sql_types::Text, _>(key.clone()))
+                    .filter(
+                        diesel::dsl::sql::<diesel::sql_types::Bool>("lower(upn) = ")
+                            .bind::<diesel::sql_types::Text, _>(key.clone()),
+                    )
                     .select(users::id)
                     .first(c)
                     .optional()?,
@@ -57,9 +67,17 @@ pub fn list(db: &mut Db, filter: &EventFilter) -> Result<Vec<EventRow>, StoreErr
             // Membership events list the UPNs they add and remove, quoted, in their detail.
             let mentioned = format!("%\"{}\"%", key.replace('%', ""));
             let own = events::object_type.eq("user").and(
-                events::object_id.eq(id.unwrap_or(-1)).or(diesel::dsl::sql::<diesel::sql_types::Bool>("lower(object_key) = ").bind::<diesel::sql_types::Text, _>(key.clone())),
+                events::object_id
+                    .eq(id.unwrap_or(-1))
+                    .or(
+                        diesel::dsl::sql::<diesel::sql_types::Bool>("lower(object_key) = ")
+                            .bind::<diesel::sql_types::Text, _>(key.clone()),
+                    ),
             );
-            let membership = events::object_type.eq("group").and(diesel::dsl::sql::<diesel::sql_types::Bool>("lower(detail) LIKE ").bind::<diesel::sql_types::Text, _>(mentioned));
+            let membership = events::object_type.eq("group").and(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("lower(detail) LIKE ")
+                    .bind::<diesel::sql_types::Text, _>(mentioned),
+            );
             query = query.filter(own.or(membership));
         }
         query.order(events::id.desc()).limit(filter.limit.max(1)).load(c)

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{conflicts, runs, sync_state};
-use super::{with_conn, Db, StoreError};
+use super::{with_conn, Db, Store, StoreError};
 use crate::planner::PlanCounts;
 
 /// How a run ended.
@@ -46,9 +46,12 @@ pub struct RunEnd {
 /// Records the start of a run. An older run of the connector still marked running was cut
 /// off (the process died): it is marked interrupted.
 pub fn start_run(db: &mut Db, connector: &str, mode: &str, now: NaiveDateTime) -> Result<i64, StoreError> {
-    with_conn!(db, c => c.transaction::<_, StoreError, _>(|c| {
+    with_conn!(db, |c| c.transaction::<_, StoreError, _>(|c| {
         diesel::update(runs::table.filter(runs::connector.eq(connector).and(runs::status.eq("running"))))
-            .set((runs::status.eq(RunStatus::Interrupted.as_str()), runs::finished_at.eq(now)))
+            .set((
+                runs::status.eq(RunStatus::Interrupted.as_str()),
+                runs::finished_at.eq(now),
+            ))
             .execute(c)?;
         let id = diesel::insert_into(runs::table)
             .values((
@@ -109,13 +112,15 @@ impl<'a> RunEndChanges<'a> {
 
 /// Ends a run outside any apply (a failed fetch, a failed apply).
 pub fn end_run(db: &mut Db, end: &RunEnd, now: NaiveDateTime) -> Result<(), StoreError> {
-    with_conn!(db, c => diesel::update(runs::table.find(end.id)).set(&RunEndChanges::new(end, now)).execute(c))?;
+    with_conn!(db, |c| diesel::update(runs::table.find(end.id))
+        .set(&RunEndChanges::new(end, now))
+        .execute(c))?;
     Ok(())
 }
 
 /// Lets the next run of `connector` through the deletion guard once.
 pub fn approve(db: &mut Db, connector: &str, now: NaiveDateTime) -> Result<(), StoreError> {
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         diesel::insert_into(sync_state::table)
             .values((
                 sync_state::connector.eq(connector),
@@ -124,7 +129,10 @@ pub fn approve(db: &mut Db, connector: &str, now: NaiveDateTime) -> Result<(), S
             ))
             .on_conflict(sync_state::connector)
             .do_update()
-            .set((sync_state::guard_approved.eq(true), sync_state::updated_at.eq(now)))
+            .set((
+                sync_state::guard_approved.eq(true),
+                sync_state::updated_at.eq(now),
+            ))
             .execute(c)
     })?;
     Ok(())
@@ -144,7 +152,7 @@ pub struct SyncState {
 }
 
 pub fn sync_state(db: &mut Db, connector: &str) -> Result<SyncState, StoreError> {
-    let state = with_conn!(db, c => sync_state::table
+    let state = with_conn!(db, |c| sync_state::table
         .find(connector)
         .select(SyncState::as_select())
         .first(c)
@@ -179,7 +187,7 @@ pub struct RunRow {
 
 /// The last `limit` runs of a connector, newest first.
 pub fn recent_runs(db: &mut Db, connector: &str, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-    Ok(with_conn!(db, c => runs::table
+    Ok(with_conn!(db, |c| runs::table
         .filter(runs::connector.eq(connector))
         .order(runs::id.desc())
         .limit(limit)
@@ -203,7 +211,7 @@ pub struct ConflictRow {
 }
 
 pub fn open_conflicts(db: &mut Db) -> Result<Vec<ConflictRow>, StoreError> {
-    Ok(with_conn!(db, c => conflicts::table
+    Ok(with_conn!(db, |c| conflicts::table
         .filter(conflicts::status.eq("open"))
         .order(conflicts::id)
         .select(ConflictRow::as_select())
@@ -213,12 +221,87 @@ pub fn open_conflicts(db: &mut Db) -> Result<Vec<ConflictRow>, StoreError> {
 /// Deletes finished runs and events older than `before`; returns how many of each.
 pub fn prune_history(db: &mut Db, before: NaiveDateTime) -> Result<(usize, usize), StoreError> {
     use super::schema::events;
-    Ok(
-        with_conn!(db, c => c.transaction::<_, diesel::result::Error, _>(|c| {
+    Ok(with_conn!(db, |c| c.transaction::<_, diesel::result::Error, _>(
+        |c| {
             let events = diesel::delete(events::table.filter(events::created_at.lt(before))).execute(c)?;
-            let runs = diesel::delete(runs::table.filter(runs::started_at.lt(before).and(runs::status.ne("running"))))
-                .execute(c)?;
+            let runs = diesel::delete(
+                runs::table.filter(runs::started_at.lt(before).and(runs::status.ne("running"))),
+            )
+            .execute(c)?;
             Ok((runs, events))
-        }))?,
-    )
+        }
+    ))?)
+}
+
+impl Store {
+    /// Records the start of a run (see [`start_run`]); returns its id.
+    pub async fn start_run(
+        &self,
+        connector: &str,
+        mode: &str,
+        now: NaiveDateTime,
+    ) -> Result<i64, StoreError> {
+        let (connector, mode) = (connector.to_owned(), mode.to_owned());
+        self.unit(move |db| start_run(db, &connector, &mode, now)).await
+    }
+
+    /// Ends a run outside any apply (a failed fetch, a failed apply).
+    pub async fn end_run(&self, end: RunEnd, now: NaiveDateTime) -> Result<(), StoreError> {
+        self.unit(move |db| end_run(db, &end, now)).await
+    }
+
+    /// Lets the next run of `connector` through the deletion guard once.
+    pub async fn approve(&self, connector: &str, now: NaiveDateTime) -> Result<(), StoreError> {
+        let connector = connector.to_owned();
+        self.unit(move |db| approve(db, &connector, now)).await
+    }
+
+    /// The connector's stored cursor, last success, approval and failure streak.
+    pub async fn sync_state(&self, connector: &str) -> Result<SyncState, StoreError> {
+        let connector = connector.to_owned();
+        self.unit(move |db| sync_state(db, &connector)).await
+    }
+
+    /// What `idsync status` shows of each connector, and every open conflict, on one
+    /// connection.
+    pub async fn status(&self, connectors: &[String]) -> Result<StatusReport, StoreError> {
+        let connectors = connectors.to_vec();
+        self.unit(move |db| {
+            let mut report = StatusReport::default();
+            for name in connectors {
+                report.connectors.push(ConnectorStatus {
+                    state: sync_state(db, &name)?,
+                    recent: recent_runs(db, &name, 5)?,
+                    open_conflicts: super::supervision::open_conflicts(db, &name)?,
+                    name,
+                });
+            }
+            report.conflicts = open_conflicts(db)?;
+            Ok(report)
+        })
+        .await
+    }
+
+    /// Deletes finished runs and events older than `before`; returns how many of each.
+    pub async fn prune_history(&self, before: NaiveDateTime) -> Result<(usize, usize), StoreError> {
+        self.unit(move |db| prune_history(db, before)).await
+    }
+}
+
+/// What `idsync status` prints.
+#[derive(Debug, Default)]
+pub struct StatusReport {
+    pub connectors: Vec<ConnectorStatus>,
+    /// Every open conflict, of any connector.
+    pub conflicts: Vec<ConflictRow>,
+}
+
+/// One connector in [`StatusReport`].
+#[derive(Debug)]
+pub struct ConnectorStatus {
+    pub name: String,
+    pub state: SyncState,
+    /// The last five runs, newest first.
+    pub recent: Vec<RunRow>,
+    pub open_conflicts: i64,
 }

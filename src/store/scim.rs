@@ -8,14 +8,9 @@ use diesel::prelude::*;
 
 use super::models::{GroupRow, LinkRow, UserRow};
 use super::schema::{group_members, groups, scim_tokens, user_links, users};
-use super::{with_conn, Db, StoreError};
+use super::sql::{lower, lower_nullable};
+use super::{with_conn, Db, Store, StoreError};
 use crate::local::LocalState;
-
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
-diesel::define_sql_function!(
-    #[sql_name = "lower"]
-    fn lower_n(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>
-);
 
 /// Keys per `IN (...)` list: a request may name more (a group PATCH with 40,000 members) than
 /// SQLite's 32,766 bound parameters.
@@ -122,11 +117,15 @@ pub struct Keys {
 pub fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalState, StoreError> {
     let lower_upns: Vec<String> = keys.upns.iter().map(|u| u.trim().to_lowercase()).collect();
     let lower_emails: Vec<String> = keys.emails.iter().map(|e| e.trim().to_lowercase()).collect();
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         let mut ids: HashSet<i64> = keys.user_ids.iter().copied().collect();
         for chunk in keys.external_ids.chunks(KEYS_PER_QUERY) {
             let linked: Vec<i64> = user_links::table
-                .filter(user_links::source.eq(source).and(user_links::external_id.eq_any(chunk)))
+                .filter(
+                    user_links::source
+                        .eq(source)
+                        .and(user_links::external_id.eq_any(chunk)),
+                )
                 .select(user_links::user_id)
                 .load(c)?;
             ids.extend(linked);
@@ -137,16 +136,22 @@ pub fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalSta
             ids.extend(by_ext);
         }
         for chunk in keys.scim_ids.chunks(KEYS_PER_QUERY) {
-            let v: Vec<i64> = users::table.filter(users::scim_id.eq_any(chunk)).select(users::id).load(c)?;
+            let v: Vec<i64> = users::table
+                .filter(users::scim_id.eq_any(chunk))
+                .select(users::id)
+                .load(c)?;
             ids.extend(v);
         }
         for chunk in lower_upns.chunks(KEYS_PER_QUERY) {
-            let v: Vec<i64> = users::table.filter(lower(users::upn).eq_any(chunk)).select(users::id).load(c)?;
+            let v: Vec<i64> = users::table
+                .filter(lower(users::upn).eq_any(chunk))
+                .select(users::id)
+                .load(c)?;
             ids.extend(v);
         }
         for chunk in lower_emails.chunks(KEYS_PER_QUERY) {
             let v: Vec<i64> = users::table
-                .filter(lower_n(users::email).eq_any(chunk.iter().map(|e| Some(e.as_str()))))
+                .filter(lower_nullable(users::email).eq_any(chunk.iter().map(|e| Some(e.as_str()))))
                 .select(users::id)
                 .load(c)?;
             ids.extend(v);
@@ -156,8 +161,18 @@ pub fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalSta
         let mut users: Vec<UserRow> = Vec::with_capacity(ids.len());
         let mut links: Vec<LinkRow> = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(KEYS_PER_QUERY) {
-            users.extend(users::table.filter(users::id.eq_any(chunk)).select(UserRow::as_select()).load::<UserRow>(c)?);
-            links.extend(user_links::table.filter(user_links::user_id.eq_any(chunk)).select(LinkRow::as_select()).load::<LinkRow>(c)?);
+            users.extend(
+                users::table
+                    .filter(users::id.eq_any(chunk))
+                    .select(UserRow::as_select())
+                    .load::<UserRow>(c)?,
+            );
+            links.extend(
+                user_links::table
+                    .filter(user_links::user_id.eq_any(chunk))
+                    .select(LinkRow::as_select())
+                    .load::<LinkRow>(c)?,
+            );
         }
         let groups: Vec<GroupRow> = if keys.group_external_ids.is_empty() && keys.group_ids.is_empty() {
             Vec::new()
@@ -183,10 +198,16 @@ pub fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalSta
                 .load(c)?;
         } else {
             for chunk in ids.chunks(KEYS_PER_QUERY) {
-                pairs.extend(group_members::table
-                    .filter(group_members::group_id.eq_any(&group_ids).and(group_members::user_id.eq_any(chunk)))
-                    .select((group_members::group_id, group_members::user_id))
-                    .load::<(i64, i64)>(c)?);
+                pairs.extend(
+                    group_members::table
+                        .filter(
+                            group_members::group_id
+                                .eq_any(&group_ids)
+                                .and(group_members::user_id.eq_any(chunk)),
+                        )
+                        .select((group_members::group_id, group_members::user_id))
+                        .load::<(i64, i64)>(c)?,
+                );
             }
         }
         let mut members: HashMap<i64, HashSet<i64>> = HashMap::new();
@@ -223,7 +244,7 @@ macro_rules! not_deleted {
 
 /// A user by SCIM id, unless deleted through SCIM.
 pub fn user_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimUserRow>, StoreError> {
-    with_conn!(db, c => Ok(users::table
+    with_conn!(db, |c| Ok(users::table
         .filter(users::scim_id.eq(scim_id))
         .filter(not_deleted!())
         .select(ScimUserRow::as_select())
@@ -233,9 +254,13 @@ pub fn user_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimUserRow>
 
 /// The user holding the link (`scim`, `key`).
 pub fn user_by_link(db: &mut Db, key: &str) -> Result<Option<ScimUserRow>, StoreError> {
-    with_conn!(db, c => Ok(users::table
+    with_conn!(db, |c| Ok(users::table
         .inner_join(user_links::table)
-        .filter(user_links::source.eq(SCIM_SOURCE).and(user_links::external_id.eq(key)))
+        .filter(
+            user_links::source
+                .eq(SCIM_SOURCE)
+                .and(user_links::external_id.eq(key))
+        )
         .select(ScimUserRow::as_select())
         .first(c)
         .optional()?))
@@ -243,9 +268,13 @@ pub fn user_by_link(db: &mut Db, key: &str) -> Result<Option<ScimUserRow>, Store
 
 /// The user's `scim` link: its external id and whether it is marked removed.
 pub fn scim_link_of(db: &mut Db, user_id: i64) -> Result<Option<(String, bool)>, StoreError> {
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         let row: Option<(String, Option<NaiveDateTime>)> = user_links::table
-            .filter(user_links::user_id.eq(user_id).and(user_links::source.eq(SCIM_SOURCE)))
+            .filter(
+                user_links::user_id
+                    .eq(user_id)
+                    .and(user_links::source.eq(SCIM_SOURCE)),
+            )
             .select((user_links::external_id, user_links::removed_at))
             .first(c)
             .optional()?;
@@ -295,15 +324,17 @@ pub fn list_users(
                         q.filter(users::external_id.eq(v).and(users::source.eq(SCIM_SOURCE)))
                     }
                     UserCond::ScimId(v) => q.filter(users::scim_id.eq(v)),
-                    UserCond::Email(v) => q.filter(lower_n(users::email).eq(v.to_lowercase())),
-                    UserCond::DisplayName(v) => q.filter(lower_n(users::display_name).eq(v.to_lowercase())),
+                    UserCond::Email(v) => q.filter(lower_nullable(users::email).eq(v.to_lowercase())),
+                    UserCond::DisplayName(v) => {
+                        q.filter(lower_nullable(users::display_name).eq(v.to_lowercase()))
+                    }
                     UserCond::Active(v) => q.filter(users::active.eq(*v)),
                 };
             }
             q
         }};
     }
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         let rows: Vec<ScimUserRow> = if count == 0 {
             Vec::new()
         } else {
@@ -326,7 +357,7 @@ pub fn list_users(
 
 /// A group by SCIM id.
 pub fn group_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimGroupRow>, StoreError> {
-    with_conn!(db, c => Ok(groups::table
+    with_conn!(db, |c| Ok(groups::table
         .filter(groups::scim_id.eq(scim_id))
         .select(ScimGroupRow::as_select())
         .first(c)
@@ -335,7 +366,7 @@ pub fn group_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimGroupRo
 
 /// The group `scim` owns under `key`.
 pub fn group_by_key(db: &mut Db, key: &str) -> Result<Option<ScimGroupRow>, StoreError> {
-    with_conn!(db, c => Ok(groups::table
+    with_conn!(db, |c| Ok(groups::table
         .filter(groups::source.eq(SCIM_SOURCE).and(groups::external_id.eq(key)))
         .select(ScimGroupRow::as_select())
         .first(c)
@@ -369,7 +400,7 @@ pub fn list_groups(
             q
         }};
     }
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         let rows: Vec<ScimGroupRow> = if count == 0 {
             Vec::new()
         } else {
@@ -413,7 +444,7 @@ pub fn members_of(db: &mut Db, group_ids: &[i64]) -> Result<HashMap<i64, Vec<Mem
 
 /// A cheap query, for the health check.
 pub fn ping(db: &mut Db) -> Result<(), StoreError> {
-    with_conn!(db, c => {
+    with_conn!(db, |c| {
         diesel::sql_query("SELECT 1").execute(c)?;
         Ok(())
     })
@@ -421,7 +452,7 @@ pub fn ping(db: &mut Db) -> Result<(), StoreError> {
 
 /// The digest of the active token, if there is one.
 pub fn token_digest(db: &mut Db) -> Result<Option<String>, StoreError> {
-    with_conn!(db, c => Ok(scim_tokens::table
+    with_conn!(db, |c| Ok(scim_tokens::table
         .order(scim_tokens::id.desc())
         .select(scim_tokens::token_sha256)
         .first(c)
@@ -430,10 +461,13 @@ pub fn token_digest(db: &mut Db) -> Result<Option<String>, StoreError> {
 
 /// Replaces any token with one whose digest is `digest`.
 pub fn replace_token(db: &mut Db, digest: &str, now: NaiveDateTime) -> Result<(), StoreError> {
-    with_conn!(db, c => c.transaction::<_, StoreError, _>(|c| {
+    with_conn!(db, |c| c.transaction::<_, StoreError, _>(|c| {
         diesel::delete(scim_tokens::table).execute(c)?;
         diesel::insert_into(scim_tokens::table)
-            .values((scim_tokens::token_sha256.eq(digest), scim_tokens::created_at.eq(now)))
+            .values((
+                scim_tokens::token_sha256.eq(digest),
+                scim_tokens::created_at.eq(now),
+            ))
             .execute(c)?;
         Ok(())
     }))
@@ -446,7 +480,7 @@ pub fn revoke_token(
     detach_groups: bool,
     now: NaiveDateTime,
 ) -> Result<(usize, usize), StoreError> {
-    with_conn!(db, c => c.transaction::<_, StoreError, _>(|c| {
+    with_conn!(db, |c| c.transaction::<_, StoreError, _>(|c| {
         let removed = diesel::delete(scim_tokens::table).execute(c)?;
         let detached = if detach_groups {
             diesel::update(groups::table.filter(groups::source.eq(SCIM_SOURCE)))
@@ -462,4 +496,21 @@ pub fn revoke_token(
         };
         Ok((removed, detached))
     }))
+}
+
+impl Store {
+    /// Replaces any SCIM token with one whose digest is `digest`.
+    pub async fn replace_scim_token(&self, digest: &str, now: NaiveDateTime) -> Result<(), StoreError> {
+        let digest = digest.to_owned();
+        self.unit(move |db| replace_token(db, &digest, now)).await
+    }
+
+    /// Removes the SCIM token (see [`revoke_token`]); returns (tokens removed, groups detached).
+    pub async fn revoke_scim_token(
+        &self,
+        detach_groups: bool,
+        now: NaiveDateTime,
+    ) -> Result<(usize, usize), StoreError> {
+        self.unit(move |db| revoke_token(db, detach_groups, now)).await
+    }
 }

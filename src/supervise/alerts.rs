@@ -4,42 +4,7 @@
 
 use chrono::{Duration, NaiveDateTime};
 
-/// What an operator is told about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Condition {
-    RunFailed,
-    Quarantined,
-    Held,
-    Conflicts,
-}
-
-impl Condition {
-    pub const ALL: [Condition; 4] = [
-        Condition::RunFailed,
-        Condition::Quarantined,
-        Condition::Held,
-        Condition::Conflicts,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Condition::RunFailed => "run_failed",
-            Condition::Quarantined => "quarantined",
-            Condition::Held => "held",
-            Condition::Conflicts => "conflicts",
-        }
-    }
-}
-
-/// A condition as stored in `alert_state`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertRow {
-    pub active: bool,
-    pub detail: String,
-    pub raised_at: NaiveDateTime,
-    /// When the last mail about it went out; `None` while a mail is still owed.
-    pub last_sent_at: Option<NaiveDateTime>,
-}
+pub use crate::store::supervision::{AlertRow, Condition};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mail {

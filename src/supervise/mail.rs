@@ -5,7 +5,32 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use thiserror::Error;
+
 use crate::config::AlertsConfig;
+
+/// Why alert mail cannot be set up or sent.
+#[derive(Debug, Error)]
+pub enum MailError {
+    /// The `[alerts]` section names something unusable: fix the configuration.
+    #[error("{key}: {detail}")]
+    Config { key: String, detail: String },
+    /// There is no `[alerts]` section to send with.
+    #[error("no [alerts] section in the configuration")]
+    NotConfigured,
+    #[error("cannot build the mail: {0}")]
+    Build(#[from] lettre::error::Error),
+    /// The SMTP server did not take the mail: the next run retries.
+    #[error("SMTP delivery failed: {0}")]
+    Delivery(#[from] lettre::transport::smtp::Error),
+}
+
+fn config_error(key: impl Into<String>, detail: impl std::fmt::Display) -> MailError {
+    MailError::Config {
+        key: key.into(),
+        detail: detail.to_string(),
+    }
+}
 
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -24,21 +49,21 @@ impl std::fmt::Debug for Mailer {
 
 impl Mailer {
     /// Builds the transport; nothing is contacted until the first mail.
-    pub fn new(config: &AlertsConfig) -> Result<Mailer, String> {
+    pub fn new(config: &AlertsConfig) -> Result<Mailer, MailError> {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(config.smtp_url.expose())
-            .map_err(|e| format!("alerts.smtp_url: {e}"))?;
+            .map_err(|e| config_error("alerts.smtp_url", e))?;
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
             builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
         }
-        let from = config.from.parse().map_err(|e| format!("alerts.from: {e}"))?;
+        let from = config.from.parse().map_err(|e| config_error("alerts.from", e))?;
         let to = config
             .to
             .iter()
             .enumerate()
-            .map(|(i, a)| a.parse().map_err(|e| format!("alerts.to[{i}]: {e}")))
-            .collect::<Result<Vec<Mailbox>, String>>()?;
+            .map(|(i, a)| a.parse().map_err(|e| config_error(format!("alerts.to[{i}]"), e)))
+            .collect::<Result<Vec<Mailbox>, MailError>>()?;
         if to.is_empty() {
-            return Err("alerts.to: give at least one address".into());
+            return Err(config_error("alerts.to", "give at least one address"));
         }
         Ok(Mailer {
             transport: builder.build(),
@@ -48,18 +73,13 @@ impl Mailer {
     }
 
     /// Sends one plain-text mail to every recipient.
-    pub async fn send(&self, subject: &str, body: String) -> Result<(), String> {
+    pub async fn send(&self, subject: &str, body: String) -> Result<(), MailError> {
         let mut message = Message::builder().from(self.from.clone()).subject(subject);
         for to in &self.to {
             message = message.to(to.clone());
         }
-        let message = message
-            .body(body)
-            .map_err(|e| format!("cannot build the mail: {e}"))?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("SMTP delivery failed: {e}"))
+        let message = message.body(body)?;
+        self.transport.send(message).await?;
+        Ok(())
     }
 }

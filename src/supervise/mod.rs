@@ -9,29 +9,48 @@ pub mod quarantine;
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, NaiveDateTime};
+use thiserror::Error;
 use tracing::{info, warn, Instrument};
 
 use self::alerts::{AlertRow, Condition, Mail};
-pub use self::mail::Mailer;
-use self::quarantine::{Health, QuarantineSettings, RunResult, Transition};
+pub use self::mail::{MailError, Mailer};
+use self::quarantine::{Health, QuarantineSettings, Transition};
 use crate::config::{Config, Schedule};
 use crate::connectors::Connector;
 use crate::reconcile::{self, Outcome, RunOptions, RunProgress, RunReport};
-use crate::store::blocking;
-use crate::store::{self, lease, supervision, DatabaseUrl, Db, StoreError};
+use crate::store::{self, Store};
 
 /// A supervised run's result.
 #[derive(Debug)]
-pub struct Supervised {
-    /// `None` when the run did not start (another process holds the lease).
-    pub report: Option<RunReport>,
-    pub skipped: Option<String>,
-    pub health: Health,
-    pub transition: Transition,
+pub enum Supervised {
+    /// The run took place (a dry run too), with the health it left behind.
+    Ran {
+        report: Box<RunReport>,
+        health: Health,
+        transition: Transition,
+    },
+    /// The run did not start: another process holds the lease, or it could not be taken.
+    Skipped { reason: String, health: Health },
+}
+
+impl Supervised {
+    /// The connector's health after the run (or as stored, when it was skipped).
+    pub fn health(&self) -> &Health {
+        match self {
+            Supervised::Ran { health, .. } | Supervised::Skipped { health, .. } => health,
+        }
+    }
+}
+
+/// Why the supervisor cannot be set up.
+#[derive(Debug, Error)]
+pub enum SuperviseError {
+    #[error(transparent)]
+    Mail(#[from] MailError),
 }
 
 pub struct Supervisor {
-    url: DatabaseUrl,
+    store: Store,
     /// Who we are in the leases table: host, process and a random suffix.
     holder: String,
     lease: Duration,
@@ -49,7 +68,7 @@ impl std::fmt::Debug for Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(config: &Config) -> Result<Supervisor, String> {
+    pub fn new(config: &Config, store: Store) -> Result<Supervisor, SuperviseError> {
         let mailer = config.alerts.as_ref().map(Mailer::new).transpose()?;
         let reminder = match config
             .alerts
@@ -66,10 +85,11 @@ impl Supervisor {
             std::process::id(),
             rand::random::<u32>()
         );
+        let lease_secs = i64::try_from(config.daemon.lease_secs).unwrap_or(120);
         Ok(Supervisor {
-            url: config.database.clone(),
+            store,
             holder,
-            lease: Duration::seconds(i64::try_from(config.daemon.lease_secs).unwrap_or(120).max(3)),
+            lease: Duration::seconds(lease_secs.max(3)),
             quarantine: QuarantineSettings {
                 after_failures: config.daemon.quarantine_after_failures,
                 ..QuarantineSettings::default()
@@ -85,10 +105,7 @@ impl Supervisor {
 
     /// The connector's stored health (for scheduling a quarantined connector's next attempt).
     pub async fn health(&self, connector: &str) -> Health {
-        let (url, name) = (self.url.clone(), connector.to_owned());
-        blocking(move || supervision::load_health(&mut Db::open(&url)?, &name))
-            .await
-            .unwrap_or_default()
+        self.store.health(connector).await.unwrap_or_default()
     }
 
     /// Runs `connector` once under its lease, then records health, metrics and alerts.
@@ -98,91 +115,93 @@ impl Supervisor {
         options: RunOptions,
         progress: &RunProgress,
     ) -> Supervised {
-        let name = connector.config.name.clone();
         if options.dry_run {
-            let report = reconcile::run_once(&self.url, connector, options, progress).await;
-            return Supervised {
-                report: Some(report),
-                skipped: None,
+            let report = reconcile::run_once(&self.store, connector, options, progress).await;
+            return Supervised::Ran {
+                report: Box::new(report),
                 health: Health::default(),
                 transition: Transition::None,
             };
         }
+        let name = connector.config.name.clone();
         let span = tracing::info_span!("supervised", connector = %name);
-        async {
-            match self.acquire(&name).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    let (url, n) = (self.url.clone(), name.clone());
-                    let holder =
-                        blocking(move || lease::holder_until(&mut Db::open(&url)?, &n, store::now())).await;
-                    let reason = match holder {
-                        Ok(Some((holder, until))) => format!(
-                            "another process ({holder}) holds this connector's lease until {until} UTC; \
-                             a crashed holder's lease expires then"
-                        ),
-                        _ => "another process holds this connector's lease".to_owned(),
-                    };
-                    info!(reason = %reason, "run skipped");
-                    return Supervised {
-                        report: None,
-                        skipped: Some(reason),
-                        health: self.health(&name).await,
-                        transition: Transition::None,
-                    };
-                }
-                Err(e) => {
-                    warn!(error = %e, "cannot take the lease; run skipped");
-                    return Supervised {
-                        report: None,
-                        skipped: Some(format!("lease: {e}")),
-                        health: Health::default(),
-                        transition: Transition::None,
-                    };
-                }
-            }
-            let heartbeat = self.heartbeat(&name);
-            let run = reconcile::run_once(&self.url, connector, options, progress);
-            let report = idsync_source::telemetry::scoped(name.clone(), run).await;
-            heartbeat.abort();
-            let (health, transition) = self.record(&name, &report).await;
-            self.release(&name).await;
-            record_metrics(&name, &report, &health);
-            self.alert(&name, &report, &health).await;
-            Supervised {
-                report: Some(report),
-                skipped: None,
-                health,
-                transition,
-            }
-        }
-        .instrument(span)
-        .await
+        self.run_leased(connector, options, progress)
+            .instrument(span)
+            .await
     }
 
-    async fn acquire(&self, name: &str) -> Result<bool, StoreError> {
-        let (url, name, holder, ttl) = (self.url.clone(), name.to_owned(), self.holder.clone(), self.lease);
-        blocking(move || lease::acquire(&mut Db::open(&url)?, &name, &holder, ttl, store::now())).await
+    async fn run_leased(
+        &self,
+        connector: &Connector,
+        options: RunOptions,
+        progress: &RunProgress,
+    ) -> Supervised {
+        let name = connector.config.name.clone();
+        if let Some(skipped) = self.acquire(&name).await {
+            return skipped;
+        }
+        let heartbeat = self.heartbeat(&name);
+        let run = reconcile::run_once(&self.store, connector, options, progress);
+        let report = idsync_source::telemetry::scoped(name.clone(), run).await;
+        heartbeat.abort();
+        let (health, transition) = self.record(&name, &report).await;
+        self.release(&name).await;
+        record_metrics(&name, &report, &health);
+        self.alert(&name, &report, &health).await;
+        Supervised::Ran {
+            report: Box::new(report),
+            health,
+            transition,
+        }
+    }
+
+    /// Takes the lease; `Some` (the skip) when another process holds it or it cannot be taken.
+    async fn acquire(&self, name: &str) -> Option<Supervised> {
+        match self.store.acquire_lease(name, &self.holder, self.lease).await {
+            Ok(true) => None,
+            Ok(false) => {
+                let reason = match self.store.lease_holder(name).await {
+                    Ok(Some((holder, until))) => format!(
+                        "another process ({holder}) holds this connector's lease until {until} UTC; \
+                         a crashed holder's lease expires then"
+                    ),
+                    _ => "another process holds this connector's lease".to_owned(),
+                };
+                info!(reason = %reason, "run skipped");
+                Some(Supervised::Skipped {
+                    reason,
+                    health: self.health(name).await,
+                })
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot take the lease; run skipped");
+                Some(Supervised::Skipped {
+                    reason: format!("lease: {e}"),
+                    health: Health::default(),
+                })
+            }
+        }
     }
 
     async fn release(&self, name: &str) {
-        let (url, name, holder) = (self.url.clone(), name.to_owned(), self.holder.clone());
-        if let Err(e) = blocking(move || lease::release(&mut Db::open(&url)?, &name, &holder)).await {
+        if let Err(e) = self.store.release_lease(name, &self.holder).await {
             warn!(error = %e, "cannot release the lease; it will expire");
         }
     }
 
     /// Renews the lease every third of its lifetime while the run lasts.
     fn heartbeat(&self, name: &str) -> tokio::task::JoinHandle<()> {
-        let (url, name, holder, ttl) = (self.url.clone(), name.to_owned(), self.holder.clone(), self.lease);
+        let (store, name, holder, ttl) = (
+            self.store.clone(),
+            name.to_owned(),
+            self.holder.clone(),
+            self.lease,
+        );
         let every = (ttl / 3).to_std().unwrap_or(StdDuration::from_secs(1));
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                let (url, name, holder) = (url.clone(), name.clone(), holder.clone());
-                match blocking(move || lease::renew(&mut Db::open(&url)?, &name, &holder, ttl, store::now()))
-                    .await
-                {
+                match store.renew_lease(&name, &holder, ttl).await {
                     Ok(true) => {}
                     Ok(false) => {
                         warn!("lost the lease while running; another process may start this connector")
@@ -194,26 +213,19 @@ impl Supervisor {
     }
 
     async fn record(&self, name: &str, report: &RunReport) -> (Health, Transition) {
-        let result = match &report.outcome {
-            Outcome::Failed { .. } => RunResult::Failure {
-                needs_operator: report.needs_operator,
-            },
-            _ => RunResult::Success,
+        let error = report.outcome.is_failed().then(|| report.outcome.error());
+        let now = store::now();
+        let recorded = match self.store.health(name).await {
+            Ok(before) => {
+                let (after, transition) =
+                    quarantine::after_run(&before, &report.outcome, &self.quarantine, now);
+                self.store
+                    .save_health(name, &after, error, now)
+                    .await
+                    .map(|()| (after, transition))
+            }
+            Err(e) => Err(e),
         };
-        let error = match &report.outcome {
-            Outcome::Failed { error } => Some(error.clone()),
-            _ => None,
-        };
-        let (url, name, settings) = (self.url.clone(), name.to_owned(), self.quarantine.clone());
-        let recorded = blocking(move || {
-            let mut db = Db::open(&url)?;
-            let now = store::now();
-            let before = supervision::load_health(&mut db, &name)?;
-            let (after, transition) = quarantine::after_run(&before, result, &settings, now);
-            supervision::save_health(&mut db, &name, &after, error.as_deref(), now)?;
-            Ok((after, transition))
-        })
-        .await;
         match recorded {
             Ok((health, transition)) => {
                 match transition {
@@ -236,21 +248,12 @@ impl Supervisor {
 
     /// Raises, reminds and clears alert conditions, mailing when one is due.
     async fn alert(&self, name: &str, report: &RunReport, health: &Health) {
-        let (url, connector) = (self.url.clone(), name.to_owned());
-        let state = blocking(move || {
-            let mut db = Db::open(&url)?;
-            Ok((
-                supervision::alert_rows(&mut db, &connector)?,
-                supervision::open_conflicts(&mut db, &connector)?,
-            ))
-        })
-        .await;
-        let (rows, open_conflicts) = match state {
+        let (rows, open_conflicts) = match self.store.alert_state(name).await {
             Ok(s) => s,
             Err(e) => return warn!(error = %e, "cannot read the alert state"),
         };
         metrics::gauge!("idsync_conflicts_open", "connector" => name.to_owned()).set(open_conflicts as f64);
-        let failed = matches!(report.outcome, Outcome::Failed { .. });
+        let failed = report.outcome.is_failed();
         let now = store::now();
         for condition in Condition::ALL {
             // A failed run says nothing about whether a hold or a conflict was cleared.
@@ -267,19 +270,7 @@ impl Supervisor {
                 continue;
             };
             let (subject, body) = compose(name, condition, mail, report, health, open_conflicts);
-            let sent = match &self.mailer {
-                Some(mailer) => match mailer.send(&subject, body).await {
-                    Ok(()) => {
-                        info!(condition = condition.as_str(), mail = ?mail, "alert mail sent");
-                        true
-                    }
-                    Err(e) => {
-                        warn!(condition = condition.as_str(), error = %e, "alert mail not delivered; will retry after the next run");
-                        false
-                    }
-                },
-                None => true,
-            };
+            let sent = self.send_alert(condition, mail, &subject, body).await;
             let raised_at = match previous {
                 Some(p) if p.active && active => p.raised_at,
                 _ => now,
@@ -295,22 +286,33 @@ impl Supervisor {
                 raised_at,
                 last_sent_at: if sent { Some(now) } else { None },
             };
-            let (url, connector) = (self.url.clone(), name.to_owned());
-            if let Err(e) =
-                blocking(move || supervision::save_alert(&mut Db::open(&url)?, &connector, condition, &row))
-                    .await
-            {
+            if let Err(e) = self.store.save_alert(name, condition, &row).await {
                 warn!(error = %e, "cannot record the alert state");
             }
         }
     }
 
+    /// Mails one alert; true when it went out (or there is no mailer to send it with).
+    async fn send_alert(&self, condition: Condition, mail: Mail, subject: &str, body: String) -> bool {
+        let Some(mailer) = &self.mailer else {
+            return true;
+        };
+        match mailer.send(subject, body).await {
+            Ok(()) => {
+                info!(condition = condition.as_str(), mail = ?mail, "alert mail sent");
+                true
+            }
+            Err(e) => {
+                warn!(condition = condition.as_str(), error = %e,
+                    "alert mail not delivered; will retry after the next run");
+                false
+            }
+        }
+    }
+
     /// `idsync alerts test`.
-    pub async fn send_test(&self) -> Result<(), String> {
-        let mailer = self
-            .mailer
-            .as_ref()
-            .ok_or("no [alerts] section in the configuration")?;
+    pub async fn send_test(&self) -> Result<(), MailError> {
+        let mailer = self.mailer.as_ref().ok_or(MailError::NotConfigured)?;
         mailer
             .send(
                 "[idsync] test alert",
@@ -348,25 +350,27 @@ fn compose(
                 Condition::Held => "no run is held any more",
                 Condition::Conflicts => "no open conflicts",
             };
-            (format!("recovered: {what}"), format!("Recovered: {what}.\nThe latest run: {}\n", report.summary()))
+            let body = format!("Recovered: {what}.\nThe latest run: {}\n", report.summary());
+            (format!("recovered: {what}"), body)
         }
         (Condition::RunFailed, _) => {
-            let error = match &report.outcome {
-                Outcome::Failed { error } => error.as_str(),
-                _ => "",
-            };
+            let error = report.outcome.error();
             (
                 "run failed".into(),
                 format!(
                     "What happened: {run} failed.\nError: {error}\n\nApplied: nothing. A failed fetch never \
-                     reaches the database, and a failed apply is rolled back; the cursor stays where it was.\n\n\
+                     reaches the database, and a failed apply is rolled back; the cursor stays where it \
+                      was.\n\n\
                      What you can do: {}\n",
-                    if report.needs_operator {
-                        "the identity provider refused the credentials or the configuration is wrong: check the \
-                         connector's secret or certificate, its permissions and `idsync config` keys; idsync will \
+                    if report.outcome.needs_operator() {
+                        "the identity provider refused the credentials or the configuration is wrong: \
+                        check the \
+                         connector's secret or certificate, its permissions and `idsync config` keys; \
+                          idsync will \
                          not retry on its own schedule until the quarantine ends."
                     } else {
-                        "idsync retries on the next schedule; if the error persists, check the identity provider's \
+                        "idsync retries on the next schedule; if the error persists, check the identity \
+                        provider's \
                          status and the URL and request id above."
                     }
                 ),
@@ -375,35 +379,17 @@ fn compose(
         (Condition::Quarantined, _) => (
             "connector quarantined".into(),
             format!(
-                "What happened: {} consecutive failed runs put the connector in quarantine.\nNext attempt: {}\n\
-                 Last error: {}\n\nWhat you can do: fix the cause (credentials, permissions, network), then run \
+                "What happened: {} consecutive failed runs put the connector in quarantine.\nNext \
+                attempt: {}\n\
+                 Last error: {}\n\nWhat you can do: fix the cause (credentials, permissions, network), \
+                  then run \
                  `idsync resync --connector {connector}`; a successful run ends the quarantine.\n",
                 health.consecutive_failures,
                 when(health.quarantined_until),
-                match &report.outcome {
-                    Outcome::Failed { error } => error.as_str(),
-                    _ => "",
-                }
+                report.outcome.error()
             ),
         ),
-        (Condition::Held, _) => (
-            "run held by the deletion guard".into(),
-            format!(
-                "What happened: {run} would have removed too much at once: {}.\n\nApplied: only what is not \
-                 destructive ({} created, {} updated, {} reactivated, {} memberships added). Not applied: the \
-                 deactivations, purges and deletions; `idsync status` and the run record list them.\n\n\
-                 What you can do: check the identity provider. If the removals are real, run \
-                 `idsync approve --connector {connector}` and the next run applies them.\n",
-                match &report.outcome {
-                    Outcome::Held { reason } => reason.as_str(),
-                    _ => "",
-                },
-                report.counts.created,
-                report.counts.updated,
-                report.counts.reactivated,
-                report.counts.memberships_added
-            ),
-        ),
+        (Condition::Held, _) => held_mail(connector, &run, report),
         (Condition::Conflicts, _) => (
             "matcher conflicts need a person".into(),
             format!(
@@ -424,14 +410,32 @@ fn compose(
     )
 }
 
+/// The subject and body of a held run's mail.
+fn held_mail(connector: &str, run: &str, report: &RunReport) -> (String, String) {
+    (
+        "run held by the deletion guard".into(),
+        format!(
+            "What happened: {run} would have removed too much at once: {}.\n\nApplied: only what is not \
+                 destructive ({} created, {} updated, {} reactivated, {} memberships added). Not \
+                  applied: the \
+                 deactivations, purges and deletions; `idsync status` and the run record list them.\n\n\
+                 What you can do: check the identity provider. If the removals are real, run \
+                 `idsync approve --connector {connector}` and the next run applies them.\n",
+            match &report.outcome {
+                Outcome::Held { reason } => reason.as_str(),
+                _ => "",
+            },
+            report.counts.created,
+            report.counts.updated,
+            report.counts.reactivated,
+            report.counts.memberships_added
+        ),
+    )
+}
+
 fn record_metrics(name: &str, report: &RunReport, health: &Health) {
     let connector = name.to_owned();
-    let outcome = match report.outcome {
-        Outcome::Succeeded => "succeeded",
-        Outcome::Held { .. } => "held",
-        Outcome::Failed { .. } => "failed",
-        Outcome::DryRun => "dry_run",
-    };
+    let outcome = report.outcome.as_str();
     metrics::counter!("idsync_runs_total", "connector" => connector.clone(), "outcome" => outcome)
         .increment(1);
     metrics::histogram!("idsync_run_duration_seconds", "connector" => connector.clone())

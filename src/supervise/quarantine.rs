@@ -3,6 +3,10 @@
 
 use chrono::{Duration, NaiveDateTime};
 
+pub use crate::store::supervision::Health;
+
+use crate::reconcile::Outcome;
+
 /// When to quarantine, and how long each stay lasts.
 #[derive(Debug, Clone)]
 pub struct QuarantineSettings {
@@ -27,28 +31,6 @@ impl Default for QuarantineSettings {
     }
 }
 
-/// A connector's failure streak, as stored in `sync_state`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Health {
-    pub consecutive_failures: u32,
-    /// How many quarantine retries have failed (indexes the intervals).
-    pub level: u32,
-    pub quarantined_until: Option<NaiveDateTime>,
-}
-
-impl Health {
-    pub fn is_quarantined(&self) -> bool {
-        self.quarantined_until.is_some()
-    }
-}
-
-/// How a run ended, as far as quarantine cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunResult {
-    Success,
-    Failure { needs_operator: bool },
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
     None,
@@ -61,12 +43,13 @@ pub enum Transition {
 /// The health after a run.
 pub fn after_run(
     health: &Health,
-    result: RunResult,
+    outcome: &Outcome,
     settings: &QuarantineSettings,
     now: NaiveDateTime,
 ) -> (Health, Transition) {
-    match result {
-        RunResult::Success => {
+    match outcome {
+        // A held run and a dry run fetched fine: the connector works.
+        Outcome::Succeeded | Outcome::Held { .. } | Outcome::DryRun => {
             let transition = if health.is_quarantined() {
                 Transition::Left
             } else {
@@ -74,7 +57,7 @@ pub fn after_run(
             };
             (Health::default(), transition)
         }
-        RunResult::Failure { needs_operator } => {
+        Outcome::Failed { needs_operator, .. } => {
             let failures = health.consecutive_failures + 1;
             let wait = |level: u32| {
                 let i = (level as usize).min(settings.intervals.len().saturating_sub(1));
@@ -92,7 +75,7 @@ pub fn after_run(
                     quarantined_until: Some(now + wait(level)),
                 };
                 (next, Transition::Extended)
-            } else if needs_operator || failures >= settings.after_failures {
+            } else if *needs_operator || failures >= settings.after_failures {
                 let next = Health {
                     consecutive_failures: failures,
                     level: 0,
@@ -117,6 +100,13 @@ mod tests {
     use super::*;
     use chrono::NaiveDate;
 
+    fn failed(needs_operator: bool) -> Outcome {
+        Outcome::Failed {
+            error: "boom".into(),
+            needs_operator,
+        }
+    }
+
     fn at(hours: i64) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(2026, 11, 23)
             .unwrap()
@@ -128,13 +118,11 @@ mod tests {
     #[test]
     fn three_failures_quarantine_then_waits_grow_and_success_leaves() {
         let settings = QuarantineSettings::default();
-        let fail = RunResult::Failure {
-            needs_operator: false,
-        };
+        let fail = failed(false);
         let mut health = Health::default();
         let mut seen = Vec::new();
         for hour in 0..7 {
-            let (next, transition) = after_run(&health, fail, &settings, at(hour));
+            let (next, transition) = after_run(&health, &fail, &settings, at(hour));
             let wait = next.quarantined_until.map(|t| (t - at(hour)).num_hours());
             seen.push((transition, wait));
             health = next;
@@ -151,31 +139,19 @@ mod tests {
                 (Transition::Extended, Some(24)),
             ]
         );
-        let (health, transition) = after_run(&health, RunResult::Success, &settings, at(8));
+        let (health, transition) = after_run(&health, &Outcome::Succeeded, &settings, at(8));
         assert_eq!((health, transition), (Health::default(), Transition::Left));
     }
 
     #[test]
     fn refused_credentials_quarantine_at_once_and_a_success_clears_the_streak() {
         let settings = QuarantineSettings::default();
-        let (health, transition) = after_run(
-            &Health::default(),
-            RunResult::Failure { needs_operator: true },
-            &settings,
-            at(0),
-        );
+        let (health, transition) = after_run(&Health::default(), &failed(true), &settings, at(0));
         assert_eq!(transition, Transition::Entered);
         assert_eq!(health.quarantined_until, Some(at(1)));
 
-        let (one, _) = after_run(
-            &Health::default(),
-            RunResult::Failure {
-                needs_operator: false,
-            },
-            &settings,
-            at(0),
-        );
-        let (cleared, transition) = after_run(&one, RunResult::Success, &settings, at(1));
+        let (one, _) = after_run(&Health::default(), &failed(false), &settings, at(0));
+        let (cleared, transition) = after_run(&one, &Outcome::Succeeded, &settings, at(1));
         assert_eq!((cleared.consecutive_failures, transition), (0, Transition::None));
     }
 }

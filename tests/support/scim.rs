@@ -62,7 +62,11 @@ impl Server {
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
-        let state = ScimState::new(url.clone(), &config);
+        let options = store::StoreOptions {
+            pool_size: u32::try_from(config.pool_size).unwrap(),
+            manual_checkpoints: true,
+        };
+        let state = ScimState::new(store::Store::with_options(&url, options), &config);
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(scim::serve(listener, state, axum::Router::new(), async move {
             let _ = rx.await;

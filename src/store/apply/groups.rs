@@ -1,0 +1,145 @@
+//! The groups' half of an apply: creates, links, renames, deletes, then memberships.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::super::models::{NewGroup, NewMember};
+use super::super::schema::{group_members, groups};
+use super::super::{with_conn, Db, StoreError, CHUNK};
+use super::Step;
+use crate::planner::{GroupRef, UserRef};
+
+/// Creates, in batches; returns the new rows' ids in the plan's order.
+pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, StoreError> {
+    let (source, now) = (step.source, step.now);
+    let creates = &step.plan.group_creates;
+    let mut new_ids: Vec<i64> = Vec::with_capacity(creates.len());
+    for chunk in creates.chunks(CHUNK) {
+        let rows: Vec<NewGroup<'_>> = chunk
+            .iter()
+            .map(|g| NewGroup {
+                scim_id: uuid::Uuid::now_v7().simple().to_string(),
+                external_id: &g.external_id,
+                source,
+                display_name: &g.display_name,
+                read_only: true,
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        let returned: Vec<(i64, Option<String>)> = with_conn!(db, |c| diesel::insert_into(groups::table)
+            .values(&rows)
+            .returning((groups::id, groups::external_id))
+            .get_results(c))?;
+        let by_ext: HashMap<String, i64> = returned
+            .into_iter()
+            .filter_map(|(id, e)| e.map(|e| (e, id)))
+            .collect();
+        for g in chunk {
+            let id = *by_ext.get(&g.external_id).ok_or_else(|| {
+                StoreError::BadData(format!("insert of group {} returned no id", g.external_id))
+            })?;
+            new_ids.push(id);
+            let detail = json!({ "external_id": g.external_id });
+            step.events.push("group", id, &g.display_name, "create", detail);
+            step.events.flush_full(db)?;
+        }
+    }
+    Ok(new_ids)
+}
+
+/// Local groups the source takes over, renames, and deletes.
+pub(super) fn link_rename_delete(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
+    let (source, now) = (step.source, step.now);
+    for g in &step.plan.group_links {
+        let values = (
+            groups::source.eq(source),
+            groups::external_id.eq(&g.external_id),
+            groups::read_only.eq(true),
+            groups::updated_at.eq(now),
+        );
+        with_conn!(db, |c| diesel::update(groups::table.find(g.group_id))
+            .set(values)
+            .execute(c))?;
+        let detail = json!({ "external_id": g.external_id });
+        step.events
+            .push("group", g.group_id, &g.display_name, "link", detail);
+    }
+    for g in &step.plan.group_renames {
+        let values = (groups::display_name.eq(&g.after), groups::updated_at.eq(now));
+        with_conn!(db, |c| diesel::update(groups::table.find(g.group_id))
+            .set(values)
+            .execute(c))?;
+        let detail = json!({ "before": g.before, "after": g.after });
+        step.events.push("group", g.group_id, &g.after, "rename", detail);
+        step.events.flush_full(db)?;
+    }
+    for g in &step.plan.group_deletes {
+        with_conn!(db, |c| diesel::delete(groups::table.find(g.group_id)).execute(c))?;
+        step.events
+            .push("group", g.group_id, &g.display_name, "delete", json!({}));
+        step.events.flush_full(db)?;
+    }
+    Ok(())
+}
+
+/// Members added (batched across groups) and removed, one event per group.
+pub(super) fn memberships(
+    db: &mut Db,
+    step: &mut Step<'_>,
+    new_users: &[i64],
+    new_groups: &[i64],
+) -> Result<(), StoreError> {
+    let plan = step.plan;
+    let user_id = |r: UserRef| match r {
+        UserRef::Existing(id) => id,
+        UserRef::New(i) => new_users[i],
+    };
+    let mut pending: Vec<NewMember> = Vec::new();
+    for m in &plan.memberships {
+        let group_id = match m.group {
+            GroupRef::Existing(id) => id,
+            GroupRef::New(i) => new_groups[i],
+        };
+        let added = m.added.iter().map(|&u| NewMember {
+            group_id,
+            user_id: user_id(u),
+        });
+        pending.extend(added);
+        if pending.len() >= 5 * CHUNK {
+            insert_members(db, &pending)?;
+            pending.clear();
+        }
+        for chunk in m.removed.chunks(CHUNK) {
+            let rows = group_members::table.filter(
+                group_members::group_id
+                    .eq(group_id)
+                    .and(group_members::user_id.eq_any(chunk)),
+            );
+            with_conn!(db, |c| diesel::delete(rows).execute(c))?;
+        }
+        let added: Vec<&str> = m.added.iter().map(|&u| plan.user_label(u)).collect();
+        let removed: Vec<&str> = m
+            .removed
+            .iter()
+            .map(|&u| plan.user_label(UserRef::Existing(u)))
+            .collect();
+        let detail = json!({ "added": added, "removed": removed });
+        step.events
+            .push("group", group_id, &m.group_name, "members", detail);
+        step.events.flush_full(db)?;
+    }
+    if !pending.is_empty() {
+        insert_members(db, &pending)?;
+    }
+    Ok(())
+}
+
+fn insert_members(db: &mut Db, rows: &[NewMember]) -> Result<(), StoreError> {
+    with_conn!(db, |c| diesel::insert_into(group_members::table)
+        .values(rows)
+        .execute(c))?;
+    Ok(())
+}

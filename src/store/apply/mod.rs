@@ -1,0 +1,80 @@
+//! Applying a plan: every change, its events, the run's counts and the source's cursor in one
+//! transaction, so a crash leaves either the old state or the new one.
+//!
+//! The steps run in a fixed order, each an ordinary function over the connection: users
+//! (`users.rs`), then groups and memberships (`groups.rs`), then conflicts, the cursor and the
+//! run's end (`finish.rs`). Events are buffered in an [`EventLog`] and written in chunks.
+
+mod events;
+mod finish;
+mod groups;
+mod users;
+
+use chrono::NaiveDateTime;
+
+use self::events::EventLog;
+use super::runs::RunEnd;
+use super::{Db, StoreError};
+use crate::planner::{Plan, PlanCounts};
+
+/// What happens to the source's cursor when the plan is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorUpdate {
+    /// Store this cursor and count the run as a success (`full` also stamps the full sync).
+    Advance { cursor: Option<String>, full: bool },
+    /// Leave the cursor where it was (a held run must see its withheld changes again).
+    Keep,
+}
+
+/// The run a plan belongs to.
+#[derive(Debug, Clone)]
+pub struct ApplyContext {
+    pub run_id: Option<i64>,
+    /// The run's end, written in the same transaction (its counts are filled in here).
+    pub run_end: Option<RunEnd>,
+    pub now: NaiveDateTime,
+    pub cursor: CursorUpdate,
+}
+
+/// One apply under way: the plan, its source and time, and the events not yet written.
+struct Step<'a> {
+    plan: &'a Plan,
+    source: &'a str,
+    now: NaiveDateTime,
+    events: EventLog<'a>,
+}
+
+/// Applies `plan` in one transaction. Returns what it changed.
+pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts, StoreError> {
+    // A 64 MiB page cache (filled only as needed) keeps a large first sync's index pages in
+    // memory instead of spilling them to the WAL again and again. Reads before the apply
+    // keep the small default.
+    db.sqlite_pragma("PRAGMA cache_size = -65536;")?;
+    db.transaction(|db| {
+        let source = plan.source.as_str();
+        let mut step = Step {
+            plan,
+            source,
+            now: ctx.now,
+            events: EventLog::new(ctx.run_id, source, ctx.now),
+        };
+        // Deactivations first: they free sign-in names that updates and creates may take.
+        users::deactivate(db, &mut step)?;
+        users::mark_links(db, &step)?;
+        users::purge(db, &mut step)?;
+        users::update(db, &mut step)?;
+        users::link(db, &mut step)?;
+        users::reactivate(db, &mut step)?;
+        let new_users = users::create(db, &mut step)?;
+        let new_groups = groups::create(db, &mut step)?;
+        groups::link_rename_delete(db, &mut step)?;
+        groups::memberships(db, &mut step, &new_users, &new_groups)?;
+        let new_conflicts = finish::conflicts(db, &step, ctx.run_id)?;
+        step.events.flush(db)?;
+        finish::cursor(db, &step, &ctx.cursor)?;
+        let mut counts = plan.counts();
+        counts.conflicts = new_conflicts;
+        finish::run_end(db, ctx.run_end.as_ref(), counts, ctx.now)?;
+        Ok(counts)
+    })
+}

@@ -1,0 +1,229 @@
+//! The users' half of an apply: deactivations, link marks, purges, updates (renames through
+//! placeholders), links, reactivations and creates, in that order.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::super::models::{NewLink, NewUser, UserChanges};
+use super::super::schema::{user_links, users};
+use super::super::{with_conn, Db, StoreError, CHUNK};
+use super::Step;
+use crate::planner::{UserField, UserUpdate};
+
+pub(super) fn deactivate(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
+    let now = step.now;
+    for d in &step.plan.deactivations {
+        with_conn!(db, |c| diesel::update(users::table.find(d.user_id))
+            .set((users::active.eq(false), users::updated_at.eq(now)))
+            .execute(c))?;
+        let unarchived = users::table.find(d.user_id).filter(users::archived_at.is_null());
+        with_conn!(db, |c| diesel::update(unarchived)
+            .set(users::archived_at.eq(now))
+            .execute(c))?;
+        let detail = json!({ "reason": d.reason });
+        step.events.push("user", d.user_id, &d.upn, "deactivate", detail);
+        step.events.flush_full(db)?;
+    }
+    Ok(())
+}
+
+/// Links the source no longer lists are marked removed; links it lists again are unmarked.
+pub(super) fn mark_links(db: &mut Db, step: &Step<'_>) -> Result<(), StoreError> {
+    let (source, now) = (step.source, step.now);
+    let marks = [
+        (&step.plan.links_removed, Some(now)),
+        (&step.plan.links_returned, None::<NaiveDateTime>),
+    ];
+    for (ids, removed_at) in marks {
+        for chunk in ids.chunks(CHUNK) {
+            let links = user_links::table.filter(
+                user_links::source
+                    .eq(source)
+                    .and(user_links::external_id.eq_any(chunk)),
+            );
+            with_conn!(db, |c| diesel::update(links)
+                .set(user_links::removed_at.eq(removed_at))
+                .execute(c))?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn purge(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
+    for p in &step.plan.purges {
+        with_conn!(db, |c| diesel::delete(users::table.find(p.user_id)).execute(c))?;
+        let detail = json!({ "archived_at": p.archived_at });
+        step.events.push("user", p.user_id, &p.upn, "purge", detail);
+        step.events.flush_full(db)?;
+    }
+    Ok(())
+}
+
+/// Attribute changes. Renames pass through a placeholder when several happen at once, so a
+/// swap of two names never trips the unique index halfway.
+pub(super) fn update(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
+    let renames: Vec<i64> = step
+        .plan
+        .user_updates
+        .iter()
+        .filter(|u| u.changes.iter().any(|ch| ch.field == UserField::Upn))
+        .map(|u| u.user_id)
+        .collect();
+    if renames.len() > 1 {
+        for id in &renames {
+            let placeholder = format!("\u{1}renaming-{id}");
+            with_conn!(db, |c| diesel::update(users::table.find(id))
+                .set(users::upn.eq(&placeholder))
+                .execute(c))?;
+        }
+    }
+    for u in &step.plan.user_updates {
+        let changes = changes_of(u, step.now);
+        with_conn!(db, |c| diesel::update(users::table.find(u.user_id))
+            .set(&changes)
+            .execute(c))?;
+        let detail = json!({ "changes": u.changes });
+        step.events.push("user", u.user_id, &u.upn, "update", detail);
+        step.events.flush_full(db)?;
+    }
+    Ok(())
+}
+
+fn changes_of(u: &UserUpdate, now: NaiveDateTime) -> UserChanges {
+    let mut changes = UserChanges {
+        updated_at: Some(now),
+        ..UserChanges::default()
+    };
+    for ch in &u.changes {
+        let after = ch.after.clone();
+        match ch.field {
+            UserField::Upn => changes.upn = after,
+            UserField::Email => changes.email = Some(after),
+            UserField::DisplayName => changes.display_name = Some(after),
+            UserField::GivenName => changes.given_name = Some(after),
+            UserField::FamilyName => changes.family_name = Some(after),
+            UserField::JobTitle => changes.job_title = Some(after),
+            UserField::Department => changes.department = Some(after),
+            UserField::PreferredLanguage => changes.preferred_language = Some(after),
+        }
+    }
+    changes
+}
+
+/// New links to existing users; an owning link also makes the source the user's owner.
+pub(super) fn link(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
+    let (source, now) = (step.source, step.now);
+    for l in &step.plan.user_links {
+        let row = NewLink {
+            source,
+            external_id: &l.external_id,
+            user_id: l.user_id,
+            linked_at: now,
+        };
+        with_conn!(db, |c| diesel::insert_into(user_links::table)
+            .values(&row)
+            .execute(c))?;
+        if l.owner {
+            let changes = UserChanges {
+                source: Some(Some(source.to_owned())),
+                external_id: Some(Some(l.external_id.clone())),
+                updated_at: Some(now),
+                ..UserChanges::default()
+            };
+            with_conn!(db, |c| diesel::update(users::table.find(l.user_id))
+                .set(&changes)
+                .execute(c))?;
+        }
+        let detail = json!({ "external_id": l.external_id, "matched_by": l.by, "owner": l.owner });
+        step.events.push("user", l.user_id, &l.upn, "link", detail);
+        step.events.flush_full(db)?;
+    }
+    Ok(())
+}
+
+pub(super) fn reactivate(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
+    let now = step.now;
+    for r in &step.plan.reactivations {
+        let values = (
+            users::active.eq(true),
+            users::archived_at.eq(None::<NaiveDateTime>),
+            users::updated_at.eq(now),
+        );
+        with_conn!(db, |c| diesel::update(users::table.find(r.user_id))
+            .set(values)
+            .execute(c))?;
+        step.events
+            .push("user", r.user_id, &r.upn, "reactivate", json!({}));
+        step.events.flush_full(db)?;
+    }
+    Ok(())
+}
+
+/// Creates, in batches, with their links; returns the new rows' ids in the plan's order
+/// (the generated SCIM ids tell the new rows apart).
+pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, StoreError> {
+    let (source, now) = (step.source, step.now);
+    let creates = &step.plan.user_creates;
+    let mut new_ids: Vec<i64> = Vec::with_capacity(creates.len());
+    for chunk in creates.chunks(CHUNK) {
+        let rows: Vec<NewUser<'_>> = chunk.iter().map(|r| new_user(r, source, now)).collect();
+        let returned: Vec<(i64, String)> = with_conn!(db, |c| diesel::insert_into(users::table)
+            .values(&rows)
+            .returning((users::id, users::scim_id))
+            .get_results(c))?;
+        let by_scim: HashMap<String, i64> = returned.into_iter().map(|(id, s)| (s, id)).collect();
+        for row in &rows {
+            let id = by_scim.get(&row.scim_id).ok_or_else(|| {
+                StoreError::BadData(format!("insert of user {} returned no id", row.scim_id))
+            })?;
+            new_ids.push(*id);
+        }
+        let base = new_ids.len() - chunk.len();
+        let links: Vec<NewLink<'_>> = chunk
+            .iter()
+            .zip(&new_ids[base..])
+            .map(|(r, &user_id)| NewLink {
+                source,
+                external_id: &r.external_id,
+                user_id,
+                linked_at: now,
+            })
+            .collect();
+        with_conn!(db, |c| diesel::insert_into(user_links::table)
+            .values(&links)
+            .execute(c))?;
+        for (r, &id) in chunk.iter().zip(&new_ids[base..]) {
+            let fields: serde_json::Map<String, serde_json::Value> = UserField::ALL
+                .iter()
+                .filter_map(|f| f.of_record(r).map(|v| (f.column().to_owned(), json!(v))))
+                .collect();
+            let detail = json!({ "external_id": r.external_id, "active": r.enabled, "fields": fields });
+            step.events.push("user", id, &r.upn, "create", detail);
+        }
+        step.events.flush_full(db)?;
+    }
+    Ok(new_ids)
+}
+
+fn new_user<'a>(r: &'a idsync_source::UserRecord, source: &'a str, now: NaiveDateTime) -> NewUser<'a> {
+    NewUser {
+        scim_id: uuid::Uuid::now_v7().simple().to_string(),
+        external_id: Some(&r.external_id),
+        source: Some(source),
+        upn: &r.upn,
+        email: r.email.as_deref(),
+        display_name: r.display_name.as_deref(),
+        given_name: r.given_name.as_deref(),
+        family_name: r.family_name.as_deref(),
+        job_title: r.job_title.as_deref(),
+        department: r.department.as_deref(),
+        preferred_language: r.preferred_language.as_deref(),
+        active: r.enabled,
+        archived_at: (!r.enabled).then_some(now),
+        created_at: now,
+        updated_at: now,
+    }
+}

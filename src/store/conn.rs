@@ -1,0 +1,104 @@
+//! [`Conn`]: one pooled connection lent to a unit of work that must stay on one connection
+//! (a SCIM write: its load, plan and apply). It exposes the store's typed query functions
+//! and nothing of diesel, so the caller still reaches the database only through the store.
+
+use super::scim::{self, GroupCond, Keys, MemberRef, Page, ScimGroupRow, ScimUserRow, UserCond};
+use super::{apply, ApplyContext, Db, Store, StoreError};
+use crate::local::LocalState;
+use crate::planner::{Plan, PlanCounts};
+use std::collections::HashMap;
+
+/// A connection checked out of the store's pool for one unit of work.
+pub struct Conn<'a> {
+    db: &'a mut Db,
+}
+
+impl std::fmt::Debug for Conn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Conn")
+    }
+}
+
+impl Store {
+    /// Runs `work` on one pooled connection (off the async threads): every query it makes
+    /// sees the same connection, in order.
+    pub async fn with_conn<T, E>(
+        &self,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.unit(move |db| work(&mut Conn { db })).await
+    }
+}
+
+/// The SCIM endpoint's queries, as [`super::scim`] defines them.
+impl Conn<'_> {
+    pub fn load_local_for(&mut self, source: &str, keys: &Keys) -> Result<LocalState, StoreError> {
+        scim::load_local_for(self.db, source, keys)
+    }
+
+    /// Applies `plan` in one transaction (see [`super::apply()`]).
+    pub fn apply(&mut self, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts, StoreError> {
+        apply(self.db, plan, ctx)
+    }
+
+    pub fn user_by_scim_id(&mut self, scim_id: &str) -> Result<Option<ScimUserRow>, StoreError> {
+        scim::user_by_scim_id(self.db, scim_id)
+    }
+
+    pub fn user_by_link(&mut self, key: &str) -> Result<Option<ScimUserRow>, StoreError> {
+        scim::user_by_link(self.db, key)
+    }
+
+    pub fn scim_link_of(&mut self, user_id: i64) -> Result<Option<(String, bool)>, StoreError> {
+        scim::scim_link_of(self.db, user_id)
+    }
+
+    pub fn scim_keys_of(
+        &mut self,
+        scim_ids: &[String],
+    ) -> Result<HashMap<String, (i64, Option<String>)>, StoreError> {
+        scim::scim_keys_of(self.db, scim_ids)
+    }
+
+    pub fn list_users(
+        &mut self,
+        conds: &[UserCond],
+        offset: u64,
+        count: u64,
+    ) -> Result<Page<ScimUserRow>, StoreError> {
+        scim::list_users(self.db, conds, offset, count)
+    }
+
+    pub fn group_by_scim_id(&mut self, scim_id: &str) -> Result<Option<ScimGroupRow>, StoreError> {
+        scim::group_by_scim_id(self.db, scim_id)
+    }
+
+    pub fn group_by_key(&mut self, key: &str) -> Result<Option<ScimGroupRow>, StoreError> {
+        scim::group_by_key(self.db, key)
+    }
+
+    pub fn list_groups(
+        &mut self,
+        conds: &[GroupCond],
+        offset: u64,
+        count: u64,
+    ) -> Result<Page<ScimGroupRow>, StoreError> {
+        scim::list_groups(self.db, conds, offset, count)
+    }
+
+    pub fn members_of(&mut self, group_ids: &[i64]) -> Result<HashMap<i64, Vec<MemberRef>>, StoreError> {
+        scim::members_of(self.db, group_ids)
+    }
+
+    pub fn ping(&mut self) -> Result<(), StoreError> {
+        scim::ping(self.db)
+    }
+
+    pub fn token_digest(&mut self) -> Result<Option<String>, StoreError> {
+        scim::token_digest(self.db)
+    }
+}

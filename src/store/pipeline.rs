@@ -1,0 +1,46 @@
+//! The store's side of a run: the local state a plan is made on, and applying the plan.
+
+use chrono::NaiveDateTime;
+use idsync_source::Fetched;
+
+use super::{apply, load_local, load_local_for_changes, ApplyContext, Store, StoreError};
+use crate::local::LocalState;
+use crate::planner::{Plan, PlanCounts, PlanSettings};
+
+impl Store {
+    /// The local state `source`'s run plans on. An incremental run loads only what its
+    /// changes can touch (the same plan, far less work); a snapshot, or a change set the
+    /// targeted load cannot serve, loads everything. `data` is handed back for planning.
+    pub async fn load_for_run(
+        &self,
+        source: &str,
+        data: Fetched,
+        settings: &PlanSettings,
+        now: NaiveDateTime,
+    ) -> Result<(Fetched, LocalState), StoreError> {
+        let (source, settings) = (source.to_owned(), settings.clone());
+        self.unit(move |db| {
+            let targeted = match &data {
+                Fetched::Changes(changes) => load_local_for_changes(db, &source, changes, &settings, now)?,
+                Fetched::Snapshot(_) => None,
+            };
+            let local = match targeted {
+                Some(local) => local,
+                None => load_local(db, &source)?,
+            };
+            Ok((data, local))
+        })
+        .await
+    }
+
+    /// Everything `source` has in the store (the full load).
+    pub async fn load_local(&self, source: &str) -> Result<LocalState, StoreError> {
+        let source = source.to_owned();
+        self.unit(move |db| load_local(db, &source)).await
+    }
+
+    /// Applies `plan` in one transaction with its events, the run's end and the cursor.
+    pub async fn apply(&self, plan: Plan, ctx: ApplyContext) -> Result<PlanCounts, StoreError> {
+        self.unit(move |db| apply(db, &plan, &ctx)).await
+    }
+}
