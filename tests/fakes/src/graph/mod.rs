@@ -63,19 +63,9 @@ const USER_DEFAULT: [&str; 11] = [
     "userPrincipalName",
 ];
 
-/// Properties the fake knows on users; selecting another one is a 400, as on Graph.
-const USER_KNOWN: [&str; 24] = [
-    "businessPhones",
-    "displayName",
-    "givenName",
-    "id",
-    "jobTitle",
-    "mail",
-    "mobilePhone",
-    "officeLocation",
-    "preferredLanguage",
-    "surname",
-    "userPrincipalName",
+/// Properties the fake knows on users besides the default ones; selecting a property it
+/// does not know is a 400, as on Graph.
+const USER_MORE: [&str; 13] = [
     "accountEnabled",
     "department",
     "employeeId",
@@ -103,18 +93,8 @@ const GROUP_DEFAULT: [&str; 9] = [
     "securityEnabled",
 ];
 
-const GROUP_KNOWN: [&str; 10] = [
-    "id",
-    "deletedDateTime",
-    "description",
-    "displayName",
-    "groupTypes",
-    "mail",
-    "mailEnabled",
-    "mailNickname",
-    "securityEnabled",
-    "members",
-];
+/// Properties the fake knows on groups besides the default ones.
+const GROUP_MORE: [&str; 1] = ["members"];
 
 /// Which requests a fault applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,7 +252,6 @@ struct State {
 
 /// The running fake. Dropping it stops the server.
 pub struct FakeGraph {
-    pub addr: SocketAddr,
     server: FakeServer<State>,
 }
 
@@ -287,10 +266,7 @@ impl FakeGraph {
             ..State::default()
         })
         .await;
-        FakeGraph {
-            addr: server.addr(),
-            server,
-        }
+        FakeGraph { server }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -298,19 +274,16 @@ impl FakeGraph {
     }
 
     pub fn authority_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     pub fn graph_url(&self) -> String {
-        format!("http://{}/v1.0", self.addr)
+        format!("{}/v1.0", self.server.url())
     }
 
     pub fn token_url(&self) -> String {
-        format!(
-            "http://{}/{}/oauth2/v2.0/token",
-            self.addr,
-            self.state().settings.tenant
-        )
+        let tenant = self.state().settings.tenant.clone();
+        format!("{}/{tenant}/oauth2/v2.0/token", self.server.url())
     }
 
     pub fn settings(&self, change: impl FnOnce(&mut FakeSettings)) {
@@ -1076,15 +1049,16 @@ fn top_of(value: Option<&str>) -> Result<usize, Response> {
 /// The `$select` list, checked against the known properties.
 fn selection(value: Option<&str>, kind: Kind) -> Result<Option<Vec<String>>, Response> {
     let Some(value) = value else { return Ok(None) };
-    let known: &[&str] = if kind == Kind::Users {
-        &USER_KNOWN
+    let (default, more): (&[&str], &[&str]) = if kind == Kind::Users {
+        (&USER_DEFAULT, &USER_MORE)
     } else {
-        &GROUP_KNOWN
+        (&GROUP_DEFAULT, &GROUP_MORE)
     };
+    let known = default.iter().chain(more);
     let mut names = Vec::new();
     for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         // Graph property names are case-insensitive in $select.
-        let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(name)) else {
+        let Some(k) = known.clone().find(|k| k.eq_ignore_ascii_case(name)) else {
             let ty = if kind == Kind::Users { "user" } else { "group" };
             return Err(graph_error(
                 StatusCode::BAD_REQUEST,

@@ -18,7 +18,6 @@
 pub mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::sync::MutexGuard;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -123,6 +122,18 @@ struct UserEntry {
     last_updated: i64,
 }
 
+impl UserEntry {
+    /// A user created at `t`.
+    fn new(status: &str, profile: &Json, t: i64) -> UserEntry {
+        UserEntry {
+            status: status.into(),
+            profile: profile.as_object().unwrap().clone(),
+            created: t,
+            last_updated: t,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct GroupEntry {
     kind: String,
@@ -131,6 +142,30 @@ struct GroupEntry {
     created: i64,
     last_updated: i64,
     last_membership_updated: i64,
+}
+
+impl GroupEntry {
+    /// A group created at `t`.
+    fn new(kind: &str, name: &str, members: BTreeSet<String>, t: i64) -> GroupEntry {
+        GroupEntry {
+            kind: kind.into(),
+            name: name.into(),
+            members,
+            created: t,
+            last_updated: t,
+            last_membership_updated: t,
+        }
+    }
+}
+
+/// `id`, or a fresh one with Okta's object prefix (`00u` users, `00g` groups) when empty.
+fn id_or_fresh(s: &mut State, id: &str, prefix: &str) -> String {
+    if id.is_empty() {
+        s.next_id += 1;
+        format!("{prefix}{:017}", s.next_id)
+    } else {
+        id.to_owned()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -156,7 +191,6 @@ struct State {
 
 /// The running fake. Dropping it stops the server.
 pub struct FakeOkta {
-    pub addr: SocketAddr,
     server: FakeServer<State>,
 }
 
@@ -202,22 +236,10 @@ impl FakeOkta {
             ..State::default()
         };
         let t = now_micros(&mut state);
-        state.groups.insert(
-            "00geveryone0000000001".into(),
-            GroupEntry {
-                kind: "BUILT_IN".into(),
-                name: "Everyone".into(),
-                members: BTreeSet::new(),
-                created: t,
-                last_updated: t,
-                last_membership_updated: t,
-            },
-        );
+        let everyone = GroupEntry::new("BUILT_IN", "Everyone", BTreeSet::new(), t);
+        state.groups.insert("00geveryone0000000001".into(), everyone);
         let server = FakeServer::start(state).await;
-        FakeOkta {
-            addr: server.addr(),
-            server,
-        }
+        FakeOkta { server }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -225,11 +247,11 @@ impl FakeOkta {
     }
 
     pub fn org_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     pub fn token_url(&self) -> String {
-        format!("http://{}/oauth2/v1/token", self.addr)
+        format!("{}/oauth2/v1/token", self.server.url())
     }
 
     pub fn settings(&self, change: impl FnOnce(&mut FakeSettings)) {
@@ -241,22 +263,9 @@ impl FakeOkta {
     pub fn add_user(&self, id: &str, status: &str, profile: Json) -> String {
         assert!(STATUSES.contains(&status), "{status}");
         let mut s = self.state();
-        let id = if id.is_empty() {
-            s.next_id += 1;
-            format!("00u{:017}", s.next_id)
-        } else {
-            id.to_owned()
-        };
+        let id = id_or_fresh(&mut s, id, "00u");
         let t = now_micros(&mut s);
-        s.users.insert(
-            id.clone(),
-            UserEntry {
-                status: status.into(),
-                profile: profile.as_object().unwrap().clone(),
-                created: t,
-                last_updated: t,
-            },
-        );
+        s.users.insert(id.clone(), UserEntry::new(status, &profile, t));
         for g in s.groups.values_mut().filter(|g| g.kind == "BUILT_IN") {
             g.members.insert(id.clone());
             g.last_membership_updated = t;
@@ -304,24 +313,10 @@ impl FakeOkta {
     /// Creates a group (`kind` OKTA_GROUP, APP_GROUP or BUILT_IN); returns its id.
     pub fn add_group(&self, id: &str, name: &str, kind: &str) -> String {
         let mut s = self.state();
-        let id = if id.is_empty() {
-            s.next_id += 1;
-            format!("00g{:017}", s.next_id)
-        } else {
-            id.to_owned()
-        };
+        let id = id_or_fresh(&mut s, id, "00g");
         let t = now_micros(&mut s);
-        s.groups.insert(
-            id.clone(),
-            GroupEntry {
-                kind: kind.into(),
-                name: name.into(),
-                members: BTreeSet::new(),
-                created: t,
-                last_updated: t,
-                last_membership_updated: t,
-            },
-        );
+        s.groups
+            .insert(id.clone(), GroupEntry::new(kind, name, BTreeSet::new(), t));
         id
     }
 
@@ -362,32 +357,15 @@ impl FakeOkta {
         let t = now_micros(&mut s);
         let everyone: Vec<String> = users.iter().map(|(id, _, _)| id.clone()).collect();
         for (id, status, profile) in users {
-            s.users.insert(
-                id,
-                UserEntry {
-                    status,
-                    profile: profile.as_object().unwrap().clone(),
-                    created: t,
-                    last_updated: t,
-                },
-            );
+            s.users.insert(id, UserEntry::new(&status, &profile, t));
         }
         for g in s.groups.values_mut().filter(|g| g.kind == "BUILT_IN") {
             g.members.extend(everyone.iter().cloned());
             g.last_membership_updated = t;
         }
         for (id, name, members) in groups {
-            s.groups.insert(
-                id,
-                GroupEntry {
-                    kind: "OKTA_GROUP".into(),
-                    name,
-                    members: members.into_iter().collect(),
-                    created: t,
-                    last_updated: t,
-                    last_membership_updated: t,
-                },
-            );
+            let group = GroupEntry::new("OKTA_GROUP", &name, members.into_iter().collect(), t);
+            s.groups.insert(id, group);
         }
     }
 
