@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use idsync_fakes::graph::support::config_text;
 use idsync_fakes::graph::{user_props, FakeGraph, CLIENT_ID, CLIENT_SECRET, GRAPH_SCOPE};
 use serde_json::json;
-use support::{print_floor, Bench, Sizes};
+use support::{print_floor, sizes, Bench};
 
 fn user_id(i: usize) -> String {
     format!("{i:08x}-0000-4000-8000-{i:012x}")
@@ -78,17 +78,7 @@ async fn floor(fake: &FakeGraph) -> (Duration, usize) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let Sizes {
-        users,
-        groups,
-        memberships,
-        changes,
-    } = Sizes::from_env(Sizes {
-        users: 100_000,
-        groups: 5_000,
-        memberships: 500_000,
-        changes: 1_000,
-    });
+    let [users, groups, memberships, changes] = sizes([100_000, 5_000, 500_000, 1_000]);
 
     let fake = FakeGraph::start().await;
     fake.settings(|s| {

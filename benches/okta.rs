@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use idsync_fakes::okta::{profile, FakeOkta, API_TOKEN};
 use serde_json::json;
-use support::{print_floor, Bench, Sizes};
+use support::{print_floor, sizes, Bench};
 
 fn user_id(i: usize) -> String {
     format!("00u{i:017}")
@@ -91,17 +91,7 @@ async fn floor(fake: &FakeOkta, groups: usize) -> (Duration, usize) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let Sizes {
-        users,
-        groups,
-        memberships,
-        changes,
-    } = Sizes::from_env(Sizes {
-        users: 50_000,
-        groups: 2_000,
-        memberships: 200_000,
-        changes: 500,
-    });
+    let [users, groups, memberships, changes] = sizes([50_000, 2_000, 200_000, 500]);
 
     let fake = FakeOkta::start().await;
     fake.settings(|s| s.max_page = 200);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::smtp::SmtpSink;
 use support::Daemon;
-use support::{export_user, file_config, free_port, idsync, text, write_export};
+use support::{export_user, file_config, free_port, idsync, scim_only_config, text, write_export};
 
 fn alerts_section(sink: &SmtpSink, extra: &str) -> String {
     format!(
@@ -406,16 +406,7 @@ fn sigterm_during_an_apply_lets_it_finish_and_exits_0() {
 fn without_an_ops_address_healthz_and_metrics_share_the_scim_listener() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    // A SCIM-only configuration: no connectors at all.
-    let config = dir.path().join("idsync.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"sqlite://{}\"\n\n[scim]\nlisten = \"127.0.0.1:{port}\"\n",
-            dir.path().join("app.db").display()
-        ),
-    )
-    .unwrap();
+    let config = scim_only_config(dir.path(), &dir.path().join("app.db"), port);
     let mut daemon = spawn_daemon(&config);
     wait_until("the SCIM listener", || {
         get(port, "/scim/v2/health").is_some_and(|(s, _)| s == 200)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use idsync::store::{DatabaseUrl, Db};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{free_port, idsync};
+use support::{free_port, idsync, scim_only_config};
 
 fn last_line(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout)
@@ -30,16 +30,8 @@ async fn tokens_rotate_and_revoke_and_run_serves_the_endpoint() {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("idsync.db");
     let port = free_port();
-    let config = dir.path().join("idsync.toml");
     // SCIM only: no pull connectors at all.
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"sqlite://{}\"\n\n[scim]\nlisten = \"127.0.0.1:{port}\"\n",
-            db_path.display()
-        ),
-    )
-    .unwrap();
+    let config = scim_only_config(dir.path(), &db_path, port);
 
     let first = idsync(&config, &["scim-token", "create"]);
     assert!(

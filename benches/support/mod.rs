@@ -15,27 +15,14 @@ pub fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The directory's size: `IDSYNC_BENCH_USERS`, `_GROUPS`, `_MEMBERSHIPS`, `_CHANGES`, or the
-/// defaults given. Without `--bench` (`cargo test --benches`) a hundredth of them.
-#[derive(Debug, Clone, Copy)]
-pub struct Sizes {
-    pub users: usize,
-    pub groups: usize,
-    pub memberships: usize,
-    pub changes: usize,
-}
-
-impl Sizes {
-    pub fn from_env(defaults: Sizes) -> Sizes {
-        let testing = !std::env::args().any(|a| a == "--bench");
-        let scale = if testing { 100 } else { 1 };
-        Sizes {
-            users: env_or("IDSYNC_BENCH_USERS", defaults.users) / scale,
-            groups: env_or("IDSYNC_BENCH_GROUPS", defaults.groups) / scale,
-            memberships: env_or("IDSYNC_BENCH_MEMBERSHIPS", defaults.memberships) / scale,
-            changes: env_or("IDSYNC_BENCH_CHANGES", defaults.changes) / scale,
-        }
-    }
+/// The directory's size as `[users, groups, memberships, changes]`: `IDSYNC_BENCH_USERS`,
+/// `_GROUPS`, `_MEMBERSHIPS`, `_CHANGES`, or the defaults given. Without `--bench`
+/// (`cargo test --benches`) a hundredth of them.
+pub fn sizes(defaults: [usize; 4]) -> [usize; 4] {
+    let testing = !std::env::args().any(|a| a == "--bench");
+    let scale = if testing { 100 } else { 1 };
+    let names = ["USERS", "GROUPS", "MEMBERSHIPS", "CHANGES"];
+    std::array::from_fn(|i| env_or(&format!("IDSYNC_BENCH_{}", names[i]), defaults[i]) / scale)
 }
 
 /// One connector, named after its kind, configured on a fresh SQLite file; the connector

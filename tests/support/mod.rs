@@ -67,6 +67,18 @@ pub fn file_config(dir: &Path, database_url: &str, export: &Path, extra: &str) -
     path
 }
 
+/// A configuration that serves SCIM only (no connectors) on 127.0.0.1:`port`, with its
+/// SQLite file at `db`.
+pub fn scim_only_config(dir: &Path, db: &Path, port: u16) -> PathBuf {
+    let config = dir.join("idsync.toml");
+    let text = format!(
+        "[database]\nurl = \"sqlite://{}\"\n\n[scim]\nlisten = \"127.0.0.1:{port}\"\n",
+        db.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
 /// A daemon process that is killed when the test ends, passed or failed, so a failing test
 /// never leaves an `idsync run` behind.
 pub struct Daemon(pub std::process::Child);
