@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use idsync_fakes::graph::support::config_text;
 use idsync_fakes::graph::{user_props, FakeGraph, CLIENT_ID, CLIENT_SECRET, GRAPH_SCOPE};
 use serde_json::json;
-use support::{print_floor, sizes, Bench};
+use support::{group_rows, print_floor, sizes, Bench};
 
 fn user_id(i: usize) -> String {
     format!("{i:08x}-0000-4000-8000-{i:012x}")
@@ -28,15 +28,7 @@ fn load(fake: &FakeGraph, users: usize, groups: usize, memberships: usize) {
             (user_id(i), props)
         })
         .collect();
-    let per_group = memberships / groups.max(1);
-    let group_rows = (0..groups)
-        .map(|g| {
-            let members = (0..per_group)
-                .map(|k| user_id((g * 7919 + k * 13) % users))
-                .collect();
-            (format!("group-{g:05}"), format!("Group {g}"), members)
-        })
-        .collect();
+    let group_rows = group_rows([users, groups, memberships], |g| format!("group-{g:05}"), user_id);
     fake.bulk_load(user_rows, group_rows);
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use idsync_fakes::okta::{profile, FakeOkta, API_TOKEN};
 use serde_json::json;
-use support::{print_floor, sizes, Bench};
+use support::{group_rows, print_floor, sizes, Bench};
 
 fn user_id(i: usize) -> String {
     format!("00u{i:017}")
@@ -32,15 +32,7 @@ fn load(fake: &FakeOkta, users: usize, groups: usize, memberships: usize) {
             (user_id(i), "ACTIVE".to_owned(), p)
         })
         .collect();
-    let per_group = memberships / groups.max(1);
-    let group_rows = (0..groups)
-        .map(|g| {
-            let members = (0..per_group)
-                .map(|k| user_id((g * 7919 + k * 13) % users))
-                .collect();
-            (group_id(g), format!("Group {g}"), members)
-        })
-        .collect();
+    let group_rows = group_rows([users, groups, memberships], group_id, user_id);
     fake.bulk_load(user_rows, group_rows);
 }
 

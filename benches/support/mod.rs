@@ -25,6 +25,24 @@ pub fn sizes(defaults: [usize; 4]) -> [usize; 4] {
     std::array::from_fn(|i| env_or(&format!("IDSYNC_BENCH_{}", names[i]), defaults[i]) / scale)
 }
 
+/// `groups` groups of `memberships / groups` user members each, spread over the `users`
+/// users: (id, name, member ids), as the fakes' `bulk_load` takes them.
+pub fn group_rows(
+    [users, groups, memberships]: [usize; 3],
+    group_id: impl Fn(usize) -> String,
+    user_id: impl Fn(usize) -> String,
+) -> Vec<(String, String, Vec<String>)> {
+    let per_group = memberships / groups.max(1);
+    (0..groups)
+        .map(|g| {
+            let members = (0..per_group)
+                .map(|k| user_id((g * 7919 + k * 13) % users))
+                .collect();
+            (group_id(g), format!("Group {g}"), members)
+        })
+        .collect()
+}
+
 /// One connector, named after its kind, configured on a fresh SQLite file; the connector
 /// built in this process from the same configuration; the cursor of its last fetch.
 pub struct Bench {

@@ -37,15 +37,13 @@ pub const TENANT: &str = "contoso.onmicrosoft.com";
 pub const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
 pub const CLIENT_SECRET: &str = "fake-secret~value";
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
-pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub use crate::keys::ASSERTION_TYPE;
 
-/// The test certificate and key (RSA 2048, self-signed), registered with the fake app.
-pub const TEST_CERT_PEM: &str = include_str!("../../keys/test-cert.pem");
-pub const TEST_KEY_PEM: &str = include_str!("../../keys/test-key.pem");
-pub const TEST_PUBKEY_PEM: &str = include_str!("../../keys/test-pubkey.pem");
+pub use crate::keys::RSA_PUBKEY_PEM as TEST_PUBKEY_PEM;
 /// A certificate and key the fake app does not know.
-pub const OTHER_CERT_PEM: &str = include_str!("../../keys/other-cert.pem");
-pub const OTHER_KEY_PEM: &str = include_str!("../../keys/other-key.pem");
+pub use crate::keys::{OTHER_CERT_PEM, OTHER_KEY_PEM};
+/// The test certificate and key (RSA 2048, self-signed), registered with the fake app.
+pub use crate::keys::{RSA_CERT_PEM as TEST_CERT_PEM, RSA_KEY_PEM as TEST_KEY_PEM};
 
 /// Properties `GET /users` returns without `$select` (Microsoft Learn, "List users",
 /// "Optional query parameters").

@@ -30,15 +30,11 @@ use crate::server::{self, FakeServer, Handler, Reply, Request, When};
 pub const API_TOKEN: &str = "00fake-okta-api-token_value";
 pub const CLIENT_ID: &str = "0oafakeserviceapp1";
 pub const SCOPES: &str = "okta.users.read okta.groups.read";
-pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub use crate::keys::ASSERTION_TYPE;
 
-/// The service app's keys: an RSA key (shared with the Graph fake) and an EC P-256 key.
-pub const RSA_KEY_PEM: &str = include_str!("../../keys/test-key.pem");
-pub const RSA_PUBKEY_PEM: &str = include_str!("../../keys/test-pubkey.pem");
-pub const EC_KEY_PEM: &str = include_str!("../../keys/ec-key.pem");
-pub const EC_PUBKEY_PEM: &str = include_str!("../../keys/ec-pubkey.pem");
-/// A key the service app does not know.
-pub const OTHER_KEY_PEM: &str = include_str!("../../keys/other-key.pem");
+/// The service app's keys: an RSA key (shared with the Graph fake) and an EC P-256 key, and
+/// a key the service app does not know.
+pub use crate::keys::{EC_KEY_PEM, EC_PUBKEY_PEM, OTHER_KEY_PEM, RSA_KEY_PEM, RSA_PUBKEY_PEM};
 
 /// Which requests a fault or a rate-limit bucket applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
