@@ -6,7 +6,7 @@
 
 mod support;
 
-use idsync_fakes::graph::support::{config_text, seed, truth};
+use idsync_fakes::graph::support::{config_text, seeded, truth};
 use idsync_fakes::graph::{user_props, FakeGraph, Fault, Route, CLIENT_SECRET};
 use serde_json::json;
 use support::binary::Binary;
@@ -30,8 +30,7 @@ fn assert_tables_match(fake: &FakeGraph, setup: &Binary, step: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_syncs_a_changing_tenant_into_sqlite() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let setup = setup(&fake);
 
     let (code, out) = setup.resync(false).await;

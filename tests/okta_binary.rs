@@ -6,7 +6,7 @@
 
 mod support;
 
-use idsync_fakes::okta::support::{seed, truth};
+use idsync_fakes::okta::support::{seeded, truth};
 use idsync_fakes::okta::{profile, FakeOkta, Fault, Route, API_TOKEN};
 use serde_json::json;
 use support::binary::Binary;
@@ -33,8 +33,7 @@ fn assert_tables_match(fake: &FakeOkta, setup: &Binary, step: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_syncs_a_changing_org_into_sqlite() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     // A small bucket: 20 requests per 2 s window.
     fake.settings(|s| s.rate_limit = Some((20, 2)));
     let setup = setup(&fake);
@@ -101,8 +100,7 @@ async fn the_binary_syncs_a_changing_org_into_sqlite() {
 /// looks one user up by login, explains it, and applies only that user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_check_and_provision_on_demand() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let setup = setup(&fake);
     let run = |args: &'static [&'static str], token: &'static str| {
         let setup = &setup;
