@@ -53,14 +53,28 @@ async fn floor(fake: &FakeGraph) -> (Duration, usize) {
     let started = Instant::now();
     let mut pages = 0;
     for start in [
-        format!("{}/users/delta?$select=accountEnabled,department,displayName,givenName,jobTitle,mail,preferredLanguage,surname,userPrincipalName", fake.graph_url()),
+        format!(
+            "{}/users/delta?$select=accountEnabled,department,displayName,givenName,jobTitle,\
+             mail,preferredLanguage,surname,userPrincipalName",
+            fake.graph_url()
+        ),
         format!("{}/groups/delta?$select=displayName,members", fake.graph_url()),
     ] {
         let mut url = start;
         loop {
-            let body = http.get(&url).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+            let body = http
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             pages += 1;
-            let Some(at) = body.find("\"@odata.nextLink\":\"") else { break };
+            let Some(at) = body.find("\"@odata.nextLink\":\"") else {
+                break;
+            };
             let rest = &body[at + 19..];
             url = rest[..rest.find('"').unwrap()].to_owned();
         }
@@ -80,7 +94,8 @@ async fn main() {
     });
     load(&fake, users, groups, memberships);
     println!(
-        "idsync entra benchmark: {users} users, {groups} groups, {memberships} memberships, 999 objects per page"
+        "idsync entra benchmark: {users} users, {groups} groups, {memberships} memberships, \
+         999 objects per page"
     );
     let (serving, pages) = floor(&fake).await;
     print_floor(serving, pages);

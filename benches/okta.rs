@@ -89,7 +89,8 @@ async fn main() {
     fake.settings(|s| s.max_page = 200);
     load(&fake, users, groups, memberships);
     println!(
-        "idsync okta benchmark: {users} users, {groups} groups, {memberships} memberships, 200 objects per page"
+        "idsync okta benchmark: {users} users, {groups} groups, {memberships} memberships, \
+         200 objects per page"
     );
     let (serving, pages) = floor(&fake, groups).await;
     print_floor(serving, pages);

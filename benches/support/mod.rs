@@ -59,7 +59,8 @@ impl Bench {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("idsync.toml");
         let text = format!(
-            "[database]\nurl = \"sqlite://{}\"\n\n[[connectors]]\nname = \"{kind}\"\nkind = \"{kind}\"\n{keys}\n",
+            "[database]\nurl = \"sqlite://{}\"\n\n\
+             [[connectors]]\nname = \"{kind}\"\nkind = \"{kind}\"\n{keys}\n",
             dir.path().join("bench.db").display()
         );
         std::fs::write(&config, &text).unwrap();

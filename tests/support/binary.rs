@@ -41,7 +41,8 @@ impl Binary {
         let db = dir.path().join("idsync.db");
         let config = dir.path().join("idsync.toml");
         let text = format!(
-            "[database]\nurl = \"sqlite://{}\"\n\n[[connectors]]\nname = \"{kind}\"\nkind = \"{kind}\"\n{keys}\n",
+            "[database]\nurl = \"sqlite://{}\"\n\n\
+             [[connectors]]\nname = \"{kind}\"\nkind = \"{kind}\"\n{keys}\n",
             db.display()
         );
         std::fs::write(&config, text).unwrap();

@@ -59,7 +59,8 @@ pub fn file_config(dir: &Path, database_url: &str, export: &Path, extra: &str) -
     std::fs::write(
         &path,
         format!(
-            "[database]\nurl = {database_url:?}\n\n[[connectors]]\nname = \"hr\"\nkind = \"file\"\npath = {:?}\n{extra}\n",
+            "[database]\nurl = {database_url:?}\n\n\
+             [[connectors]]\nname = \"hr\"\nkind = \"file\"\npath = {:?}\n{extra}\n",
             export.display().to_string()
         ),
     )
