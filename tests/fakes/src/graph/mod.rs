@@ -246,6 +246,28 @@ struct State {
     next_id: u64,
 }
 
+impl State {
+    /// The next change number: every change to the tenant gets one, and delta tokens
+    /// remember the last one they saw.
+    fn tick(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+}
+
+impl UserEntry {
+    /// A live user with these properties (and `id`), changed at `seq`.
+    fn new(id: &str, props: Json, seq: u64) -> UserEntry {
+        let mut props = props.as_object().cloned().unwrap_or_default();
+        props.insert("id".into(), json!(id));
+        UserEntry {
+            props,
+            deleted: None,
+            changed: seq,
+        }
+    }
+}
+
 /// The running fake. Dropping it stops the server.
 pub struct FakeGraph {
     server: FakeServer<State>,
@@ -291,26 +313,15 @@ impl FakeGraph {
     /// Adds or replaces a user; `props` must hold at least `userPrincipalName`. Returns the id.
     pub fn put_user(&self, id: &str, props: Json) -> String {
         let mut s = self.state();
-        s.seq += 1;
-        let seq = s.seq;
-        let mut props = props.as_object().cloned().unwrap_or_default();
-        props.insert("id".into(), json!(id));
-        s.users.insert(
-            id.to_owned(),
-            UserEntry {
-                props,
-                deleted: None,
-                changed: seq,
-            },
-        );
+        let seq = s.tick();
+        s.users.insert(id.to_owned(), UserEntry::new(id, props, seq));
         id.to_owned()
     }
 
     /// Changes some properties of a user (a `null` clears one).
     pub fn patch_user(&self, id: &str, patch: Json) {
         let mut s = self.state();
-        s.seq += 1;
-        let seq = s.seq;
+        let seq = s.tick();
         let user = s.users.get_mut(id).expect("no such user");
         for (k, v) in patch.as_object().unwrap() {
             if v.is_null() {
@@ -334,8 +345,7 @@ impl FakeGraph {
 
     fn delete_user(&self, id: &str, how: Deleted) {
         let mut s = self.state();
-        s.seq += 1;
-        let seq = s.seq;
+        let seq = s.tick();
         let report = s.settings.report_member_removal_on_user_delete;
         let user = s.users.get_mut(id).expect("no such user");
         user.deleted = Some(how);
@@ -357,8 +367,7 @@ impl FakeGraph {
     /// Restores a soft-deleted user (it reappears in delta without annotation).
     pub fn restore_user(&self, id: &str) {
         let mut s = self.state();
-        s.seq += 1;
-        let seq = s.seq;
+        let seq = s.tick();
         let user = s.users.get_mut(id).expect("no such user");
         assert_eq!(
             user.deleted,
@@ -371,8 +380,7 @@ impl FakeGraph {
 
     pub fn put_group(&self, id: &str, display_name: &str) -> String {
         let mut s = self.state();
-        s.seq += 1;
-        let seq = s.seq;
+        let seq = s.tick();
         let members = s.groups.get(id).map(|g| g.members.clone()).unwrap_or_default();
         s.groups.insert(
             id.to_owned(),
@@ -396,8 +404,7 @@ impl FakeGraph {
 
     pub fn rename_group(&self, id: &str, display_name: &str) {
         let mut s = self.state();
-        s.seq += 1;
-        let seq = s.seq;
+        let seq = s.tick();
         let g = s.groups.get_mut(id).expect("no such group");
         g.props.insert("displayName".into(), json!(display_name));
         g.changed = seq;
@@ -406,8 +413,7 @@ impl FakeGraph {
     /// Deletes a security group (permanently, as Entra does for security groups).
     pub fn delete_group(&self, id: &str) {
         let mut s = self.state();
-        s.seq += 1;
-        let seq = s.seq;
+        let seq = s.tick();
         let g = s.groups.get_mut(id).expect("no such group");
         g.deleted = Some(Deleted::Hard);
         g.changed = seq;
@@ -435,8 +441,7 @@ impl FakeGraph {
         } else {
             "#microsoft.graph.device"
         };
-        s.seq += 1;
-        let seq = s.seq;
+        let seq = s.tick();
         let g = s.groups.get_mut(group).expect("no such group");
         let key = (ty.to_owned(), member.to_owned());
         let changed = if add {
@@ -453,19 +458,10 @@ impl FakeGraph {
     /// Bulk load for the benchmark: no change log entries beyond the objects themselves.
     pub fn bulk_load(&self, users: Vec<(String, Json)>, groups: Vec<(String, String, Vec<String>)>) {
         let mut s = self.state();
-        s.seq += 1;
-        let seq = s.seq;
+        let seq = s.tick();
         for (id, props) in users {
-            let mut props = props.as_object().cloned().unwrap_or_default();
-            props.insert("id".into(), json!(id));
-            s.users.insert(
-                id,
-                UserEntry {
-                    props,
-                    deleted: None,
-                    changed: seq,
-                },
-            );
+            let user = UserEntry::new(&id, props, seq);
+            s.users.insert(id, user);
         }
         for (id, name, members) in groups {
             let members = members
