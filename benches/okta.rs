@@ -6,18 +6,13 @@
 //! `cargo bench --bench okta` (sizes can be scaled: `IDSYNC_BENCH_USERS=20000`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use idsync_fakes::okta::{profile, FakeOkta, API_TOKEN};
-use idsync_source::{FetchRequest, NoProgress};
 use serde_json::json;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::{group_rows, print_floor, sizes, Bench};
 
 fn user_id(i: usize) -> String {
     format!("00u{i:017}")
@@ -37,15 +32,7 @@ fn load(fake: &FakeOkta, users: usize, groups: usize, memberships: usize) {
             (user_id(i), "ACTIVE".to_owned(), p)
         })
         .collect();
-    let per_group = memberships / groups.max(1);
-    let group_rows = (0..groups)
-        .map(|g| {
-            let members = (0..per_group)
-                .map(|k| user_id((g * 7919 + k * 13) % users))
-                .collect();
-            (group_id(g), format!("Group {g}"), members)
-        })
-        .collect();
+    let group_rows = group_rows([users, groups, memberships], group_id, user_id);
     fake.bulk_load(user_rows, group_rows);
 }
 
@@ -94,117 +81,27 @@ async fn floor(fake: &FakeOkta, groups: usize) -> (Duration, usize) {
     (started.elapsed(), pages)
 }
 
-fn config(fake: &FakeOkta, db: &std::path::Path) -> String {
-    format!(
-        r#"
-[database]
-url = "sqlite://{}"
-
-[[connectors]]
-name = "okta"
-kind = "okta"
-org_url = "{}"
-api_token = "{API_TOKEN}"
-max_deactivation_percent = 100
-overlap_secs = 0
-"#,
-        db.display(),
-        fake.org_url()
-    )
-}
-
-/// Runs the binary; returns the wall time and the peak RSS (VmHWM, polled) in MB.
-async fn resync(config: &std::path::Path) -> (Duration, f64, String) {
-    let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_idsync"))
-        .arg("--config")
-        .arg(config)
-        .args(["resync", "--connector", "okta"])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    let mut peak_kb = 0.0f64;
-    let status_path = format!("/proc/{pid}/status");
-    let out = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            {
-                peak_kb = peak_kb.max(kb);
-            }
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut out = String::new();
-            use tokio::io::AsyncReadExt;
-            if let Some(mut s) = child.stdout.take() {
-                s.read_to_string(&mut out).await.unwrap();
-            }
-            if let Some(mut s) = child.stderr.take() {
-                s.read_to_string(&mut out).await.unwrap();
-            }
-            assert!(status.success(), "idsync failed: {out}");
-            break out;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    (started.elapsed(), peak_kb / 1024.0, out.trim().to_owned())
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let testing = !std::env::args().any(|a| a == "--bench");
-    let scale = if testing { 100 } else { 1 };
-    let users = env_or("IDSYNC_BENCH_USERS", 50_000) / scale;
-    let groups = env_or("IDSYNC_BENCH_GROUPS", 2_000) / scale;
-    let memberships = env_or("IDSYNC_BENCH_MEMBERSHIPS", 200_000) / scale;
-    let changes = env_or("IDSYNC_BENCH_CHANGES", 500) / scale;
+    let [users, groups, memberships, changes] = sizes([50_000, 2_000, 200_000, 500]);
 
     let fake = FakeOkta::start().await;
     fake.settings(|s| s.max_page = 200);
     load(&fake, users, groups, memberships);
     println!(
-        "idsync okta benchmark: {users} users, {groups} groups, {memberships} memberships, 200 objects per page"
+        "idsync okta benchmark: {users} users, {groups} groups, {memberships} memberships, \
+         200 objects per page"
     );
-
     let (serving, pages) = floor(&fake, groups).await;
-    println!(
-        "serving floor          {:>7.2} s  ({pages} pages, bare client)",
-        serving.as_secs_f64()
-    );
+    print_floor(serving, pages);
 
-    let dir = tempfile::tempdir().unwrap();
-    let text = config(&fake, &dir.path().join("bench.db"));
-    let config_path = dir.path().join("idsync.toml");
-    std::fs::write(&config_path, &text).unwrap();
-
-    // The connector's fetch alone, in this process (no store).
-    let parsed = idsync::config::Config::parse(&text, &config_path, Vec::<(String, String)>::new()).unwrap();
-    let connector = idsync::connectors::build(&parsed.connectors[0]);
-    let started = Instant::now();
-    let batch = connector
-        .source
-        .fetch(&FetchRequest::default(), &NoProgress)
-        .await
-        .unwrap();
-    let (u, g) = batch.counts();
-    println!(
-        "connector fetch        {:>7.2} s  ({u} users, {g} groups, cursor {:.1} MB)",
-        started.elapsed().as_secs_f64(),
-        batch.cursor.as_ref().map_or(0, String::len) as f64 / 1e6
+    let keys = format!(
+        "org_url = \"{}\"\napi_token = \"{API_TOKEN}\"\nmax_deactivation_percent = 100\noverlap_secs = 0",
+        fake.org_url()
     );
-    let cursor = batch.cursor.clone();
-    drop(batch);
-
-    let (took, peak, out) = resync(&config_path).await;
-    println!(
-        "full sync (binary)     {:>7.2} s  peak RSS {peak:.0} MB  [{out}]",
-        took.as_secs_f64()
-    );
+    let mut bench = Bench::new("okta", &keys);
+    bench.fetch("connector fetch").await;
+    bench.resync("full sync (binary)", true).await;
 
     // 500 changes: profile updates, memberships added, new users, deactivations.
     for i in 0..changes / 2 {
@@ -227,20 +124,9 @@ async fn main() {
     // the run after the one that reads these changes would read changes younger than that
     // again: let them age first.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let started = Instant::now();
-    let request = FetchRequest { cursor, full: false };
-    let batch = connector.source.fetch(&request, &NoProgress).await.unwrap();
-    let (u, g) = batch.counts();
-    println!(
-        "connector incr. fetch  {:>7.2} s  ({u} users, {g} groups)",
-        started.elapsed().as_secs_f64()
-    );
-    drop(batch);
-    let (took, peak, out) = resync(&config_path).await;
-    println!(
-        "incremental, {changes} changes {:>5.2} s  peak RSS {peak:.0} MB  [{out}]",
-        took.as_secs_f64()
-    );
-    let (took, _, out) = resync(&config_path).await;
-    println!("incremental, no change {:>7.2} s  [{out}]", took.as_secs_f64());
+    bench.fetch("connector incr. fetch").await;
+    bench
+        .resync(&format!("incremental, {changes} changes"), true)
+        .await;
+    bench.resync("incremental, no change", false).await;
 }

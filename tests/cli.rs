@@ -6,7 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{export_user, file_config, write_export};
+use support::{export_user, file_config, text, write_export};
 
 fn idsync(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_idsync"))
@@ -16,10 +16,6 @@ fn idsync(dir: &Path, args: &[&str]) -> Output {
         .env("RUST_LOG", "warn")
         .output()
         .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn demo_config() -> PathBuf {
@@ -37,6 +33,21 @@ fn sqlite(db: &Path, sql: &str) -> String {
     let mut c = SqliteConnection::establish(&db.to_string_lossy()).unwrap();
     let rows: Vec<Line> = diesel::sql_query(sql).load(&mut c).unwrap();
     rows.into_iter().map(|l| l.line).collect::<Vec<_>>().join("\n")
+}
+
+/// A `file` connector `hr` reading `export.json` into `app.db`, both in `dir`:
+/// (export, db, config).
+fn hr_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let export = dir.join("export.json");
+    let db = dir.join("app.db");
+    let config = file_config(dir, &format!("sqlite://{}", db.display()), &export, "");
+    (export, db, config)
+}
+
+/// The command exited 1, and `said` (its stdout or its stderr) contains `needle`.
+fn assert_failed(out: &Output, said: &[u8], needle: &str) {
+    assert_eq!(out.status.code(), Some(1), "{}", text(said));
+    assert!(text(said).contains(needle), "{}", text(said));
 }
 
 #[test]
@@ -143,13 +154,11 @@ fn the_demo_syncs_into_sqlite_and_a_dry_run_writes_nothing() {
 #[test]
 fn a_held_run_exits_3_until_approved() {
     let dir = tempfile::tempdir().unwrap();
-    let export = dir.path().join("export.json");
+    let (export, db, config) = hr_files(dir.path());
     let everyone: Vec<_> = (1..=10)
         .map(|i| export_user(&format!("e{i}"), &format!("u{i}@example.com"), None, true))
         .collect();
     write_export(&export, &everyone, &[]);
-    let db = dir.path().join("app.db");
-    let config = file_config(dir.path(), &format!("sqlite://{}", db.display()), &export, "");
     let config = config.to_str().unwrap();
 
     assert!(idsync(dir.path(), &["--config", config, "resync"])
@@ -192,14 +201,12 @@ fn a_held_run_exits_3_until_approved() {
 #[test]
 fn errors_say_what_and_where_and_exit_non_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let export = dir.path().join("export.json");
+    let (export, _db, config) = hr_files(dir.path());
     std::fs::write(
         &export,
         "{\"users\": [{\"id\": \"1\", \"upn\": \"a@x\", \"enabled\": \"yes\"}]}",
     )
     .unwrap();
-    let db = dir.path().join("app.db");
-    let config = file_config(dir.path(), &format!("sqlite://{}", db.display()), &export, "");
     let config_arg = config.to_str().unwrap();
 
     let out = idsync(dir.path(), &["--config", config_arg, "resync"]);
@@ -212,11 +219,10 @@ fn errors_say_what_and_where_and_exit_non_zero() {
         dir.path(),
         &["--config", config_arg, "resync", "--connector", "nope"],
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("no connector is named \"nope\" (configured: hr)"),
-        "{}",
-        text(&out.stderr)
+    assert_failed(
+        &out,
+        &out.stderr,
+        "no connector is named \"nope\" (configured: hr)",
     );
 
     std::fs::write(
@@ -225,29 +231,21 @@ fn errors_say_what_and_where_and_exit_non_zero() {
     )
     .unwrap();
     let out = idsync(dir.path(), &["--config", config_arg, "status"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("connectors[0].max_deactivations: invalid type: string \"lots\""),
-        "{}",
-        text(&out.stderr)
+    assert_failed(
+        &out,
+        &out.stderr,
+        "connectors[0].max_deactivations: invalid type: string \"lots\"",
     );
 
     let out = idsync(dir.path(), &["status"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("cannot read config/idsync.toml"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, &out.stderr, "cannot read config/idsync.toml");
 }
 
 #[test]
 fn config_check_reads_each_source_without_syncing() {
     let dir = tempfile::tempdir().unwrap();
-    let export = dir.path().join("export.json");
+    let (export, db, config) = hr_files(dir.path());
     write_export(&export, &[export_user("e1", "u1@example.com", None, true)], &[]);
-    let db = dir.path().join("app.db");
-    let config = file_config(dir.path(), &format!("sqlite://{}", db.display()), &export, "");
     let config = config.to_str().unwrap();
     let out = idsync(dir.path(), &["--config", config, "config", "check"]);
     assert!(out.status.success(), "{}", text(&out.stdout));
@@ -259,24 +257,17 @@ fn config_check_reads_each_source_without_syncing() {
     assert!(!db.exists(), "a check creates no database");
     std::fs::write(&export, "[]").unwrap();
     let out = idsync(dir.path(), &["--config", config, "config", "check"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stdout).contains("connector hr: FAILED: invalid data"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_failed(&out, &out.stdout, "connector hr: FAILED: invalid data");
 }
 
 #[test]
 fn provision_on_demand_explains_then_applies_one_user() {
     let dir = tempfile::tempdir().unwrap();
-    let export = dir.path().join("export.json");
+    let (export, db, config) = hr_files(dir.path());
     let mut users: Vec<_> = (1..=3)
         .map(|i| export_user(&format!("e{i}"), &format!("u{i}@example.com"), None, true))
         .collect();
     write_export(&export, &users, &[]);
-    let db = dir.path().join("app.db");
-    let config = file_config(dir.path(), &format!("sqlite://{}", db.display()), &export, "");
     let config = config.to_str().unwrap();
     assert!(idsync(dir.path(), &["--config", config, "resync"])
         .status
@@ -349,10 +340,5 @@ fn provision_on_demand_explains_then_applies_one_user() {
             "nobody@example.com",
         ],
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stdout).contains("hr has no user nobody@example.com"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_failed(&out, &out.stdout, "hr has no user nobody@example.com");
 }

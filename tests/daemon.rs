@@ -4,28 +4,13 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::smtp::SmtpSink;
 use support::Daemon;
-use support::{export_user, file_config, write_export};
-
-fn idsync(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_idsync"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::{export_user, file_config, free_port, idsync, scim_only_config, text, write_export};
 
 fn alerts_section(sink: &SmtpSink, extra: &str) -> String {
     format!(
@@ -124,11 +109,7 @@ fn an_unreachable_smtp_server_never_breaks_a_sync() {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("export.json");
     std::fs::write(&export, "not json").unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let extra = format!("\n[alerts]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nfrom = \"idsync@example.com\"\nto = [\"ops@example.com\"]\n");
     let config = file_config(
         dir.path(),
@@ -188,11 +169,7 @@ fn healthz_and_metrics_follow_the_connector_and_sigterm_stops_cleanly() {
         .map(|i| export_user(&format!("e{i}"), &format!("u{i}@example.com"), None, true))
         .collect();
     write_export(&export, &users, &[]);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let extra = format!("interval = \"1s\"\n\n[daemon]\nquarantine_after_failures = 2\njitter_secs = 0\n\n[ops]\nlisten = \"127.0.0.1:{port}\"\n");
     let config = file_config(
         dir.path(),
@@ -428,21 +405,8 @@ fn sigterm_during_an_apply_lets_it_finish_and_exits_0() {
 #[test]
 fn without_an_ops_address_healthz_and_metrics_share_the_scim_listener() {
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    // A SCIM-only configuration: no connectors at all.
-    let config = dir.path().join("idsync.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"sqlite://{}\"\n\n[scim]\nlisten = \"127.0.0.1:{port}\"\n",
-            dir.path().join("app.db").display()
-        ),
-    )
-    .unwrap();
+    let port = free_port();
+    let config = scim_only_config(dir.path(), &dir.path().join("app.db"), port);
     let mut daemon = spawn_daemon(&config);
     wait_until("the SCIM listener", || {
         get(port, "/scim/v2/health").is_some_and(|(s, _)| s == 200)

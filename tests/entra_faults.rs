@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use idsync_entra::EntraSource;
-use idsync_fakes::graph::support::{config_text, parse_config, seed, source, truth, FAST_RETRY};
+use idsync_fakes::graph::support::{config_text, parse_config, seed, seeded, source, truth, FAST_RETRY};
 use idsync_fakes::graph::{FakeGraph, Fault, Route, CLIENT_SECRET};
 use idsync_fakes::mirror::Mirror;
 use serde_json::json;
@@ -21,8 +21,7 @@ fn pause_after_fault(fake: &FakeGraph) -> Duration {
 
 #[tokio::test]
 async fn retry_after_in_seconds_fractions_and_dates_is_honoured() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
 
@@ -64,8 +63,7 @@ async fn retry_after_in_seconds_fractions_and_dates_is_honoured() {
 
 #[tokio::test]
 async fn throttling_without_retry_after_backs_off_and_gives_up_at_the_cap() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
     fake.inject_n(Route::UsersDelta, Fault::Throttle(None), 2);
@@ -88,8 +86,7 @@ async fn throttling_without_retry_after_backs_off_and_gives_up_at_the_cap() {
 
 #[tokio::test]
 async fn bodies_that_do_not_parse_and_dropped_connections_fail_the_run() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
     mirror.sync(&source).await.unwrap();
@@ -123,8 +120,7 @@ async fn bodies_that_do_not_parse_and_dropped_connections_fail_the_run() {
 
 #[tokio::test]
 async fn a_rejected_token_is_renewed_once_then_the_run_fails() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
     mirror.sync(&source).await.unwrap();
@@ -182,8 +178,7 @@ fn cert_source(fake: &FakeGraph, cert: &str, key: &str) -> EntraSource {
 
 #[tokio::test]
 async fn certificate_and_secret_authentication() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let mut mirror = Mirror::default();
     let by_cert = cert_source(
         &fake,
@@ -218,8 +213,7 @@ async fn certificate_and_secret_authentication() {
 
 #[tokio::test]
 async fn one_request_in_flight_unless_configured() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     for i in 0..40 {
         fake.put_user(
             &format!("u-x{i:02}"),

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use idsync_fakes::graph::support::{seed, source, truth};
+use idsync_fakes::graph::support::{seeded, source, truth};
 use idsync_fakes::graph::{user_props, FakeGraph, Route};
 use idsync_fakes::mirror::Mirror;
 use serde_json::json;
@@ -21,8 +21,7 @@ async fn assert_matches_truth(fake: &FakeGraph, mirror: &Mirror, flatten: bool) 
 
 #[tokio::test]
 async fn initial_sync_reads_everything_with_exact_select_and_merges_split_groups() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
     assert_eq!(mirror.sync(&source).await.unwrap(), "snapshot");
@@ -67,8 +66,7 @@ async fn initial_sync_reads_everything_with_exact_select_and_merges_split_groups
 
 #[tokio::test]
 async fn delta_after_every_kind_of_change() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
     mirror.sync(&source).await.unwrap();
@@ -122,8 +120,7 @@ async fn delta_after_every_kind_of_change() {
 
 #[tokio::test]
 async fn direct_nesting_keeps_entra_behaviour() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "nested_groups = \"direct\"");
     let mut mirror = Mirror::default();
     mirror.sync(&source).await.unwrap();
@@ -137,8 +134,7 @@ async fn direct_nesting_keeps_entra_behaviour() {
 
 #[tokio::test]
 async fn nested_change_in_a_child_updates_every_ancestor() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
     mirror.sync(&source).await.unwrap();
@@ -154,8 +150,7 @@ async fn nested_change_in_a_child_updates_every_ancestor() {
 
 #[tokio::test]
 async fn group_scope_by_name_follows_membership_changes() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "groups = [\"Operations\"]");
     let mut mirror = Mirror::default();
     mirror.sync(&source).await.unwrap();
@@ -183,8 +178,7 @@ async fn group_scope_by_name_follows_membership_changes() {
 
 #[tokio::test]
 async fn scoping_filters_deactivate_users_leaving_scope() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let filters = r#"scoping_filters = [{ name = "has mail", clauses = [{ attribute = "mail", operator = "IS NOT NULL" }] }]"#;
     let source = source(&fake, filters);
     fake.patch_user("u-eve", json!({"mail": null}));
@@ -213,8 +207,7 @@ async fn scoping_filters_deactivate_users_leaving_scope() {
 
 #[tokio::test]
 async fn removed_objects_in_the_initial_round_are_ignored() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     fake.soft_delete_user("u-eve");
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
@@ -225,8 +218,7 @@ async fn removed_objects_in_the_initial_round_are_ignored() {
 
 #[tokio::test]
 async fn full_resync_is_forced_on_request_and_when_the_mapping_changes() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let mut mirror = Mirror::default();
     let first = source(&fake, "");
     mirror.sync(&first).await.unwrap();
@@ -238,8 +230,7 @@ async fn full_resync_is_forced_on_request_and_when_the_mapping_changes() {
 
 #[tokio::test]
 async fn expired_and_reset_delta_state_falls_back_to_a_full_sync() {
-    let fake = FakeGraph::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
     mirror.sync(&source).await.unwrap();

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use idsync_fakes::mirror::Mirror;
-use idsync_fakes::okta::support::{seed, source, truth};
+use idsync_fakes::okta::support::{seeded, source, truth};
 use idsync_fakes::okta::{profile, FakeOkta, Fault, Route};
 
 fn assert_matches_truth(fake: &FakeOkta, mirror: &Mirror) {
@@ -27,8 +27,7 @@ fn add_people(fake: &FakeOkta, n: usize) {
 
 #[tokio::test]
 async fn pacing_keeps_the_reserve_free_and_never_empties_the_bucket() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     add_people(&fake, 14);
     // Six requests per bucket per two seconds; the connector keeps half of them free.
     fake.settings(|s| s.rate_limit = Some((6, 2)));
@@ -52,8 +51,7 @@ async fn pacing_keeps_the_reserve_free_and_never_empties_the_bucket() {
 
 #[tokio::test]
 async fn a_429_waits_until_the_bucket_resets_by_the_servers_clock() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     fake.settings(|s| s.rate_limit = Some((1000, 2)));
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
@@ -80,8 +78,7 @@ async fn a_429_waits_until_the_bucket_resets_by_the_servers_clock() {
 
 #[tokio::test]
 async fn faults_fail_the_run_and_change_nothing() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
 
@@ -149,8 +146,7 @@ async fn faults_fail_the_run_and_change_nothing() {
 
 #[tokio::test]
 async fn a_group_deleted_while_the_org_is_read_is_left_out() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
     // The first synced group's members answer 404, as if it had just been deleted.
@@ -170,8 +166,7 @@ async fn a_group_deleted_while_the_org_is_read_is_left_out() {
 
 #[tokio::test]
 async fn a_next_link_off_the_org_fails_the_run() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     fake.settings(|s| s.next_host = Some("attacker.example:443".into()));
     let err = Mirror::default().sync(&source(&fake, "")).await.unwrap_err();
     assert!(err.to_string().contains("leaves the org"), "{err}");

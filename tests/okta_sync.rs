@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use idsync_fakes::mirror::Mirror;
-use idsync_fakes::okta::support::{parse_config, seed, source, truth, TEST_KEYS};
+use idsync_fakes::okta::support::{parse_config, seeded, source, truth, TEST_KEYS};
 use idsync_fakes::okta::{profile, FakeOkta, Route, CLIENT_ID};
 use idsync_okta::OktaSource;
 use serde_json::json;
@@ -25,8 +25,7 @@ fn assert_matches_truth(fake: &FakeOkta, mirror: &Mirror) {
 
 #[tokio::test]
 async fn initial_sync_reads_every_user_and_page_with_a_filter() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "");
     let mut mirror = Mirror::default();
     assert_eq!(mirror.sync(&source).await.unwrap(), "snapshot");
@@ -76,8 +75,7 @@ async fn initial_sync_reads_every_user_and_page_with_a_filter() {
 
 #[tokio::test]
 async fn incremental_syncs_follow_the_org_and_the_full_reconcile_catches_deletions() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     // A run dates its start a second before the org's first `Date` (whole seconds): let the
     // seed age past that, so the no-change run below has truly nothing to re-read.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
@@ -166,8 +164,7 @@ async fn incremental_syncs_follow_the_org_and_the_full_reconcile_catches_deletio
 
 #[tokio::test]
 async fn overlap_rereads_recent_changes_harmlessly() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let source = source(&fake, "overlap_secs = 300");
     let mut mirror = Mirror::default();
     mirror.sync(&source).await.unwrap();
@@ -193,8 +190,7 @@ async fn overlap_rereads_recent_changes_harmlessly() {
 
 #[tokio::test]
 async fn scope_by_listed_groups_filters_and_staged_switch() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     let everyone = "00geveryone0000000001";
     // Listed groups: Engineering by name, Everyone (BUILT_IN) by id.
     let source = source(
@@ -266,8 +262,7 @@ fn oauth_source(fake: &FakeOkta, key_pem: &str) -> (OktaSource, tempfile::TempDi
 
 #[tokio::test]
 async fn service_app_tokens_with_rsa_and_ec_keys_are_cached_and_renewed() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     for key in [idsync_fakes::okta::RSA_KEY_PEM, idsync_fakes::okta::EC_KEY_PEM] {
         let before = fake.token_requests();
         let (source, _dir) = oauth_source(&fake, key);
@@ -312,8 +307,7 @@ async fn service_app_tokens_with_rsa_and_ec_keys_are_cached_and_renewed() {
 
 #[tokio::test]
 async fn the_fake_hides_deprovisioned_users_and_rejects_unsupported_filters() {
-    let fake = FakeOkta::start().await;
-    seed(&fake);
+    let fake = seeded().await;
     fake.settings(|s| s.max_page = 200);
     let http = reqwest::Client::new();
     let get = |query: &str| {

@@ -43,6 +43,17 @@ fn user(id: i64, upn: &str, email: Option<&str>, owner: Option<(&str, &str)>) ->
     }
 }
 
+/// The local group #10 "Eng", synced from `SRC` as g-eng.
+fn synced_eng() -> LocalGroup {
+    LocalGroup {
+        id: 10,
+        external_id: Some("g-eng".into()),
+        source: Some(SRC.into()),
+        display_name: "Eng".into(),
+        read_only: true,
+    }
+}
+
 fn archived(mut u: LocalUser, since: NaiveDateTime) -> LocalUser {
     u.active = false;
     u.archived_at = Some(since);
@@ -416,13 +427,7 @@ fn memberships_follow_the_source_but_are_kept_while_archived() {
         ],
         vec![],
     );
-    local.groups = vec![LocalGroup {
-        id: 10,
-        external_id: Some("g-eng".into()),
-        source: Some(SRC.into()),
-        display_name: "Eng".into(),
-        read_only: true,
-    }];
+    local.groups = vec![synced_eng()];
     local.members = HashMap::from([(10, HashSet::from([1, 2, 3]))]);
     check(
         &local,
@@ -490,13 +495,7 @@ fn change_sets_never_read_absence_as_removal() {
         ],
         vec![],
     );
-    local.groups = vec![LocalGroup {
-        id: 10,
-        external_id: Some("g-eng".into()),
-        source: Some(SRC.into()),
-        display_name: "Eng".into(),
-        read_only: true,
-    }];
+    local.groups = vec![synced_eng()];
     local.members = HashMap::from([(10, HashSet::from([1, 2]))]);
     let changes = Fetched::Changes(ChangeSet {
         users: vec![rec("e-dan", "dan@example.com", None)],

@@ -4,22 +4,13 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use idsync::store::{DatabaseUrl, Db};
 use reqwest::StatusCode;
 use serde_json::json;
-
-fn idsync(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_idsync"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap()
-}
+use support::{free_port, idsync, scim_only_config};
 
 fn last_line(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout)
@@ -29,12 +20,9 @@ fn last_line(out: &Output) -> String {
         .to_owned()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Sends the request; the status it got.
+async fn status(request: reqwest::RequestBuilder) -> StatusCode {
+    request.send().await.unwrap().status()
 }
 
 #[tokio::test]
@@ -42,16 +30,8 @@ async fn tokens_rotate_and_revoke_and_run_serves_the_endpoint() {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("idsync.db");
     let port = free_port();
-    let config = dir.path().join("idsync.toml");
     // SCIM only: no pull connectors at all.
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"sqlite://{}\"\n\n[scim]\nlisten = \"127.0.0.1:{port}\"\n",
-            db_path.display()
-        ),
-    )
-    .unwrap();
+    let config = scim_only_config(dir.path(), &db_path, port);
 
     let first = idsync(&config, &["scim-token", "create"]);
     assert!(
@@ -87,39 +67,32 @@ async fn tokens_rotate_and_revoke_and_run_serves_the_endpoint() {
     assert!(up, "idsync run did not serve /scim/v2/health");
 
     // The first token was voided by the second.
-    let r = client
-        .get(format!("{base}/Users"))
-        .bearer_auth(&first)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = client
-        .get(format!("{base}/Users"))
-        .bearer_auth(&second)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let r = client
-        .post(format!("{base}/Groups"))
-        .bearer_auth(&second)
-        .json(&json!({ "displayName": "Pushed" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        status(client.get(format!("{base}/Users")).bearer_auth(&first)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(client.get(format!("{base}/Users")).bearer_auth(&second)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(
+            client
+                .post(format!("{base}/Groups"))
+                .bearer_auth(&second)
+                .json(&json!({ "displayName": "Pushed" }))
+        )
+        .await,
+        StatusCode::CREATED
+    );
 
     let out = idsync(&config, &["scim-token", "revoke", "--detach-groups"]);
     assert!(out.status.success());
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let r = client
-        .get(format!("{base}/Users"))
-        .bearer_auth(&second)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status(client.get(format!("{base}/Users")).bearer_auth(&second)).await,
+        StatusCode::UNAUTHORIZED
+    );
     let _ = daemon.kill();
     let _ = daemon.wait();
 

@@ -1,13 +1,40 @@
 //! Shared helpers for the integration tests: databases to run against, and export files.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod binary;
 pub mod postgres;
 pub mod scim;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use serde_json::{json, Value};
+
+/// Runs `idsync --config <config> <args>`, its log at warnings only.
+pub fn idsync(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_idsync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// A command's output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 /// A user of a generated export: `(id, upn, email, enabled)`.
 pub fn export_user(id: &str, upn: &str, email: Option<&str>, enabled: bool) -> Value {
@@ -32,12 +59,25 @@ pub fn file_config(dir: &Path, database_url: &str, export: &Path, extra: &str) -
     std::fs::write(
         &path,
         format!(
-            "[database]\nurl = {database_url:?}\n\n[[connectors]]\nname = \"hr\"\nkind = \"file\"\npath = {:?}\n{extra}\n",
+            "[database]\nurl = {database_url:?}\n\n\
+             [[connectors]]\nname = \"hr\"\nkind = \"file\"\npath = {:?}\n{extra}\n",
             export.display().to_string()
         ),
     )
     .unwrap();
     path
+}
+
+/// A configuration that serves SCIM only (no connectors) on 127.0.0.1:`port`, with its
+/// SQLite file at `db`.
+pub fn scim_only_config(dir: &Path, db: &Path, port: u16) -> PathBuf {
+    let config = dir.join("idsync.toml");
+    let text = format!(
+        "[database]\nurl = \"sqlite://{}\"\n\n[scim]\nlisten = \"127.0.0.1:{port}\"\n",
+        db.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    config
 }
 
 /// A daemon process that is killed when the test ends, passed or failed, so a failing test

@@ -68,6 +68,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 
 pub mod graph;
+pub mod keys;
 pub mod mirror;
 pub mod okta;
 pub mod server;

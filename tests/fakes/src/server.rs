@@ -26,18 +26,25 @@ pub struct Request {
     pub local: SocketAddr,
 }
 
+/// The first value of the query parameter `name`.
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The value of the header `name`, if it is text.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 impl Request {
     /// The first value of a query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        param(&self.query, name)
     }
 
     /// A header's value, if it is text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+        header(&self.headers, name)
     }
 
     /// `http://127.0.0.1:port`, the base of absolute links.
@@ -64,15 +71,12 @@ pub struct Recorded {
 impl Recorded {
     /// The first value of a query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        param(&self.query, name)
     }
 
     /// A header's value, if it is text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+        header(&self.headers, name)
     }
 }
 

@@ -88,6 +88,13 @@ pub fn truth(
     (active, groups)
 }
 
+/// A fake started and seeded with the small directory of [`seed`].
+pub async fn seeded() -> FakeGraph {
+    let fake = FakeGraph::start().await;
+    seed(&fake);
+    fake
+}
+
 /// A small tenant: five people, a nested group structure with a cycle, and a device member.
 pub fn seed(fake: &FakeGraph) {
     use super::user_props;

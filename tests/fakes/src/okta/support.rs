@@ -84,6 +84,13 @@ pub fn truth(
     (active, groups)
 }
 
+/// A fake started and seeded with the small directory of [`seed`].
+pub async fn seeded() -> FakeOkta {
+    let fake = FakeOkta::start().await;
+    seed(&fake);
+    fake
+}
+
 /// A small org: six people in several statuses, two OKTA_GROUPs and an APP_GROUP, besides
 /// Everyone.
 pub fn seed(fake: &FakeOkta) {

@@ -1,0 +1,159 @@
+//! The harness of the connector benchmarks: sizes from the environment, a configuration with
+//! one connector on a fresh SQLite file, the connector's fetches in this process, and the
+//! release binary's runs with their peak RSS, each printed as one line.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use idsync::connectors::Connector;
+use idsync_source::{FetchRequest, NoProgress};
+
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The directory's size as `[users, groups, memberships, changes]`: `IDSYNC_BENCH_USERS`,
+/// `_GROUPS`, `_MEMBERSHIPS`, `_CHANGES`, or the defaults given. Without `--bench`
+/// (`cargo test --benches`) a hundredth of them.
+pub fn sizes(defaults: [usize; 4]) -> [usize; 4] {
+    let testing = !std::env::args().any(|a| a == "--bench");
+    let scale = if testing { 100 } else { 1 };
+    let names = ["USERS", "GROUPS", "MEMBERSHIPS", "CHANGES"];
+    std::array::from_fn(|i| env_or(&format!("IDSYNC_BENCH_{}", names[i]), defaults[i]) / scale)
+}
+
+/// `groups` groups of `memberships / groups` user members each, spread over the `users`
+/// users: (id, name, member ids), as the fakes' `bulk_load` takes them.
+pub fn group_rows(
+    [users, groups, memberships]: [usize; 3],
+    group_id: impl Fn(usize) -> String,
+    user_id: impl Fn(usize) -> String,
+) -> Vec<(String, String, Vec<String>)> {
+    let per_group = memberships / groups.max(1);
+    (0..groups)
+        .map(|g| {
+            let members = (0..per_group)
+                .map(|k| user_id((g * 7919 + k * 13) % users))
+                .collect();
+            (group_id(g), format!("Group {g}"), members)
+        })
+        .collect()
+}
+
+/// One connector, named after its kind, configured on a fresh SQLite file; the connector
+/// built in this process from the same configuration; the cursor of its last fetch.
+pub struct Bench {
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    kind: String,
+    connector: Connector,
+    cursor: Option<String>,
+}
+
+impl Bench {
+    /// Writes the configuration: `kind`'s connector with `keys` (TOML).
+    pub fn new(kind: &str, keys: &str) -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("idsync.toml");
+        let text = format!(
+            "[database]\nurl = \"sqlite://{}\"\n\n\
+             [[connectors]]\nname = \"{kind}\"\nkind = \"{kind}\"\n{keys}\n",
+            dir.path().join("bench.db").display()
+        );
+        std::fs::write(&config, &text).unwrap();
+        let parsed = idsync::config::Config::parse(&text, &config, Vec::<(String, String)>::new()).unwrap();
+        let connector = idsync::connectors::build(&parsed.connectors[0]);
+        Bench {
+            _dir: dir,
+            config,
+            kind: kind.to_owned(),
+            connector,
+            cursor: None,
+        }
+    }
+
+    /// The connector's fetch alone, in this process (no store): a full one first, then
+    /// from the last cursor. Prints the time under `label`.
+    pub async fn fetch(&mut self, label: &str) {
+        let started = Instant::now();
+        let request = FetchRequest {
+            cursor: self.cursor.clone(),
+            full: false,
+        };
+        let batch = self.connector.source.fetch(&request, &NoProgress).await.unwrap();
+        let (u, g) = batch.counts();
+        let took = started.elapsed().as_secs_f64();
+        let cursor_mb = batch.cursor.as_ref().map_or(0, String::len) as f64 / 1e6;
+        let cursor = if self.cursor.is_none() {
+            format!(", cursor {cursor_mb:.1} MB")
+        } else {
+            String::new()
+        };
+        println!("{label:<22} {took:>7.2} s  ({u} users, {g} groups{cursor})");
+        self.cursor = batch.cursor;
+    }
+
+    /// Runs the release binary's `resync`; prints the time and, with `rss`, the peak RSS.
+    pub async fn resync(&self, label: &str, rss: bool) {
+        let (took, peak, out) = resync(&self.config, &self.kind).await;
+        let took = took.as_secs_f64();
+        if rss {
+            println!("{label:<22} {took:>7.2} s  peak RSS {peak:.0} MB  [{out}]");
+        } else {
+            println!("{label:<22} {took:>7.2} s  [{out}]");
+        }
+    }
+}
+
+/// Prints what the fake alone needs to serve the pages a full sync reads.
+pub fn print_floor(serving: Duration, pages: usize) {
+    println!(
+        "serving floor          {:>7.2} s  ({pages} pages, bare client)",
+        serving.as_secs_f64()
+    );
+}
+
+/// Runs the binary; returns the wall time and the peak RSS (VmHWM, polled) in MB.
+async fn resync(config: &Path, connector: &str) -> (Duration, f64, String) {
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_idsync"))
+        .arg("--config")
+        .arg(config)
+        .args(["resync", "--connector", connector])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut peak_kb = 0.0f64;
+    let status_path = format!("/proc/{pid}/status");
+    let out = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            if let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            use tokio::io::AsyncReadExt;
+            if let Some(mut s) = child.stdout.take() {
+                s.read_to_string(&mut out).await.unwrap();
+            }
+            if let Some(mut s) = child.stderr.take() {
+                s.read_to_string(&mut out).await.unwrap();
+            }
+            assert!(status.success(), "idsync failed: {out}");
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    (started.elapsed(), peak_kb / 1024.0, out.trim().to_owned())
+}
