@@ -77,12 +77,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             .map_err(|e| anyhow::anyhow!("ops.listen {}: {e}", ops.listen))?;
         info!(address = %ops.listen, "serving /healthz and /metrics");
         let (router, mut stop) = (ops::router(ops_state.clone()), stop_rx.clone());
+        let limits = ops.listener_limits();
         tasks.spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.changed().await;
-                })
-                .await;
+            let stopped = async move {
+                let _ = stop.changed().await;
+            };
+            let served = crate::listener::serve(listener, router, limits, stopped).await;
             if let Err(e) = served {
                 warn!(error = %e, "the ops server stopped");
             }
@@ -99,12 +99,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         } else {
             axum::Router::new()
         };
-        let mut stop = stop_rx.clone();
+        let (mut stop, limits) = (stop_rx.clone(), scim.listener_limits());
         tasks.spawn(async move {
             let stopped = async move {
                 let _ = stop.changed().await;
             };
-            if let Err(e) = crate::scim::serve(listener, state, also, stopped).await {
+            if let Err(e) = crate::scim::serve(listener, state, also, limits, stopped).await {
                 warn!(error = %e, "the SCIM endpoint stopped");
             }
         });
