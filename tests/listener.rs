@@ -1,8 +1,11 @@
 //! The listeners' limits against a real server on 127.0.0.1: sockets that never send a header
 //! are closed, a legitimate request gets through while idle sockets fill the connection cap, a
 //! body that trickles in gets 408, idle kept-alive connections are closed, and shutdown lets
-//! requests in flight finish.
+//! requests in flight finish. Then the same through `idsync run` with the limits from its
+//! configuration, on the SCIM and the ops listener.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -233,4 +236,68 @@ async fn shutdown_lets_the_request_in_flight_finish() {
         TcpStream::connect(addr).await.is_err(),
         "still accepting after shutdown"
     );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Connects to `port` until the server answers, for at most ten seconds.
+async fn wait_for(port: u16) {
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("nothing listens on {port}");
+}
+
+#[tokio::test]
+async fn idsync_run_applies_the_configured_limits_to_the_scim_and_ops_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let (scim, ops) = (free_port(), free_port());
+    let config = dir.path().join("idsync.toml");
+    let text = format!(
+        "[database]\nurl = \"sqlite://{}\"\n\n[scim]\nlisten = \"127.0.0.1:{scim}\"\n\
+         max_connections = 3\nheader_timeout_secs = 1\n\n[ops]\nlisten = \"127.0.0.1:{ops}\"\n\
+         max_connections = 2\nheader_timeout_secs = 1\n",
+        dir.path().join("idsync.db").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let _daemon = support::Daemon(
+        std::process::Command::new(env!("CARGO_BIN_EXE_idsync"))
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(scim).await;
+    wait_for(ops).await;
+    for (port, cap, path) in [(scim, 3, "/scim/v2/health"), (ops, 2, "/healthz")] {
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut idle = Vec::new();
+        for _ in 0..cap {
+            idle.push(TcpStream::connect(addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let answer = tokio::time::timeout(Duration::from_secs(5), exchange(addr, &request))
+            .await
+            .expect("the request waited for ever behind idle sockets");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+        for s in &mut idle {
+            assert!(
+                closed_within(s, Duration::from_secs(3)).await,
+                "{path}: an idle socket stayed open"
+            );
+        }
+    }
 }
