@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod connectors;
 pub mod daemon;
+pub mod listener;
 pub mod local;
 pub mod matcher;
 pub mod planner;

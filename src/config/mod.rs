@@ -72,6 +72,58 @@ pub struct ScimConfig {
     /// when `public_url` is unset; from anyone else those headers are ignored.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Connections served at once; more wait in the kernel's accept queue (keep it below the
+    /// service's `LimitNOFILE`).
+    #[serde(default = "default_scim_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a client has to send a complete request header (also the longest wait for the
+    /// next request on a kept-alive connection).
+    #[serde(default = "default_header_timeout_secs")]
+    pub header_timeout_secs: u64,
+    /// Seconds without a byte moving on a connection before it is closed.
+    #[serde(default = "default_scim_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Seconds the whole request body may take to arrive after the header; slower gets 408.
+    #[serde(default = "default_scim_body_timeout_secs")]
+    pub body_timeout_secs: u64,
+}
+
+impl ScimConfig {
+    /// The limits of the SCIM listener.
+    pub fn listener_limits(&self) -> crate::listener::ListenerLimits {
+        limits(
+            self.max_connections,
+            self.header_timeout_secs,
+            self.idle_timeout_secs,
+            self.body_timeout_secs,
+        )
+    }
+}
+
+fn limits(connections: usize, header: u64, idle: u64, body: u64) -> crate::listener::ListenerLimits {
+    use std::time::Duration;
+    crate::listener::ListenerLimits {
+        max_connections: connections,
+        header_timeout: Duration::from_secs(header),
+        idle_timeout: Duration::from_secs(idle),
+        body_timeout: Duration::from_secs(body),
+    }
+}
+
+fn default_scim_max_connections() -> usize {
+    1024
+}
+
+fn default_header_timeout_secs() -> u64 {
+    10
+}
+
+fn default_scim_idle_timeout_secs() -> u64 {
+    60
+}
+
+fn default_scim_body_timeout_secs() -> u64 {
+    30
 }
 
 /// `scim.delete`.
@@ -162,6 +214,38 @@ impl Default for DaemonConfig {
 pub struct OpsConfig {
     /// Address to serve them on, e.g. `127.0.0.1:9090`.
     pub listen: std::net::SocketAddr,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    #[serde(default = "default_ops_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a client has to send a complete request header.
+    #[serde(default = "default_header_timeout_secs")]
+    pub header_timeout_secs: u64,
+    /// Seconds without a byte moving on a connection before it is closed.
+    #[serde(default = "default_ops_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body may take to arrive after the header; slower gets 408.
+    #[serde(default = "default_ops_timeout_secs")]
+    pub body_timeout_secs: u64,
+}
+
+impl OpsConfig {
+    /// The limits of the ops listener.
+    pub fn listener_limits(&self) -> crate::listener::ListenerLimits {
+        limits(
+            self.max_connections,
+            self.header_timeout_secs,
+            self.idle_timeout_secs,
+            self.body_timeout_secs,
+        )
+    }
+}
+
+fn default_ops_max_connections() -> usize {
+    64
+}
+
+fn default_ops_timeout_secs() -> u64 {
+    10
 }
 
 #[derive(Debug, Deserialize)]

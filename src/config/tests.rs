@@ -141,3 +141,45 @@ fn scim_alone_is_a_valid_configuration() {
         .unwrap_err();
     assert!(e.contains("port"), "{e}");
 }
+
+#[test]
+fn listener_limits_have_defaults_and_can_be_set() {
+    use std::time::Duration;
+    let scim_only = "[database]\nurl = \"sqlite://x\"\n\n[scim]\nlisten = \"127.0.0.1:8080\"\n";
+    let config = parse(&format!("{scim_only}\n[ops]\nlisten = \"127.0.0.1:9090\"\n")).unwrap();
+    let scim = config.scim.unwrap().listener_limits();
+    assert_eq!(scim.max_connections, 1024);
+    assert_eq!(scim.header_timeout, Duration::from_secs(10));
+    assert_eq!(scim.idle_timeout, Duration::from_secs(60));
+    assert_eq!(scim.body_timeout, Duration::from_secs(30));
+    let ops = config.ops.unwrap().listener_limits();
+    assert_eq!(ops.max_connections, 64);
+    assert_eq!(
+        (ops.header_timeout, ops.idle_timeout, ops.body_timeout),
+        (
+            Duration::from_secs(10),
+            Duration::from_secs(10),
+            Duration::from_secs(10)
+        )
+    );
+
+    let set = "max_connections = 5\nheader_timeout_secs = 2\nidle_timeout_secs = 3\nbody_timeout_secs = 4\n";
+    let config = parse(&format!(
+        "{scim_only}{set}\n[ops]\nlisten = \"127.0.0.1:9090\"\n{set}"
+    ))
+    .unwrap();
+    for limits in [
+        config.scim.unwrap().listener_limits(),
+        config.ops.unwrap().listener_limits(),
+    ] {
+        assert_eq!(limits.max_connections, 5);
+        assert_eq!(limits.header_timeout, Duration::from_secs(2));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(3));
+        assert_eq!(limits.body_timeout, Duration::from_secs(4));
+    }
+    let e = parse(&format!(
+        "{scim_only}\n[ops]\nlisten = \"127.0.0.1:9090\"\nmax_conections = 1\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("max_conections"), "{e}");
+}

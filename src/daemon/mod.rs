@@ -110,7 +110,12 @@ pub async fn run(
     if let Some(ops) = &config.ops {
         let listener = bind("ops.listen", ops.listen).await?;
         info!(address = %ops.listen, "serving /healthz and /metrics");
-        tasks.spawn(serve_ops(listener, ops_state.clone(), stop_rx.clone()));
+        tasks.spawn(serve_ops(
+            listener,
+            ops_state.clone(),
+            ops.listener_limits(),
+            stop_rx.clone(),
+        ));
     }
     if let Some(scim) = &config.scim {
         let listener = bind("scim.listen", scim.listen).await?;
@@ -126,7 +131,13 @@ pub async fn run(
         } else {
             axum::Router::new()
         };
-        tasks.spawn(serve_scim(listener, state, also, stop_rx.clone()));
+        tasks.spawn(serve_scim(
+            listener,
+            state,
+            also,
+            scim.listener_limits(),
+            stop_rx.clone(),
+        ));
     }
     if config.connectors.is_empty() && config.scim.is_none() {
         warn!("no connectors configured; nothing to schedule");
@@ -163,12 +174,16 @@ async fn bind(key: &'static str, address: SocketAddr) -> Result<TcpListener, Dae
         .map_err(|source| DaemonError::Bind { key, address, source })
 }
 
-async fn serve_ops(listener: TcpListener, state: OpsState, mut stop: watch::Receiver<bool>) {
-    let served = axum::serve(listener, ops::router(state))
-        .with_graceful_shutdown(async move {
-            let _ = stop.changed().await;
-        })
-        .await;
+async fn serve_ops(
+    listener: TcpListener,
+    state: OpsState,
+    limits: crate::listener::ListenerLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    let served = crate::listener::serve(listener, ops::router(state), limits, stopped).await;
     if let Err(e) = served {
         warn!(error = %e, "the ops server stopped");
     }
@@ -178,12 +193,13 @@ async fn serve_scim(
     listener: TcpListener,
     state: crate::scim::ScimState,
     also: axum::Router,
+    limits: crate::listener::ListenerLimits,
     mut stop: watch::Receiver<bool>,
 ) {
     let stopped = async move {
         let _ = stop.changed().await;
     };
-    if let Err(e) = crate::scim::serve(listener, state, also, stopped).await {
+    if let Err(e) = crate::scim::serve(listener, state, also, limits, stopped).await {
         warn!(error = %e, "the SCIM endpoint stopped");
     }
 }

@@ -29,23 +29,20 @@ mod users;
 pub use router::router;
 pub use state::ScimState;
 
-/// Serves the endpoint on `listener` until `shutdown` completes, with `also` (the operational
-/// endpoints, when they share the address) beside it.
+/// Serves the endpoint on `listener` within `limits` until `shutdown` completes, with `also`
+/// (the operational endpoints, when they share the address) beside it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ScimState,
     also: axum::Router,
+    limits: crate::listener::ListenerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let checkpoints = tokio::spawn(state.clone().checkpoint_loop());
-    // The peer's address decides whether its X-Forwarded-* headers are believed.
+    // `listener::serve` attaches the peer's address (`ConnectInfo`), which decides whether its
+    // X-Forwarded-* headers are believed.
     let app = router(state).merge(also);
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let served = crate::listener::serve(listener, app, limits, shutdown).await;
     checkpoints.abort();
     served
 }

@@ -29,6 +29,10 @@ pub fn config(delete: ScimDelete) -> ScimConfig {
         delete_archived_after_days: None,
         public_url: None,
         trusted_proxies: Vec::new(),
+        max_connections: 64,
+        header_timeout_secs: 10,
+        idle_timeout_secs: 60,
+        body_timeout_secs: 30,
     }
 }
 
@@ -68,9 +72,16 @@ impl Server {
         };
         let state = ScimState::new(store::Store::with_options(&url, options), &config);
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(scim::serve(listener, state, axum::Router::new(), async move {
-            let _ = rx.await;
-        }));
+        let limits = config.listener_limits();
+        tokio::spawn(scim::serve(
+            listener,
+            state,
+            axum::Router::new(),
+            limits,
+            async move {
+                let _ = rx.await;
+            },
+        ));
         Server {
             base: format!("http://{addr}/scim/v2"),
             url,

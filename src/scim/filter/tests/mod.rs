@@ -4,6 +4,7 @@ mod eval;
 mod parse;
 mod path;
 mod robustness;
+mod roundtrip;
 
 use super::{AttrPath, Filter, PatchPath};
 
