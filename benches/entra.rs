@@ -6,12 +6,9 @@
 //! `cargo bench --bench entra` (sizes can be scaled: `IDSYNC_BENCH_USERS=20000`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/fakes/graph/mod.rs"]
-mod graph_fake;
-
 use std::time::{Duration, Instant};
 
-use graph_fake::{user_props, FakeGraph, CLIENT_ID, CLIENT_SECRET, GRAPH_SCOPE, TENANT};
+use idsync_fakes::graph::{user_props, FakeGraph, CLIENT_ID, CLIENT_SECRET, GRAPH_SCOPE, TENANT};
 use idsync_source::{FetchRequest, NoProgress};
 use serde_json::json;
 

@@ -6,13 +6,10 @@
 //! `cargo bench --bench okta` (sizes can be scaled: `IDSYNC_BENCH_USERS=20000`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/fakes/okta/mod.rs"]
-mod okta_fake;
-
 use std::time::{Duration, Instant};
 
+use idsync_fakes::okta::{profile, FakeOkta, API_TOKEN};
 use idsync_source::{FetchRequest, NoProgress};
-use okta_fake::{profile, FakeOkta, API_TOKEN};
 use serde_json::json;
 
 fn env_or(name: &str, default: usize) -> usize {

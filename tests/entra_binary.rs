@@ -4,18 +4,13 @@
 //! `groups` and `group_members` tables must equal the tenant's ground truth.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "fakes/graph/mod.rs"]
-mod graph_fake;
-#[path = "fakes/graph/support.rs"]
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use graph_fake::{user_props, FakeGraph, Fault, Route, CLIENT_ID, CLIENT_SECRET, TENANT};
 use idsync::store::{self, DatabaseUrl, Db};
+use idsync_fakes::graph::support::{seed, truth};
+use idsync_fakes::graph::{user_props, FakeGraph, Fault, Route, CLIENT_ID, CLIENT_SECRET, TENANT};
 use serde_json::json;
-use support::{seed, truth};
 
 struct Setup {
     _dir: tempfile::TempDir,

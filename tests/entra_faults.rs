@@ -3,20 +3,13 @@
 //! cursor stays where it was.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "fakes/graph/mod.rs"]
-mod graph_fake;
-#[path = "fakes/mirror.rs"]
-mod mirror;
-#[path = "fakes/graph/support.rs"]
-mod support;
-
 use std::time::{Duration, Instant, SystemTime};
 
-use graph_fake::{FakeGraph, Fault, Route, CLIENT_SECRET};
 use idsync_entra::EntraSource;
-use mirror::Mirror;
+use idsync_fakes::graph::support::{config_text, parse_config, seed, source, truth, FAST_RETRY};
+use idsync_fakes::graph::{FakeGraph, Fault, Route, CLIENT_SECRET};
+use idsync_fakes::mirror::Mirror;
 use serde_json::json;
-use support::{config_text, parse_config, seed, source, truth, FAST_RETRY};
 
 /// The pause between the throttled request and the retry that followed it.
 fn pause_after_fault(fake: &FakeGraph) -> Duration {
@@ -192,12 +185,20 @@ async fn certificate_and_secret_authentication() {
     let fake = FakeGraph::start().await;
     seed(&fake);
     let mut mirror = Mirror::default();
-    let by_cert = cert_source(&fake, graph_fake::TEST_CERT_PEM, graph_fake::TEST_KEY_PEM);
+    let by_cert = cert_source(
+        &fake,
+        idsync_fakes::graph::TEST_CERT_PEM,
+        idsync_fakes::graph::TEST_KEY_PEM,
+    );
     mirror.sync(&by_cert).await.unwrap();
     assert_eq!(mirror.active().len(), 5);
 
     // A certificate the app does not know, and a wrong secret, are credential errors.
-    let stranger = cert_source(&fake, graph_fake::OTHER_CERT_PEM, graph_fake::OTHER_KEY_PEM);
+    let stranger = cert_source(
+        &fake,
+        idsync_fakes::graph::OTHER_CERT_PEM,
+        idsync_fakes::graph::OTHER_KEY_PEM,
+    );
     let err = Mirror::default().sync(&stranger).await.unwrap_err();
     assert!(err.needs_operator(), "{err}");
     assert!(err.to_string().contains("invalid_client"), "{err}");
@@ -222,7 +223,7 @@ async fn one_request_in_flight_unless_configured() {
     for i in 0..40 {
         fake.put_user(
             &format!("u-x{i:02}"),
-            graph_fake::user_props(&format!("x{i}@contoso.example"), "X", "Y"),
+            idsync_fakes::graph::user_props(&format!("x{i}@contoso.example"), "X", "Y"),
         );
     }
     let mut mirror = Mirror::default();

@@ -2,19 +2,12 @@
 //! across tenant changes, nesting, scope, and the wire details (`$select`, paging, merging).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "fakes/graph/mod.rs"]
-mod graph_fake;
-#[path = "fakes/mirror.rs"]
-mod mirror;
-#[path = "fakes/graph/support.rs"]
-mod support;
-
 use std::collections::BTreeSet;
 
-use graph_fake::{user_props, FakeGraph, Route};
-use mirror::Mirror;
+use idsync_fakes::graph::support::{seed, source, truth};
+use idsync_fakes::graph::{user_props, FakeGraph, Route};
+use idsync_fakes::mirror::Mirror;
 use serde_json::json;
-use support::{seed, source, truth};
 
 fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()

@@ -4,18 +4,13 @@
 //! `groups` and `group_members` tables must equal the org's ground truth.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "fakes/okta/mod.rs"]
-mod okta_fake;
-#[path = "fakes/okta/support.rs"]
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use idsync::store::{self, DatabaseUrl, Db};
-use okta_fake::{profile, FakeOkta, Fault, Route, API_TOKEN};
+use idsync_fakes::okta::support::{seed, truth};
+use idsync_fakes::okta::{profile, FakeOkta, Fault, Route, API_TOKEN};
 use serde_json::json;
-use support::{seed, truth};
 
 struct Setup {
     _dir: tempfile::TempDir,

@@ -2,18 +2,11 @@
 //! fault fails the run: nothing is returned, and the cursor stays where it was.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "fakes/mirror.rs"]
-mod mirror;
-#[path = "fakes/okta/mod.rs"]
-mod okta_fake;
-#[path = "fakes/okta/support.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
-use mirror::Mirror;
-use okta_fake::{profile, FakeOkta, Fault, Route};
-use support::{seed, source, truth};
+use idsync_fakes::mirror::Mirror;
+use idsync_fakes::okta::support::{seed, source, truth};
+use idsync_fakes::okta::{profile, FakeOkta, Fault, Route};
 
 fn assert_matches_truth(fake: &FakeOkta, mirror: &Mirror) {
     let (users, groups) = truth(fake, &[], |_, _, _| true);
@@ -78,7 +71,7 @@ async fn a_429_waits_until_the_bucket_resets_by_the_servers_clock() {
     );
 
     // A cap on the wait turns a long 429 into a failed run.
-    let capped = support::source(&fake, "retry.max_wait_secs = 0.1");
+    let capped = idsync_fakes::okta::support::source(&fake, "retry.max_wait_secs = 0.1");
     fake.inject(Route::Users, Fault::TooManyRequests);
     let err = Mirror::default().sync(&capped).await.unwrap_err();
     let text = err.to_string();

@@ -2,20 +2,13 @@
 //! across org changes, scope, authentication, and the wire details (filters, paging).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "fakes/mirror.rs"]
-mod mirror;
-#[path = "fakes/okta/mod.rs"]
-mod okta_fake;
-#[path = "fakes/okta/support.rs"]
-mod support;
-
 use std::collections::BTreeSet;
 
+use idsync_fakes::mirror::Mirror;
+use idsync_fakes::okta::support::{parse_config, seed, source, truth, TEST_KEYS};
+use idsync_fakes::okta::{profile, FakeOkta, Route, CLIENT_ID};
 use idsync_okta::OktaSource;
-use mirror::Mirror;
-use okta_fake::{profile, FakeOkta, Route, CLIENT_ID};
 use serde_json::json;
-use support::{parse_config, seed, source, truth, TEST_KEYS};
 
 /// A change to the org, named.
 type Step = Box<dyn Fn(&FakeOkta)>;
@@ -72,7 +65,7 @@ async fn initial_sync_reads_every_user_and_page_with_a_filter() {
     assert!(users[1].param("after").is_some(), "the next link was followed");
     assert!(requests
         .iter()
-        .all(|r| r.authorization.as_deref().unwrap().starts_with("SSWS ")));
+        .all(|r| r.header("authorization").unwrap().starts_with("SSWS ")));
     assert!(
         !requests
             .iter()
@@ -165,7 +158,7 @@ async fn incremental_syncs_follow_the_org_and_the_full_reconcile_catches_deletio
     // ...until a full reconcile (`resync --full`, or the periodic one).
     assert_eq!(mirror.sync_with(&source, true).await.unwrap(), "snapshot");
     assert_matches_truth(&fake, &mirror);
-    let always_full = support::source(&fake, "full_sync_interval_hours = 0");
+    let always_full = idsync_fakes::okta::support::source(&fake, "full_sync_interval_hours = 0");
     fake.delete_user("00ugus");
     assert_eq!(mirror.sync(&always_full).await.unwrap(), "snapshot");
     assert_matches_truth(&fake, &mirror);
@@ -219,7 +212,7 @@ async fn scope_by_listed_groups_filters_and_staged_switch() {
     assert!(groups.contains_key(everyone));
 
     // Only Engineering: leaving it leaves the scope, joining enters it.
-    let source = support::source(&fake, "groups = [\"Engineering\"]");
+    let source = idsync_fakes::okta::support::source(&fake, "groups = [\"Engineering\"]");
     let mut mirror = Mirror::default();
     mirror.sync(&source).await.unwrap();
     let check = |mirror: &Mirror| {
@@ -236,7 +229,7 @@ async fn scope_by_listed_groups_filters_and_staged_switch() {
     assert!(mirror.active().contains_key("00ucid"));
 
     // Scoping filters over the profile: Ann leaves R&D, then returns.
-    let source = support::source(
+    let source = idsync_fakes::okta::support::source(
         &fake,
         r#"scoping_filters = [{ name = "R&D", clauses = [{ attribute = "department", operator = "EQUALS", value = "R&D" }] }]"#,
     );
@@ -275,7 +268,7 @@ fn oauth_source(fake: &FakeOkta, key_pem: &str) -> (OktaSource, tempfile::TempDi
 async fn service_app_tokens_with_rsa_and_ec_keys_are_cached_and_renewed() {
     let fake = FakeOkta::start().await;
     seed(&fake);
-    for key in [okta_fake::RSA_KEY_PEM, okta_fake::EC_KEY_PEM] {
+    for key in [idsync_fakes::okta::RSA_KEY_PEM, idsync_fakes::okta::EC_KEY_PEM] {
         let before = fake.token_requests();
         let (source, _dir) = oauth_source(&fake, key);
         let mut mirror = Mirror::default();
@@ -291,21 +284,20 @@ async fn service_app_tokens_with_rsa_and_ec_keys_are_cached_and_renewed() {
         assert_eq!(fake.token_requests() - before, 2);
     }
     let requests = fake.requests();
-    assert!(requests.iter().filter(|r| r.path.starts_with("/api/")).any(|r| r
-        .authorization
-        .as_deref()
-        .unwrap()
-        .starts_with("Bearer ")));
+    assert!(requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .any(|r| r.header("authorization").unwrap().starts_with("Bearer ")));
 
     // A rate-limited token request waits for the reset.
     fake.settings(|s| s.rate_limit = Some((1000, 1)));
-    fake.inject(Route::Token, okta_fake::Fault::TooManyRequests);
-    let (source, _dir) = oauth_source(&fake, okta_fake::EC_KEY_PEM);
+    fake.inject(Route::Token, idsync_fakes::okta::Fault::TooManyRequests);
+    let (source, _dir) = oauth_source(&fake, idsync_fakes::okta::EC_KEY_PEM);
     Mirror::default().sync(&source).await.unwrap();
     assert_eq!(fake.pending_faults(), 0);
 
     // An unknown key: the token endpoint refuses the assertion.
-    let (stranger, _dir) = oauth_source(&fake, okta_fake::OTHER_KEY_PEM);
+    let (stranger, _dir) = oauth_source(&fake, idsync_fakes::okta::OTHER_KEY_PEM);
     let err = Mirror::default().sync(&stranger).await.unwrap_err();
     assert!(err.needs_operator(), "{err}");
     assert!(err.to_string().contains("/oauth2/v1/token"), "{err}");
@@ -313,7 +305,7 @@ async fn service_app_tokens_with_rsa_and_ec_keys_are_cached_and_renewed() {
 
     // Missing scope grant.
     fake.settings(|s| s.granted_scopes = vec!["okta.users.read".into()]);
-    let (source, _dir) = oauth_source(&fake, okta_fake::RSA_KEY_PEM);
+    let (source, _dir) = oauth_source(&fake, idsync_fakes::okta::RSA_KEY_PEM);
     let err = Mirror::default().sync(&source).await.unwrap_err();
     assert!(err.to_string().contains("invalid_scope"), "{err}");
 }
@@ -328,7 +320,7 @@ async fn the_fake_hides_deprovisioned_users_and_rejects_unsupported_filters() {
         let url = format!("{}/api/v1/users?{query}", fake.org_url());
         let request = http
             .get(url)
-            .header("authorization", format!("SSWS {}", okta_fake::API_TOKEN));
+            .header("authorization", format!("SSWS {}", idsync_fakes::okta::API_TOKEN));
         async move {
             let response = request.send().await.unwrap();
             let status = response.status().as_u16();

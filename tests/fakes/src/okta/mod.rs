@@ -1,7 +1,9 @@
 //! A fake Okta org (management API v1 and the org authorization server's token endpoint), for
 //! tests and the benchmark: one axum server on 127.0.0.1 with a mutable org.
 //!
-//! It follows the documented wire format (`../shared/upstream-apis.md` B1-B8): `SSWS` API
+//! It follows the wire format the Okta developer documentation describes ("Core Okta API":
+//! "Authentication", "Pagination", "Link header", "Filter", "Errors"; "Implement OAuth for Okta
+//! with a service app"; the Users and Groups API references; "Rate limits"): `SSWS` API
 //! tokens and OAuth 2.0 bearer tokens from `POST /oauth2/v1/token` (client credentials with a
 //! `private_key_jwt` assertion, checked for iss, sub, aud, exp and signature; scopes granted
 //! and enforced); JSON arrays paged by opaque `after` cursors in `Link` headers (`rel="self"`
@@ -10,18 +12,21 @@
 //! `E0000031` otherwise); `X-Rate-Limit-*`, `Date` and `X-Okta-Request-Id` on every response,
 //! and 429 `E0000047` when a bucket is empty. It can misbehave on request (see [`Fault`]).
 //!
-//! Include it with `#[path = "fakes/okta/mod.rs"] mod okta_fake;`.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+//! It runs on the generic [`FakeServer`](crate::server::FakeServer); `support` holds the
+//! connector configuration, a small org and the org's ground truth for tests.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+pub mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value as Json};
+
+use crate::server::{self, FakeServer, Handler, Reply, Request, When};
 
 pub const API_TOKEN: &str = "00fake-okta-api-token_value";
 pub const CLIENT_ID: &str = "0oafakeserviceapp1";
@@ -29,12 +34,12 @@ pub const SCOPES: &str = "okta.users.read okta.groups.read";
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The service app's keys: an RSA key (shared with the Graph fake) and an EC P-256 key.
-pub const RSA_KEY_PEM: &str = include_str!("../graph/test-key.pem");
-pub const RSA_PUBKEY_PEM: &str = include_str!("../graph/test-pubkey.pem");
-pub const EC_KEY_PEM: &str = include_str!("ec-key.pem");
-pub const EC_PUBKEY_PEM: &str = include_str!("ec-pubkey.pem");
+pub const RSA_KEY_PEM: &str = include_str!("../../keys/test-key.pem");
+pub const RSA_PUBKEY_PEM: &str = include_str!("../../keys/test-pubkey.pem");
+pub const EC_KEY_PEM: &str = include_str!("../../keys/ec-key.pem");
+pub const EC_PUBKEY_PEM: &str = include_str!("../../keys/ec-pubkey.pem");
 /// A key the service app does not know.
-pub const OTHER_KEY_PEM: &str = include_str!("../graph/other-key.pem");
+pub const OTHER_KEY_PEM: &str = include_str!("../../keys/other-key.pem");
 
 /// Which requests a fault or a rate-limit bucket applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,26 +78,8 @@ pub enum Fault {
     ConnectionReset,
 }
 
-#[derive(Debug, Clone)]
-pub struct LoggedRequest {
-    pub method: String,
-    pub path: String,
-    /// Decoded query pairs.
-    pub query: Vec<(String, String)>,
-    pub at: Instant,
-    pub authorization: Option<String>,
-    pub status: u16,
-    pub fault: Option<Fault>,
-}
-
-impl LoggedRequest {
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+/// A request in the fake's log.
+pub type LoggedRequest = server::Recorded;
 
 /// Settings of the fake, changeable between requests.
 #[derive(Debug, Clone)]
@@ -160,9 +147,7 @@ struct State {
     groups: BTreeMap<String, GroupEntry>,
     /// Bearer token -> (expiry, scopes).
     access_tokens: HashMap<String, (Instant, Vec<String>)>,
-    faults: VecDeque<(Route, Fault)>,
     buckets: HashMap<Route, Bucket>,
-    log: Vec<LoggedRequest>,
     token_requests: usize,
     throttled: usize,
     next_id: u64,
@@ -172,8 +157,7 @@ struct State {
 /// The running fake. Dropping it stops the server.
 pub struct FakeOkta {
     pub addr: SocketAddr,
-    state: Arc<Mutex<State>>,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    server: FakeServer<State>,
 }
 
 /// Microseconds since the epoch, strictly increasing within the fake.
@@ -229,33 +213,15 @@ impl FakeOkta {
                 last_membership_updated: t,
             },
         );
-        let state = Arc::new(Mutex::new(state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = state.clone();
-        let app =
-            axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let state = shared.clone();
-                async move { handle(state, addr, method, uri, headers, body).await }
-            });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
+        let server = FakeServer::start(state).await;
         FakeOkta {
-            addr,
-            state,
-            _stop: stop,
+            addr: server.addr(),
+            server,
         }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap()
+        self.server.state()
     }
 
     pub fn org_url(&self) -> String {
@@ -322,7 +288,8 @@ impl FakeOkta {
         user.last_updated = t;
     }
 
-    /// Deletes a user for good (B3: the second DELETE): it vanishes from every list and group.
+    /// Deletes a user for good (Users API, "Delete a user": the second DELETE): it vanishes
+    /// from every list and group.
     pub fn delete_user(&self, id: &str) {
         let mut s = self.state();
         let t = now_micros(&mut s);
@@ -443,11 +410,12 @@ impl FakeOkta {
     }
 
     pub fn inject(&self, route: Route, fault: Fault) {
-        self.state().faults.push_back((route, fault));
+        let when = When::matching(move |r| route == Route::Any || route == route_of(&r.method, &r.path));
+        self.server.inject(when, fault.served());
     }
 
     pub fn pending_faults(&self) -> usize {
-        self.state().faults.len()
+        self.server.pending_faults()
     }
 
     /// Forgets every bearer token issued (as if they expired).
@@ -456,11 +424,11 @@ impl FakeOkta {
     }
 
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.state().log.clone()
+        self.server.requests()
     }
 
     pub fn clear_log(&self) {
-        self.state().log.clear();
+        self.server.clear_log();
     }
 
     pub fn token_requests(&self) -> usize {
@@ -491,50 +459,26 @@ fn route_of(method: &Method, path: &str) -> Route {
     }
 }
 
-async fn handle(
-    state: Arc<Mutex<State>>,
-    addr: SocketAddr,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().to_owned();
-    let query: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
-    let authorization = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let route = route_of(&method, &path);
-    let mut s = state.lock().unwrap();
-    let fault = s
-        .faults
-        .iter()
-        .position(|(r, _)| *r == Route::Any || *r == route)
-        .and_then(|i| s.faults.remove(i))
-        .map(|(_, f)| f);
-    let base = format!("http://{addr}");
-    let mut response = match &fault {
-        Some(f) => serve_fault(f),
-        None if route == Route::Token => serve_token(&mut s, &base, &body),
-        None => match rate_limit(&mut s, route) {
+impl Handler for State {
+    fn handle(&mut self, request: &Request) -> Response {
+        let route = route_of(&request.method, &request.path);
+        let base = request.origin();
+        if route == Route::Token {
+            return serve_token(self, &base, &request.body);
+        }
+        match rate_limit(self, route) {
             Some(throttled) => throttled,
-            None => serve_api(&mut s, &base, route, &path, &query, authorization.as_deref()),
-        },
-    };
-    add_common_headers(&mut s, route, &mut response);
-    s.log.push(LoggedRequest {
-        method: method.to_string(),
-        path,
-        query,
-        at: Instant::now(),
-        authorization,
-        status: response.status().as_u16(),
-        fault,
-    });
-    response
+            None => {
+                let authorization = request.header("authorization");
+                serve_api(self, &base, route, &request.path, &request.query, authorization)
+            }
+        }
+    }
+
+    /// Every answer, faults' too, carries the rate-limit headers, `Date` and a request id.
+    fn finish(&mut self, request: &Request, response: &mut Response) {
+        add_common_headers(self, route_of(&request.method, &request.path), response);
+    }
 }
 
 fn epoch_secs() -> u64 {
@@ -593,65 +537,60 @@ fn add_common_headers(s: &mut State, route: Route, response: &mut Response) {
 }
 
 fn json_response(status: StatusCode, body: &Json) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap()
+    Reply::json(status, body).into_response()
+}
+
+fn error_body(code: &str, summary: &str) -> Json {
+    json!({"errorCode": code, "errorSummary": summary, "errorLink": code,
+           "errorId": format!("oae{}", &code[1..]), "errorCauses": []})
 }
 
 fn okta_error(status: StatusCode, code: &str, summary: &str) -> Response {
-    json_response(
-        status,
-        &json!({"errorCode": code, "errorSummary": summary, "errorLink": code,
-                "errorId": format!("oae{}", &code[1..]), "errorCauses": []}),
-    )
+    json_response(status, &error_body(code, summary))
 }
 
-fn serve_fault(fault: &Fault) -> Response {
-    match fault {
-        Fault::TooManyRequests => okta_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "E0000047",
-            "API call exceeded rate limit due to too many requests.",
-        ),
-        Fault::InternalError => okta_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "E0000009",
-            "Internal Server Error",
-        ),
-        Fault::Unavailable => Response::builder()
-            .status(StatusCode::SERVICE_UNAVAILABLE)
-            .body(Body::empty())
-            .unwrap(),
-        Fault::Unauthorized => okta_error(StatusCode::UNAUTHORIZED, "E0000011", "Invalid token provided"),
-        Fault::Forbidden => okta_error(
-            StatusCode::FORBIDDEN,
-            "E0000006",
-            "You do not have permission to perform the requested action",
-        ),
-        Fault::NotFound => okta_error(StatusCode::NOT_FOUND, "E0000007", "Not found: Resource not found"),
-        Fault::Truncated => Response::builder()
-            .status(StatusCode::OK)
-            .header("content-type", "application/json")
-            .body(Body::from(
-                r#"[{"id":"00utruncated","status":"ACTIVE","profile":{"login":"tr"#,
-            ))
-            .unwrap(),
-        Fault::ConnectionReset => {
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(Bytes::from_static(br#"[{"id":"00ureset","#)),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "reset by fake",
-                )),
-            ];
-            Response::builder()
-                .status(StatusCode::OK)
-                .header("content-type", "application/json")
-                .body(Body::from_stream(futures_util::stream::iter(chunks)))
-                .unwrap()
-        }
+impl Fault {
+    /// The fault as the server serves it: a canned reply, or a dropped connection.
+    fn served(self) -> server::Fault<State> {
+        let label = format!("{self:?}");
+        let error = |status, code, summary| Reply::json(status, &error_body(code, summary));
+        let json = |status| Reply::new(status).header("content-type", "application/json");
+        let fault = match self {
+            Fault::TooManyRequests => server::Fault::reply(error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "E0000047",
+                "API call exceeded rate limit due to too many requests.",
+            )),
+            Fault::InternalError => server::Fault::reply(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "E0000009",
+                "Internal Server Error",
+            )),
+            Fault::Unavailable => server::Fault::reply(Reply::new(StatusCode::SERVICE_UNAVAILABLE)),
+            Fault::Unauthorized => server::Fault::reply(error(
+                StatusCode::UNAUTHORIZED,
+                "E0000011",
+                "Invalid token provided",
+            )),
+            Fault::Forbidden => server::Fault::reply(error(
+                StatusCode::FORBIDDEN,
+                "E0000006",
+                "You do not have permission to perform the requested action",
+            )),
+            Fault::NotFound => server::Fault::reply(error(
+                StatusCode::NOT_FOUND,
+                "E0000007",
+                "Not found: Resource not found",
+            )),
+            Fault::Truncated => server::Fault::reply(
+                json(StatusCode::OK)
+                    .body(r#"[{"id":"00utruncated","status":"ACTIVE","profile":{"login":"tr"#),
+            ),
+            Fault::ConnectionReset => {
+                server::Fault::drop_after(json(StatusCode::OK).body(r#"[{"id":"00ureset","#))
+            }
+        };
+        fault.labelled(label)
     }
 }
 
@@ -884,7 +823,7 @@ fn serve_api(
                 let object = user_json(base, id, u);
                 let keep = match &filter {
                     Some(e) => e.eval(&object),
-                    // The plain list hides DEPROVISIONED users (B3).
+                    // The plain list hides DEPROVISIONED users (Users API, "List all users").
                     None => u.status != "DEPROVISIONED",
                 };
                 keep.then_some(object)
@@ -1026,7 +965,8 @@ fn group_json(base: &str, id: &str, g: &GroupEntry) -> Json {
     })
 }
 
-// ---- filter and search expressions (B2-B4) ----
+// ---- filter and search expressions ("Core Okta API", "Filter"; Users API, "List all
+// users"; Groups API, "List all groups") ----
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -1201,7 +1141,7 @@ fn parse_term(tokens: &[Token], at: &mut usize, kind: Kind) -> Result<Expr, Stri
     }
     let date_ops = ["eq", "gt", "ge", "lt", "le"];
     let allowed = match kind {
-        // B3: only these properties; only eq, except lastUpdated.
+        // "List all users", `filter`: only these properties; only eq, except lastUpdated.
         Kind::UserFilter => match attr.as_str() {
             "lastUpdated" => date_ops.contains(&op.as_str()),
             "status" | "id" | "profile.login" | "profile.email" | "profile.firstName"
@@ -1226,7 +1166,7 @@ fn parse_term(tokens: &[Token], at: &mut usize, kind: Kind) -> Result<Expr, Stri
             };
             known && op_ok
         }
-        // B4: id, type, lastUpdated, lastMembershipUpdated.
+        // "List all groups", `filter`: id, type, lastUpdated, lastMembershipUpdated.
         Kind::GroupFilter => match attr.as_str() {
             "lastUpdated" | "lastMembershipUpdated" => date_ops.contains(&op.as_str()),
             "id" | "type" => op == "eq",

@@ -1,6 +1,6 @@
 //! Shared helpers of the Entra tests: connector configuration for the fake, and the tenant's
-//! ground truth to compare a mirror (`fakes/mirror.rs`) with.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
+//! ground truth to compare a [`Mirror`](crate::mirror::Mirror) with.
+#![allow(clippy::type_complexity)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -8,7 +8,7 @@ use std::path::Path;
 use idsync_entra::{EntraConfig, EntraSource};
 use serde_json::Value as Json;
 
-use crate::graph_fake::{FakeGraph, CLIENT_ID, CLIENT_SECRET, TENANT};
+use super::{FakeGraph, CLIENT_ID, CLIENT_SECRET, TENANT};
 
 /// Connector keys for the fake, with fast retries; `extra` is appended TOML.
 pub fn config_text(fake: &FakeGraph, extra: &str) -> String {
@@ -90,7 +90,7 @@ pub fn truth(
 
 /// A small tenant: five people, a nested group structure with a cycle, and a device member.
 pub fn seed(fake: &FakeGraph) {
-    use crate::graph_fake::user_props;
+    use super::user_props;
     for (id, upn, given, sur) in [
         ("u-ann", "ann@contoso.example", "Ann", "Archer"),
         ("u-bob", "bob@contoso.example", "Bob", "Baker"),

@@ -1,6 +1,6 @@
 //! Shared helpers of the Okta tests: connector configuration for the fake, a small org, and
-//! the org's ground truth to compare a mirror (`fakes/mirror.rs`) with.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
+//! the org's ground truth to compare a [`Mirror`](crate::mirror::Mirror) with.
+#![allow(clippy::type_complexity)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -8,7 +8,7 @@ use std::path::Path;
 use idsync_okta::{OktaConfig, OktaSource};
 use serde_json::{Map, Value as Json};
 
-use crate::okta_fake::{profile, FakeOkta, API_TOKEN};
+use super::{profile, FakeOkta, API_TOKEN};
 
 /// Fast retries, no overlap (the fake and the connector share a clock), no periodic full
 /// reconcile within a test.

@@ -1,6 +1,5 @@
 //! A mirror of what the application would hold, folded from a connector's batches the way
 //! the planner folds them, for the connector tests of every kind.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 

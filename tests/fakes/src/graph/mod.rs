@@ -1,7 +1,12 @@
 //! A fake Microsoft Graph v1.0 and Microsoft identity platform token endpoint, for tests and
 //! the benchmark: one axum server on 127.0.0.1 with a mutable tenant.
 //!
-//! It follows the documented wire format (`../shared/upstream-apis.md` A1-A10): client
+//! It follows the wire format Microsoft Learn documents: the identity platform's "OAuth 2.0
+//! client credentials flow" (by secret, or by a signed assertion as in "Microsoft identity
+//! platform application authentication certificate credentials"), and for Graph v1.0 "List
+//! users", "List groups", "Paging Microsoft Graph data in your app", "Use delta query to track
+//! changes in Microsoft Graph data", "user: delta", "group: delta", "Microsoft Graph throttling
+//! guidance" and "Microsoft Graph error responses and resource types": client
 //! credentials by secret or signed assertion, `Authorization: Bearer` checks, `$select`
 //! (non-default properties only when selected), `$top` limits on lists, opaque `$skiptoken` /
 //! `$deltatoken` paging with `@odata.nextLink` / `@odata.deltaLink`, `@removed` with
@@ -10,19 +15,23 @@
 //! [`Fault`]): 429 with or without `Retry-After`, 503, 504, 401, truncated JSON, an empty page,
 //! a dropped connection, a 410 reset with `Location`, an expired delta token.
 //!
-//! Include it with `#[path = "fakes/graph/mod.rs"] mod graph_fake;`.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+//! It runs on the generic [`FakeServer`](crate::server::FakeServer); `support` holds the
+//! connector configuration and the tenant's ground truth for tests.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+pub mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{json, Map, Value as Json};
+
+use crate::server::{self, FakeServer, Handler, Reply, Request, When};
 
 pub const TENANT: &str = "contoso.onmicrosoft.com";
 pub const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
@@ -31,14 +40,15 @@ pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The test certificate and key (RSA 2048, self-signed), registered with the fake app.
-pub const TEST_CERT_PEM: &str = include_str!("test-cert.pem");
-pub const TEST_KEY_PEM: &str = include_str!("test-key.pem");
-pub const TEST_PUBKEY_PEM: &str = include_str!("test-pubkey.pem");
+pub const TEST_CERT_PEM: &str = include_str!("../../keys/test-cert.pem");
+pub const TEST_KEY_PEM: &str = include_str!("../../keys/test-key.pem");
+pub const TEST_PUBKEY_PEM: &str = include_str!("../../keys/test-pubkey.pem");
 /// A certificate and key the fake app does not know.
-pub const OTHER_CERT_PEM: &str = include_str!("other-cert.pem");
-pub const OTHER_KEY_PEM: &str = include_str!("other-key.pem");
+pub const OTHER_CERT_PEM: &str = include_str!("../../keys/other-cert.pem");
+pub const OTHER_KEY_PEM: &str = include_str!("../../keys/other-key.pem");
 
-/// Properties `GET /users` returns without `$select` (A4).
+/// Properties `GET /users` returns without `$select` (Microsoft Learn, "List users",
+/// "Optional query parameters").
 const USER_DEFAULT: [&str; 11] = [
     "businessPhones",
     "displayName",
@@ -146,27 +156,8 @@ pub enum Fault {
     Expired,
 }
 
-#[derive(Debug, Clone)]
-pub struct LoggedRequest {
-    pub method: String,
-    pub path: String,
-    /// Decoded query pairs.
-    pub query: Vec<(String, String)>,
-    pub at: Instant,
-    pub bearer: Option<String>,
-    pub status: u16,
-    /// The fault served, if any.
-    pub fault: Option<Fault>,
-}
-
-impl LoggedRequest {
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+/// A request in the fake's log.
+pub type LoggedRequest = server::Recorded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Deleted {
@@ -231,8 +222,8 @@ pub struct FakeSettings {
     pub member_chunk: usize,
     /// Whether soft-deleted objects show up as `@removed` in initial rounds too.
     pub removed_in_initial: bool,
-    /// Whether removing a user also reports the membership removal in group delta (the
-    /// community reports it does not, A6).
+    /// Whether removing a user also reports the membership removal in group delta ("group:
+    /// delta" does not promise it; users report it does not happen).
     pub report_member_removal_on_user_delete: bool,
 }
 
@@ -274,20 +265,15 @@ struct State {
     rounds: HashMap<String, Round>,
     delta_tokens: HashMap<String, DeltaToken>,
     access_tokens: HashMap<String, Instant>,
-    faults: VecDeque<(Route, Fault)>,
     reset_pending: bool,
-    log: Vec<LoggedRequest>,
     token_requests: usize,
-    in_flight: usize,
-    max_in_flight: usize,
     next_id: u64,
 }
 
 /// The running fake. Dropping it stops the server.
 pub struct FakeGraph {
     pub addr: SocketAddr,
-    state: Arc<Mutex<State>>,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    server: FakeServer<State>,
 }
 
 impl FakeGraph {
@@ -296,36 +282,19 @@ impl FakeGraph {
     }
 
     pub async fn start_with(settings: FakeSettings) -> FakeGraph {
-        let state = Arc::new(Mutex::new(State {
+        let server = FakeServer::start(State {
             settings,
             ..State::default()
-        }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = state.clone();
-        let app =
-            axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let state = shared.clone();
-                async move { handle(state, addr, method, uri, headers, body).await }
-            });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
+        })
+        .await;
         FakeGraph {
-            addr,
-            state,
-            _stop: stop,
+            addr: server.addr(),
+            server,
         }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap()
+        self.server.state()
     }
 
     pub fn authority_url(&self) -> String {
@@ -580,27 +549,27 @@ impl FakeGraph {
     // ---- misbehaviour ----
 
     pub fn inject(&self, route: Route, fault: Fault) {
-        self.state().faults.push_back((route, fault));
+        self.server.inject(route.when(), fault.served());
     }
 
     pub fn inject_n(&self, route: Route, fault: Fault, times: usize) {
-        for _ in 0..times {
-            self.inject(route, fault.clone());
-        }
+        self.server.inject_n(route.when(), fault.served(), times);
     }
 
     pub fn pending_faults(&self) -> usize {
-        self.state().faults.len()
+        self.server.pending_faults()
     }
 
-    /// Every delta token issued so far expires (400 `syncStateNotFound`, A6).
+    /// Every delta token issued so far expires (400 `syncStateNotFound`; Microsoft Learn, "Use
+    /// delta query to track changes in Microsoft Graph data", "Synchronization reset").
     pub fn expire_delta_tokens(&self) {
         for t in self.state().delta_tokens.values_mut() {
             t.expired = true;
         }
     }
 
-    /// The next delta request that carries a token gets 410 Gone with a Location (A6 reset).
+    /// The next delta request that carries a token gets 410 Gone with a Location (same page,
+    /// "Synchronization reset").
     pub fn reset_sync(&self) {
         self.state().reset_pending = true;
     }
@@ -611,14 +580,13 @@ impl FakeGraph {
     }
 
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.state().log.clone()
+        self.server.requests()
     }
 
+    /// Empties the log and resets the counts of token requests and of requests at once.
     pub fn clear_log(&self) {
-        let mut s = self.state();
-        s.log.clear();
-        s.max_in_flight = 0;
-        s.token_requests = 0;
+        self.server.clear_log();
+        self.state().token_requests = 0;
     }
 
     pub fn token_requests(&self) -> usize {
@@ -626,7 +594,7 @@ impl FakeGraph {
     }
 
     pub fn max_in_flight(&self) -> usize {
-        self.state().max_in_flight
+        self.server.max_in_flight()
     }
 }
 
@@ -654,22 +622,18 @@ fn json_response(status: StatusCode, body: &Json) -> Response {
     bytes_response(status, serde_json::to_vec(body).unwrap())
 }
 
+/// Graph's JSON content type ("Microsoft Graph REST API v1.0 endpoint reference": OData
+/// 4.0 JSON with minimal metadata).
+const ODATA_JSON: &str =
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+
 fn bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        "content-type",
-        HeaderValue::from_static(
-            "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
-        ),
-    );
-    headers.insert(
-        "request-id",
-        HeaderValue::from_static("00000000-0000-0000-0000-00000000f4e1"),
-    );
-    headers.insert("OData-Version", HeaderValue::from_static("4.0"));
-    response
+    Reply::new(status)
+        .header("content-type", ODATA_JSON)
+        .header("request-id", "00000000-0000-0000-0000-00000000f4e1")
+        .header("OData-Version", "4.0")
+        .body(body)
+        .into_response()
 }
 
 fn token_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
@@ -686,65 +650,54 @@ fn token_error(status: StatusCode, error: &str, code: u32, description: &str) ->
     )
 }
 
-struct InFlight(Arc<Mutex<State>>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if let Ok(mut s) = self.0.lock() {
-            s.in_flight -= 1;
+impl Handler for State {
+    fn handle(&mut self, request: &Request) -> Response {
+        let bearer = request
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let base = format!("{}/v1.0", request.origin());
+        let (method, path) = (&request.method, request.path.as_str());
+        match route_of(method, path) {
+            Route::Token => serve_token(self, request.local, method, path, &request.headers, &request.body),
+            _ => serve_graph(
+                self,
+                &base,
+                method,
+                path,
+                &request.query,
+                bearer,
+                &request.headers,
+            ),
         }
     }
 }
 
-async fn handle(
-    state: Arc<Mutex<State>>,
-    addr: SocketAddr,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    {
-        let mut s = state.lock().unwrap();
-        s.in_flight += 1;
-        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+impl Route {
+    /// The requests this route names, for the fault queue.
+    fn when(self) -> When {
+        When::matching(move |r| {
+            let route = route_of(&r.method, &r.path);
+            self == Route::Any || self == route || (self == Route::Graph && route != Route::Token)
+        })
     }
-    let _guard = InFlight(state.clone());
-    // Yield once so that concurrent requests overlap measurably.
-    tokio::task::yield_now().await;
-    let path = uri.path().to_owned();
-    let query: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let route = route_of(&method, &path);
-    let mut s = state.lock().unwrap();
-    let fault = s
-        .faults
-        .iter()
-        .position(|(r, _)| *r == Route::Any || *r == route || (*r == Route::Graph && route != Route::Token))
-        .and_then(|i| s.faults.remove(i))
-        .map(|(_, f)| f);
-    let base = format!("http://{addr}/v1.0");
-    let response = match &fault {
-        Some(f) => serve_fault(&mut s, f, &base, &uri, &path),
-        None if route == Route::Token => serve_token(&mut s, addr, &method, &path, &headers, &body),
-        None => serve_graph(&mut s, &base, &method, &path, &query, bearer.as_deref(), &headers),
-    };
-    s.log.push(LoggedRequest {
-        method: method.to_string(),
-        path,
-        query,
-        at: Instant::now(),
-        bearer,
-        status: response.status().as_u16(),
-        fault,
-    });
-    response
+}
+
+impl Fault {
+    /// The fault as the server serves it.
+    fn served(self) -> server::Fault<State> {
+        let label = format!("{self:?}");
+        let fault = match self {
+            Fault::ConnectionReset => server::Fault::drop_after(
+                Reply::new(StatusCode::OK)
+                    .header("content-type", "application/json")
+                    .body(&br#"{"@odata.context":"x","value":["#[..]),
+            ),
+            fault => server::Fault::build(move |s, r| {
+                serve_fault(s, &fault, &format!("{}/v1.0", r.origin()), &r.uri, &r.path)
+            }),
+        };
+        fault.labelled(label)
+    }
 }
 
 fn route_of(method: &Method, path: &str) -> Route {
@@ -830,16 +783,7 @@ fn serve_fault(s: &mut State, fault: &Fault, base: &str, uri: &Uri, path: &str) 
                 &json!({"@odata.context": format!("{base}/$metadata#directoryObjects"), "@odata.nextLink": same, "value": []}),
             )
         }
-        Fault::ConnectionReset => {
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(Bytes::from_static(br#"{"@odata.context":"x","value":["#)),
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by fake")),
-            ];
-            let mut r = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
-            r.headers_mut()
-                .insert("content-type", HeaderValue::from_static("application/json"));
-            r
-        }
+        Fault::ConnectionReset => unreachable!("served by the server as a dropped connection"),
         Fault::Reset => {
             s.reset_pending = false;
             let kind = if path.contains("/groups/") { "groups" } else { "users" };
@@ -1473,7 +1417,8 @@ fn group_delta_items(s: &State, since: Option<u64>, select: Option<&[String]>) -
             items.push(Json::Object(object));
             continue;
         }
-        // A big group is repeated, each copy with a slice of its members (A6).
+        // A big group is repeated, each copy with a slice of its members (Microsoft Learn, "Get
+        // incremental changes for groups", "Paging through members in a large group").
         for slice in member_entries.chunks(chunk) {
             let mut copy = object.clone();
             copy.insert("members@delta".into(), Json::Array(slice.to_vec()));
