@@ -206,7 +206,7 @@ mod tests {
     }
 
     fn key_json(token_uri: &str) -> String {
-        let pem = include_str!("../../../tests/fakes/graph/test-key.pem");
+        let pem = include_str!("../../../tests/fakes/keys/test-key.pem");
         serde_json::json!({
             "type": "service_account",
             "client_email": "idsync@project.iam.gserviceaccount.com",

@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn the_assertion_carries_the_documented_claims() {
-        let pem = include_str!("../../../tests/fakes/graph/test-key.pem");
+        let pem = include_str!("../../../tests/fakes/keys/test-key.pem");
         let text = serde_json::json!({
             "type": "service_account", "client_email": "sa@p.iam.gserviceaccount.com",
             "private_key_id": "abc", "private_key": pem, "token_uri": "https://oauth2.googleapis.com/token",
@@ -122,7 +122,7 @@ mod tests {
             .signer()
             .unwrap();
         let jwt = signer.assertion("admin@example.com", "s1 s2").unwrap();
-        let public = include_str!("../../../tests/fakes/graph/test-pubkey.pem");
+        let public = include_str!("../../../tests/fakes/keys/test-pubkey.pem");
         let key = jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()).unwrap();
         let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
         validation.set_audience(&["https://oauth2.googleapis.com/token"]);
