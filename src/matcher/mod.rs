@@ -218,32 +218,46 @@ impl<'a> Matcher<'a> {
                 by: MatchedBy::ScimId,
             };
         }
-        if let Some(ext) = incoming.external_id {
-            let candidates = self.by_external_id.get(ext).map_or(&[][..], Vec::as_slice);
-            let free: Vec<usize> = candidates
-                .iter()
-                .copied()
-                .filter(|&i| matches!(self.fit(i, incoming, is_live), Fit::Free))
-                .collect();
-            match free.as_slice() {
-                [user] => {
-                    return MatchOutcome::Found {
-                        user: *user,
-                        by: MatchedBy::ExternalId,
-                    }
-                }
-                [first, second, ..] => {
-                    return MatchOutcome::Conflict(Conflict {
-                        reason: ConflictReason::Ambiguous,
-                        local_user: Some(self.users[*first].id),
-                        other_user: Some(self.users[*second].id),
-                        detail: format!("{} local users carry external id {ext}", free.len()),
-                    })
-                }
-                [] => {}
-            }
+        if let Some(outcome) = incoming
+            .external_id
+            .and_then(|ext| self.by_external_id(ext, incoming, is_live))
+        {
+            return outcome;
         }
+        self.by_upn_and_email(incoming, is_live)
+    }
 
+    /// A free local user carrying the record's external id (one: found; several: ambiguous).
+    fn by_external_id(
+        &self,
+        ext: &str,
+        incoming: &Incoming<'_>,
+        is_live: &dyn Fn(&Link) -> bool,
+    ) -> Option<MatchOutcome> {
+        let candidates = self.by_external_id.get(ext).map_or(&[][..], Vec::as_slice);
+        let free: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&i| matches!(self.fit(i, incoming, is_live), Fit::Free))
+            .collect();
+        match free.as_slice() {
+            [user] => Some(MatchOutcome::Found {
+                user: *user,
+                by: MatchedBy::ExternalId,
+            }),
+            [first, second, ..] => Some(MatchOutcome::Conflict(Conflict {
+                reason: ConflictReason::Ambiguous,
+                local_user: Some(self.users[*first].id),
+                other_user: Some(self.users[*second].id),
+                detail: format!("{} local users carry external id {ext}", free.len()),
+            })),
+            [] => None,
+        }
+    }
+
+    /// Matching by UPN and email, which must agree; a user linked to another identity of the
+    /// source is a conflict, no candidate a new user.
+    fn by_upn_and_email(&self, incoming: &Incoming<'_>, is_live: &dyn Fn(&Link) -> bool) -> MatchOutcome {
         let by_upn = self.candidates(self.upn_index(), incoming.upn, incoming, is_live);
         let by_email = match incoming.email {
             Some(email) if !email.trim().is_empty() => {

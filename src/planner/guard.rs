@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::plan::Plan;
+use super::model::Plan;
 use crate::local::LocalState;
 
 /// Thresholds, per connector.

@@ -1,378 +1,546 @@
-//! The `Plan`: every change one run would make, and nothing else. Dry-run prints it, the
-//! deletion guard counts it, apply executes it, the event log and run counts describe it.
+//! `planner::plan`, the planning function: (what the source says, what the store has, settings, now) -> Plan.
+//! Pure: no I/O, no clock, no randomness, so every case is a plain-data test.
 
-use std::collections::HashMap;
-use std::fmt::{self, Write as _};
+use std::collections::{HashMap, HashSet};
 
-use chrono::NaiveDateTime;
-use idsync_source::UserRecord;
-use serde::Serialize;
+use chrono::{Duration, NaiveDateTime};
+use idsync_source::{Fetched, UserRecord};
 
-use crate::matcher::{Conflict, MatchedBy};
+use super::groups::{plan_groups, GroupContext};
+use super::model::*;
+use crate::local::{Link, LocalState, LocalUser};
+use crate::matcher::{identity_key, Conflict, ConflictReason, Incoming, MatchOutcome, MatchedBy, Matcher};
 
-/// A user the plan refers to: one that exists, or the n-th of `Plan::user_creates`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum UserRef {
-    Existing(i64),
-    New(usize),
-}
-
-/// A group the plan refers to: one that exists, or the n-th of `Plan::group_creates`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum GroupRef {
-    Existing(i64),
-    New(usize),
-}
-
-/// The application columns a source writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserField {
-    Upn,
-    Email,
-    DisplayName,
-    GivenName,
-    FamilyName,
-    JobTitle,
-    Department,
-    PreferredLanguage,
-}
-
-impl UserField {
-    pub const ALL: [UserField; 8] = [
-        UserField::Upn,
-        UserField::Email,
-        UserField::DisplayName,
-        UserField::GivenName,
-        UserField::FamilyName,
-        UserField::JobTitle,
-        UserField::Department,
-        UserField::PreferredLanguage,
-    ];
-
-    pub fn column(self) -> &'static str {
-        match self {
-            UserField::Upn => "upn",
-            UserField::Email => "email",
-            UserField::DisplayName => "display_name",
-            UserField::GivenName => "given_name",
-            UserField::FamilyName => "family_name",
-            UserField::JobTitle => "job_title",
-            UserField::Department => "department",
-            UserField::PreferredLanguage => "preferred_language",
-        }
-    }
-
-    /// The field's value in a record.
-    pub fn of_record(self, r: &UserRecord) -> Option<&str> {
-        match self {
-            UserField::Upn => Some(r.upn.as_str()),
-            UserField::Email => r.email.as_deref(),
-            UserField::DisplayName => r.display_name.as_deref(),
-            UserField::GivenName => r.given_name.as_deref(),
-            UserField::FamilyName => r.family_name.as_deref(),
-            UserField::JobTitle => r.job_title.as_deref(),
-            UserField::Department => r.department.as_deref(),
-            UserField::PreferredLanguage => r.preferred_language.as_deref(),
-        }
-    }
-}
-
-/// One field's before and after.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldChange {
-    pub field: UserField,
-    pub before: Option<String>,
-    pub after: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UserUpdate {
-    pub user_id: i64,
-    pub upn: String,
-    pub changes: Vec<FieldChange>,
-}
-
-/// A new link between a source identity and an existing user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UserLink {
-    pub user_id: i64,
-    pub upn: String,
-    pub external_id: String,
-    pub by: &'static str,
-    /// True when the source takes ownership of a local user (it becomes `users.source`);
-    /// false when another source already owns the person.
-    pub owner: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeactivationReason {
-    /// The source no longer lists the user.
-    Removed,
-    /// The source lists the user as disabled.
-    Disabled,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StatusChange {
-    pub user_id: i64,
-    pub upn: String,
-    pub reason: Option<DeactivationReason>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Purge {
-    pub user_id: i64,
-    pub upn: String,
-    pub archived_at: Option<NaiveDateTime>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GroupCreate {
-    pub external_id: String,
-    pub display_name: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GroupLink {
-    pub group_id: i64,
-    pub external_id: String,
-    pub display_name: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GroupRename {
-    pub group_id: i64,
-    pub before: String,
-    pub after: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GroupDelete {
-    pub group_id: i64,
-    pub display_name: String,
-}
-
-/// Membership changes of one group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MembershipChange {
-    pub group: GroupRef,
-    pub group_name: String,
-    pub added: Vec<UserRef>,
-    pub removed: Vec<i64>,
-}
-
-/// A record the matcher refused, with the record itself for the person who settles it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedConflict {
-    pub record: UserRecord,
-    pub conflict: Conflict,
-}
-
-/// Every change of one run.
+/// What a source's configuration says about planning.
 #[derive(Debug, Clone, Default)]
-pub struct Plan {
-    pub source: String,
-    pub user_creates: Vec<UserRecord>,
-    pub user_links: Vec<UserLink>,
-    pub user_updates: Vec<UserUpdate>,
-    pub deactivations: Vec<StatusChange>,
-    pub reactivations: Vec<StatusChange>,
-    /// External ids the source stopped listing (bookkeeping for retention).
-    pub links_removed: Vec<String>,
-    /// External ids the source lists again.
-    pub links_returned: Vec<String>,
-    pub purges: Vec<Purge>,
-    pub group_creates: Vec<GroupCreate>,
-    pub group_links: Vec<GroupLink>,
-    pub group_renames: Vec<GroupRename>,
-    pub group_deletes: Vec<GroupDelete>,
-    pub memberships: Vec<MembershipChange>,
-    pub conflicts: Vec<PlannedConflict>,
-    /// External ids whose open conflict this run resolved (they now match cleanly).
-    pub conflicts_resolved: Vec<String>,
-    /// Sign-in names of existing users referenced by membership changes, for display.
-    pub user_labels: HashMap<i64, String>,
+pub struct PlanSettings {
+    /// Adopt an unowned local group with the same display name instead of creating one.
+    pub match_groups_by_name: bool,
+    /// Purge users archived and gone upstream for this many days; `None` keeps them forever.
+    pub delete_archived_after_days: Option<u32>,
+    /// Fields set when a user is created and never updated afterwards (a mapping's "only on
+    /// create"), so the application may change them.
+    pub create_only: Vec<UserField>,
 }
 
-/// How much a plan changes, for the runs table and the one-line summary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct PlanCounts {
-    pub created: u64,
-    pub updated: u64,
-    pub deactivated: u64,
-    pub reactivated: u64,
-    pub purged: u64,
-    pub groups_changed: u64,
-    pub memberships_added: u64,
-    pub memberships_removed: u64,
-    pub conflicts: u64,
+/// How a matched record relates to its local user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The source owns the user: attributes and status follow the record.
+    Owner,
+    /// A local (or orphaned) user the source takes over.
+    Adopt,
+    /// Another source owns the person; this source only links and manages its memberships.
+    Secondary,
 }
 
-impl Plan {
-    pub fn counts(&self) -> PlanCounts {
-        let linked_without_update = self
-            .user_links
+#[derive(Debug)]
+enum Decision<'r> {
+    Existing {
+        user: usize,
+        by: MatchedBy,
+        role: Role,
+        record: &'r UserRecord,
+    },
+    /// `index` is the record's position in the fetched users, whence it moves into the plan.
+    Create { record: &'r UserRecord, index: usize },
+    Refused {
+        record: &'r UserRecord,
+        conflict: Conflict,
+    },
+}
+
+/// Builds the plan for one source run. It takes the fetched data so that new users' records
+/// move into the plan instead of being copied (a first sync can carry 100,000 of them).
+pub fn plan(
+    source: &str,
+    fetched: Fetched,
+    local: &LocalState,
+    settings: &PlanSettings,
+    now: NaiveDateTime,
+) -> Plan {
+    let matcher = Matcher::new(&local.users, &local.links);
+    let (records, removed, complete): (&[UserRecord], HashSet<&str>, bool) = match &fetched {
+        Fetched::Snapshot(s) => (&s.users, HashSet::new(), true),
+        Fetched::Changes(c) => (
+            &c.users,
+            c.removed_users.iter().map(String::as_str).collect(),
+            false,
+        ),
+    };
+    let present: HashSet<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
+    let is_live = |link: &Link| {
+        present.contains(link.external_id.as_str())
+            || (!complete && link.removed_at.is_none() && !removed.contains(link.external_id.as_str()))
+    };
+
+    let mut plan = Plan {
+        source: source.to_owned(),
+        ..Plan::default()
+    };
+    let mut decisions = decide_users(source, records, &matcher, &is_live);
+    settle_upn_collisions(source, &mut decisions, &matcher, &removed, &present, complete);
+
+    let Placed {
+        slots,
+        protected,
+        mut archived_after,
+        creates,
+    } = place_users(&mut plan, &matcher, source, local, settings, &decisions);
+    plan_departures(
+        &mut plan,
+        &matcher,
+        source,
+        &present,
+        &removed,
+        complete,
+        &mut archived_after,
+    );
+    plan_purges(&mut plan, &matcher, source, settings, now);
+    plan_groups(
+        &mut plan,
+        &GroupContext {
+            matcher: &matcher,
+            source,
+            fetched: &fetched,
+            local,
+            match_by_name: settings.match_groups_by_name,
+            slots: &slots,
+            archived_after: &archived_after,
+            protected: &protected,
+        },
+    );
+    drop(slots);
+    drop(decisions);
+    let mut users = match fetched {
+        Fetched::Snapshot(s) => s.users,
+        Fetched::Changes(c) => c.users,
+    };
+    plan.user_creates = creates
+        .into_iter()
+        .map(|i| std::mem::take(&mut users[i]))
+        .collect();
+    plan
+}
+
+/// Where the users' decisions leave the run.
+struct Placed<'r> {
+    /// External id -> the user it now denotes.
+    slots: HashMap<&'r str, UserRef>,
+    /// Users the run must not touch on absence: their record is present but refused.
+    protected: HashSet<i64>,
+    /// Users that end the run archived (their memberships are kept, not removed).
+    archived_after: HashSet<i64>,
+    /// Positions of the records to create, in plan order.
+    creates: Vec<usize>,
+}
+
+/// Plans each decided record: conflicts for the refused, updates for the existing, and the
+/// slots of those to create; notes the open conflicts the run resolves.
+fn place_users<'r>(
+    plan: &mut Plan,
+    matcher: &Matcher<'_>,
+    source: &str,
+    local: &LocalState,
+    settings: &PlanSettings,
+    decisions: &[Decision<'r>],
+) -> Placed<'r> {
+    let mut placed = Placed {
+        slots: HashMap::with_capacity(decisions.len()),
+        protected: HashSet::new(),
+        archived_after: local
+            .users
             .iter()
-            .filter(|l| !self.user_updates.iter().any(|u| u.user_id == l.user_id))
-            .count();
-        PlanCounts {
-            created: self.user_creates.len() as u64,
-            updated: (self.user_updates.len() + linked_without_update) as u64,
-            deactivated: self.deactivations.len() as u64,
-            reactivated: self.reactivations.len() as u64,
-            purged: self.purges.len() as u64,
-            groups_changed: (self.group_creates.len()
-                + self.group_links.len()
-                + self.group_renames.len()
-                + self.group_deletes.len()) as u64,
-            memberships_added: self.memberships.iter().map(|m| m.added.len() as u64).sum(),
-            memberships_removed: self.memberships.iter().map(|m| m.removed.len() as u64).sum(),
-            conflicts: self.conflicts.len() as u64,
+            .filter(|u| u.is_archived())
+            .map(|u| u.id)
+            .collect(),
+        creates: Vec::new(),
+    };
+    for decision in decisions {
+        match decision {
+            Decision::Create { record, index } => {
+                placed
+                    .slots
+                    .insert(record.external_id.as_str(), UserRef::New(placed.creates.len()));
+                placed.creates.push(*index);
+            }
+            Decision::Refused { record, conflict } => {
+                if let Some(user) = matcher.linked(source, &record.external_id) {
+                    placed.protected.insert(local.users[user].id);
+                }
+                plan.conflicts.push(PlannedConflict {
+                    record: (*record).clone(),
+                    conflict: conflict.clone(),
+                });
+            }
+            Decision::Existing {
+                user,
+                by,
+                role,
+                record,
+            } => {
+                let u = &local.users[*user];
+                placed
+                    .slots
+                    .insert(record.external_id.as_str(), UserRef::Existing(u.id));
+                plan_existing_user(
+                    plan,
+                    matcher,
+                    source,
+                    u,
+                    *by,
+                    *role,
+                    record,
+                    &settings.create_only,
+                    &mut placed.archived_after,
+                );
+            }
+        }
+        let record = match decision {
+            Decision::Create { record, .. } | Decision::Existing { record, .. } => Some(record),
+            Decision::Refused { .. } => None,
+        };
+        if let Some(r) = record.filter(|r| local.open_conflicts.contains(&r.external_id)) {
+            plan.conflicts_resolved.push(r.external_id.clone());
         }
     }
+    placed
+}
 
-    /// True when applying the plan would write nothing.
-    pub fn is_empty(&self) -> bool {
-        self.counts() == PlanCounts::default()
-            && self.links_removed.is_empty()
-            && self.links_returned.is_empty()
-            && self.conflicts_resolved.is_empty()
-    }
-
-    pub fn user_label(&self, user: UserRef) -> &str {
-        match user {
-            UserRef::New(i) => self.user_creates.get(i).map_or("?", |r| r.upn.as_str()),
-            UserRef::Existing(id) => self.user_labels.get(&id).map_or("?", String::as_str),
+fn decide_users<'r>(
+    source: &str,
+    records: &'r [UserRecord],
+    matcher: &Matcher<'_>,
+    is_live: &dyn Fn(&Link) -> bool,
+) -> Vec<Decision<'r>> {
+    // The same external id twice: identical copies collapse, different ones are refused.
+    let mut first: HashMap<&str, &UserRecord> = HashMap::with_capacity(records.len());
+    let mut doubled: HashSet<&str> = HashSet::new();
+    for r in records {
+        if let Some(seen) = first.insert(r.external_id.as_str(), r) {
+            if seen != r {
+                doubled.insert(r.external_id.as_str());
+            }
         }
     }
-
-    /// The plan as a person reads it (the dry-run output): one line per change.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        self.write_lines(&mut out).unwrap_or_default();
-        out
+    let mut decided: HashSet<&str> = HashSet::with_capacity(records.len());
+    let mut decisions = Vec::with_capacity(records.len());
+    for (index, record) in records.iter().enumerate() {
+        if !decided.insert(record.external_id.as_str()) {
+            continue;
+        }
+        if doubled.contains(record.external_id.as_str()) {
+            decisions.push(Decision::Refused {
+                record,
+                conflict: Conflict {
+                    reason: ConflictReason::DuplicateRecord,
+                    local_user: matcher
+                        .linked(source, &record.external_id)
+                        .map(|i| matcher.users()[i].id),
+                    other_user: None,
+                    detail: format!(
+                        "the source sent different records for external id {}",
+                        record.external_id
+                    ),
+                },
+            });
+            continue;
+        }
+        let incoming = Incoming::from_record(source, record);
+        decisions.push(match matcher.find(&incoming, is_live) {
+            MatchOutcome::New => Decision::Create { record, index },
+            MatchOutcome::Conflict(conflict) => Decision::Refused { record, conflict },
+            MatchOutcome::Found { user, by } => {
+                let u = &matcher.users()[user];
+                let role = match u.source.as_deref() {
+                    Some(s) if s == source && u.external_id.as_deref() == Some(&record.external_id) => {
+                        Role::Owner
+                    }
+                    None => Role::Adopt,
+                    Some(s) if s == source => Role::Adopt,
+                    Some(_) => Role::Secondary,
+                };
+                Decision::Existing {
+                    user,
+                    by,
+                    role,
+                    record,
+                }
+            }
+        });
     }
+    decisions
+}
 
-    fn write_lines(&self, out: &mut String) -> fmt::Result {
-        for r in &self.user_creates {
-            let state = if r.enabled { "" } else { " (disabled)" };
-            writeln!(out, "create user {}{state}", r.upn)?;
+/// A decision that makes a user hold a sign-in name it did not hold live before the run: a
+/// create, a rename, a reactivation. Only these can collide; everyone else keeps what they had.
+fn newcomer_key(decision: &Decision<'_>, users: &[LocalUser]) -> Option<String> {
+    match decision {
+        Decision::Create { record, .. } if record.enabled => Some(identity_key(&record.upn)),
+        Decision::Existing {
+            user,
+            role: Role::Owner | Role::Adopt,
+            record,
+            ..
+        } if record.enabled => {
+            let u = &users[*user];
+            let same_name = u.upn.trim() == record.upn || identity_key(&u.upn) == identity_key(&record.upn);
+            (u.is_archived() || !same_name).then(|| identity_key(&record.upn))
         }
-        for l in &self.user_links {
-            let how = if l.owner { "adopt local" } else { "link" };
-            writeln!(
-                out,
-                "{how} user {} (#{}) as {} by {}",
-                l.upn, l.user_id, l.external_id, l.by
-            )?;
+        _ => None,
+    }
+}
+
+/// Refuses every change that would leave two live users with one sign-in name, keeping the
+/// user who holds the name now. Repeats until stable: refusing a rename puts the old name back.
+fn settle_upn_collisions(
+    source: &str,
+    decisions: &mut [Decision<'_>],
+    matcher: &Matcher<'_>,
+    removed: &HashSet<&str>,
+    present: &HashSet<&str>,
+    complete: bool,
+) {
+    let users = matcher.users();
+    loop {
+        let mut newcomers: HashMap<String, Vec<usize>> = HashMap::new();
+        for (d, decision) in decisions.iter().enumerate() {
+            if let Some(key) = newcomer_key(decision, users) {
+                newcomers.entry(key).or_default().push(d);
+            }
         }
-        for u in &self.user_updates {
-            let changes: Vec<String> = u
-                .changes
-                .iter()
-                .map(|c| format!("{}: {} -> {}", c.field.column(), show(&c.before), show(&c.after)))
-                .collect();
-            writeln!(
-                out,
-                "update user {} (#{}): {}",
-                u.upn,
-                u.user_id,
-                changes.join(", ")
-            )?;
+        if newcomers.is_empty() {
+            return;
         }
-        for d in &self.deactivations {
-            let why = match d.reason {
-                Some(DeactivationReason::Disabled) => "disabled upstream",
-                _ => "removed upstream",
+        // Where each touched user ends: its new name, or nowhere when it ends archived.
+        let mut ends: HashMap<usize, Option<String>> = HashMap::new();
+        for decision in decisions.iter() {
+            if let Decision::Existing {
+                user,
+                role: Role::Owner | Role::Adopt,
+                record,
+                ..
+            } = decision
+            {
+                ends.insert(*user, record.enabled.then(|| identity_key(&record.upn)));
+            }
+        }
+        let leaving = |u: &LocalUser| {
+            u.source.as_deref() == Some(source)
+                && u.external_id.as_deref().is_some_and(|ext| {
+                    if complete {
+                        !present.contains(ext)
+                    } else {
+                        removed.contains(ext)
+                    }
+                })
+        };
+        let mut refuse: Vec<(usize, Option<i64>, String)> = Vec::new();
+        for (key, claimants) in newcomers {
+            // A live user that keeps this name through the run.
+            let holder = matcher.users_with_key(&key).into_iter().find(|&i| {
+                let u = &users[i];
+                !u.is_archived()
+                    && match ends.get(&i) {
+                        Some(end) => end.as_deref() == Some(key.as_str()),
+                        None => !leaving(u),
+                    }
+                    && !claimants
+                        .iter()
+                        .any(|&d| matches!(decisions[d], Decision::Existing { user, .. } if user == i))
+            });
+            if holder.is_none() && claimants.len() == 1 {
+                continue;
+            }
+            let holder = holder.map(|i| users[i].id);
+            for d in claimants {
+                let detail = match holder {
+                    Some(id) => format!("upn {key} is held by live local user #{id}"),
+                    None => format!("upn {key} is claimed by several records of this run"),
+                };
+                refuse.push((d, holder, detail));
+            }
+        }
+        if refuse.is_empty() {
+            return;
+        }
+        for (d, holder, detail) in refuse {
+            let (record, local_user) = match &decisions[d] {
+                Decision::Existing { record, user, .. } => (*record, Some(users[*user].id)),
+                Decision::Create { record, .. } => (*record, None),
+                Decision::Refused { .. } => continue,
             };
-            writeln!(out, "deactivate user {} (#{}): {why}", d.upn, d.user_id)?;
+            decisions[d] = Decision::Refused {
+                record,
+                conflict: Conflict {
+                    reason: ConflictReason::UpnTaken,
+                    local_user: local_user.or(holder),
+                    other_user: if local_user.is_some() { holder } else { None },
+                    detail,
+                },
+            };
         }
-        for r in &self.reactivations {
-            writeln!(out, "reactivate user {} (#{})", r.upn, r.user_id)?;
-        }
-        for p in &self.purges {
-            let since = p
-                .archived_at
-                .map(|t| t.format("%Y-%m-%d").to_string())
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "purge user {} (#{}): archived since {since}",
-                p.upn, p.user_id
-            )?;
-        }
-        for g in &self.group_creates {
-            writeln!(out, "create group {}", g.display_name)?;
-        }
-        for g in &self.group_links {
-            writeln!(
-                out,
-                "adopt local group {} (#{}) as {}",
-                g.display_name, g.group_id, g.external_id
-            )?;
-        }
-        for g in &self.group_renames {
-            writeln!(out, "rename group #{}: {} -> {}", g.group_id, g.before, g.after)?;
-        }
-        for g in &self.group_deletes {
-            writeln!(out, "delete group {} (#{})", g.display_name, g.group_id)?;
-        }
-        for m in &self.memberships {
-            for &u in &m.added {
-                writeln!(out, "add {} to {}", self.user_label(u), m.group_name)?;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_existing_user(
+    plan: &mut Plan,
+    matcher: &Matcher<'_>,
+    source: &str,
+    u: &LocalUser,
+    by: MatchedBy,
+    role: Role,
+    record: &UserRecord,
+    create_only: &[UserField],
+    archived_after: &mut HashSet<i64>,
+) {
+    let link = matcher
+        .links_of(u.id)
+        .iter()
+        .find(|l| l.source == source && l.external_id == record.external_id);
+    match link {
+        None => plan.user_links.push(UserLink {
+            user_id: u.id,
+            upn: u.upn.clone(),
+            external_id: record.external_id.clone(),
+            by: by.as_str(),
+            owner: role != Role::Secondary,
+        }),
+        Some(l) if l.removed_at.is_some() => plan.links_returned.push(record.external_id.clone()),
+        Some(_) => {}
+    }
+    if role == Role::Secondary {
+        return;
+    }
+    let changes: Vec<FieldChange> = UserField::ALL
+        .iter()
+        .filter(|field| !create_only.contains(field))
+        .filter_map(|&field| {
+            let before = local_field(u, field);
+            let after = field.of_record(record);
+            (before != after).then(|| FieldChange {
+                field,
+                before: before.map(str::to_owned),
+                after: after.map(str::to_owned),
+            })
+        })
+        .collect();
+    if !changes.is_empty() {
+        plan.user_updates.push(UserUpdate {
+            user_id: u.id,
+            upn: u.upn.clone(),
+            changes,
+        });
+    }
+    if record.enabled && (!u.active || u.is_archived()) {
+        archived_after.remove(&u.id);
+        plan.reactivations.push(StatusChange {
+            user_id: u.id,
+            upn: record.upn.clone(),
+            reason: None,
+        });
+    } else if !record.enabled && (u.active || !u.is_archived()) {
+        archived_after.insert(u.id);
+        plan.deactivations.push(StatusChange {
+            user_id: u.id,
+            upn: record.upn.clone(),
+            reason: Some(DeactivationReason::Disabled),
+        });
+    }
+}
+
+fn local_field(u: &LocalUser, field: UserField) -> Option<&str> {
+    match field {
+        UserField::Upn => Some(u.upn.as_str()),
+        UserField::Email => u.email.as_deref(),
+        UserField::DisplayName => u.display_name.as_deref(),
+        UserField::GivenName => u.given_name.as_deref(),
+        UserField::FamilyName => u.family_name.as_deref(),
+        UserField::JobTitle => u.job_title.as_deref(),
+        UserField::Department => u.department.as_deref(),
+        UserField::PreferredLanguage => u.preferred_language.as_deref(),
+    }
+}
+
+/// Identities the source no longer lists: a complete snapshot's absences, or explicit removals.
+fn plan_departures(
+    plan: &mut Plan,
+    matcher: &Matcher<'_>,
+    source: &str,
+    present: &HashSet<&str>,
+    removed: &HashSet<&str>,
+    complete: bool,
+    archived_after: &mut HashSet<i64>,
+) {
+    let users = matcher.users();
+    for user in users {
+        for link in matcher.links_of(user.id).iter().filter(|l| l.source == source) {
+            let gone = if complete {
+                !present.contains(link.external_id.as_str())
+            } else {
+                removed.contains(link.external_id.as_str())
+            };
+            if !gone {
+                continue;
             }
-            for &u in &m.removed {
-                writeln!(
-                    out,
-                    "remove {} from {}",
-                    self.user_label(UserRef::Existing(u)),
-                    m.group_name
-                )?;
+            if link.removed_at.is_none() {
+                plan.links_removed.push(link.external_id.clone());
+            }
+            let owner = user.source.as_deref() == Some(source)
+                && user.external_id.as_deref() == Some(link.external_id.as_str());
+            if owner && (user.active || !user.is_archived()) {
+                archived_after.insert(user.id);
+                plan.deactivations.push(StatusChange {
+                    user_id: user.id,
+                    upn: user.upn.clone(),
+                    reason: Some(DeactivationReason::Removed),
+                });
             }
         }
-        for c in &self.conflicts {
-            writeln!(
-                out,
-                "conflict {} ({}): {}: {}",
-                c.record.upn,
-                c.record.external_id,
-                c.conflict.reason.as_str(),
-                c.conflict.detail
-            )?;
+    }
+}
+
+/// Owned users archived and gone upstream for longer than the retention.
+fn plan_purges(
+    plan: &mut Plan,
+    matcher: &Matcher<'_>,
+    source: &str,
+    settings: &PlanSettings,
+    now: NaiveDateTime,
+) {
+    let Some(days) = settings.delete_archived_after_days else {
+        return;
+    };
+    let cutoff = now - Duration::days(i64::from(days));
+    for user in matcher
+        .users()
+        .iter()
+        .filter(|u| u.source.as_deref() == Some(source))
+    {
+        let Some(archived_at) = user.archived_at else {
+            continue;
+        };
+        let owner_link = matcher
+            .links_of(user.id)
+            .iter()
+            .find(|l| l.source == source && user.external_id.as_deref() == Some(l.external_id.as_str()));
+        let Some(removed_at) = owner_link.and_then(|l| l.removed_at) else {
+            continue;
+        };
+        if plan
+            .links_returned
+            .iter()
+            .any(|e| user.external_id.as_deref() == Some(e.as_str()))
+        {
+            continue;
         }
-        Ok(())
+        if archived_at.max(removed_at) <= cutoff {
+            plan.purges.push(Purge {
+                user_id: user.id,
+                upn: user.upn.clone(),
+                archived_at: Some(archived_at),
+            });
+        }
     }
-}
-
-impl fmt::Display for PlanCounts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} created, {} updated, {} deactivated, {} reactivated, {} purged, {} groups changed, \
-             {} memberships added, {} removed, {} conflicts",
-            self.created,
-            self.updated,
-            self.deactivated,
-            self.reactivated,
-            self.purged,
-            self.groups_changed,
-            self.memberships_added,
-            self.memberships_removed,
-            self.conflicts
-        )
-    }
-}
-
-fn show(value: &Option<String>) -> String {
-    match value {
-        Some(v) => format!("{v:?}"),
-        None => "null".to_owned(),
-    }
-}
-
-/// Used by the matcher's callers to describe how a link was found.
-pub fn matched_by_label(by: MatchedBy) -> &'static str {
-    by.as_str()
 }

@@ -9,6 +9,8 @@ use idsync_source::retry::RetryPolicy;
 use idsync_source::{NestedGroups, Secret};
 use serde::Deserialize;
 
+use crate::credential::Credential;
+
 pub const DEFAULT_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
 
@@ -111,6 +113,16 @@ impl EntraConfig {
     pub fn create_only_fields(&self) -> Vec<&'static str> {
         self.mapping.create_only_fields(&DEFAULT_MAPPING)
     }
+    /// The secret, or the certificate and key read from their PEM files.
+    pub(crate) fn credential(&self) -> Result<Credential, String> {
+        if let Some(secret) = &self.client_secret {
+            return Ok(Credential::Secret(secret.clone()));
+        }
+        let Some(cert_path) = &self.certificate_path else {
+            return Err("no client_secret and no certificate_path".into());
+        };
+        Credential::from_pem_files(cert_path, self.private_key_path.as_ref().unwrap_or(cert_path))
+    }
 
     /// Checks what serde cannot, resolves relative paths against `base` (the configuration
     /// file's folder), and loads the certificate once so that a bad file is reported at
@@ -141,7 +153,7 @@ impl EntraConfig {
         ) {
             (Some(_), None, None) => {}
             (None, Some(_), _) => {
-                crate::token::Credential::load(self).map_err(|e| problem("certificate_path", e))?;
+                self.credential().map_err(|e| problem("certificate_path", e))?;
             }
             (Some(_), _, _) => {
                 return Err(problem(
@@ -198,7 +210,8 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         let mut config = parse(&format!(
-            "{BASE}\nmapping.email = {{ expression = \"Coalesce([mail], [userPrincipalName])\", only_on_create = true }}\nmapping.department = \"[companyName]\""
+            "{BASE}\nmapping.email = {{ expression = \"Coalesce([mail], [userPrincipalName])\", \
+             only_on_create = true }}\nmapping.department = \"[companyName]\""
         ))
         .unwrap();
         config.check(Path::new("/")).unwrap();

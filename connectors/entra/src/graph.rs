@@ -3,24 +3,25 @@
 //! The SDK builds every request (URL, query, `Authorization: Bearer` from [`TokenClient`]
 //! through its `ClientApplication` trait). Two of its parts are not used, for measured reasons:
 //! - its `users().delta()` / `groups().delta()` builders request `/users/delta()`, while the
-//!   documented paths are `/users/delta` and `/users/microsoft.graph.delta` (A6); a strict
+//!   documented paths are `/users/delta` and `/users/microsoft.graph.delta` ("user: delta",
+//!   <https://learn.microsoft.com/graph/api/user-delta>); a strict
 //!   server answers 404 to the former, so the path is given to the SDK's `custom` builder;
 //! - its `.paging()` neither retries 429/503 nor reports a round that ends without a
 //!   deltaLink, so the page loop, `Retry-After` and backoff live here (see
 //!   [`idsync_source::retry`]).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use graph_rs_sdk::http::{Method, Url};
 use graph_rs_sdk::{GraphClient, GraphClientConfiguration, ODataQuery};
-use idsync_source::retry::{self, Failure, RetryPolicy};
+use idsync_source::http::{self, RequestError};
+use idsync_source::retry::{Failure, RetryPolicy};
 use idsync_source::SourceError;
-use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 use tokio::sync::Semaphore;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use crate::token::TokenClient;
 
@@ -44,33 +45,20 @@ impl From<SourceError> for GetError {
     }
 }
 
-/// One failed attempt, before the retry policy decides.
+/// The delta state is gone: the attempt's own outcome, turned into [`GetError::DeltaReset`].
 #[derive(Debug)]
-enum AttemptError {
-    /// 401/403: renew the token once, then give up.
-    Rejected {
-        status: u16,
-        request_id: Option<String>,
-        detail: String,
-        generation: u64,
-    },
-    Reset {
-        status: u16,
-        detail: String,
-    },
-    Other(SourceError),
+struct Reset {
+    status: u16,
+    detail: String,
 }
 
-impl std::fmt::Display for AttemptError {
+impl std::fmt::Display for Reset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AttemptError::Rejected { status, detail, .. } | AttemptError::Reset { status, detail } => {
-                write!(f, "HTTP {status}: {detail}")
-            }
-            AttemptError::Other(e) => e.fmt(f),
-        }
+        write!(f, "HTTP {}: {}", self.status, self.detail)
     }
 }
+
+type AttemptError = http::AttemptError<Reset>;
 
 /// A page of a collection or delta round.
 #[derive(Debug, Deserialize)]
@@ -101,23 +89,6 @@ impl Graph {
             self.tokens.token_url()
         ))
     }
-}
-
-/// A transport error with its causes, and whether it was a timeout.
-pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut text = idsync_source::error_chain(e);
-    if e.is_timeout() {
-        text.push_str(" (timed out)");
-    }
-    text
-}
-
-/// The pause a response asks for, if any.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,76 +151,45 @@ impl Graph {
     /// GETs a URL and parses its JSON body, retrying throttling and renewing the token once
     /// on 401/403.
     pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, GetError> {
-        let mut renewed = false;
-        loop {
-            let result = retry::retry(
-                &self.policy,
-                |attempt| self.attempt(url, attempt),
-                |error, pause, attempt| {
-                    warn!(url = %url, attempt, pause_secs = pause.as_secs_f64(), error = %error, "Graph request throttled or unavailable; retrying");
-                },
-            )
-            .await;
-            let e = match result {
-                Ok(body) => {
-                    return serde_json::from_slice(&body).map_err(|e| {
-                        GetError::Failed(SourceError::Upstream {
-                            url: url.to_owned(),
-                            status: Some(200),
-                            request_id: None,
-                            detail: format!("the body does not parse as a Graph page: {e}"),
-                        })
-                    })
-                }
-                Err(e) => e,
-            };
-            let text = e.to_string();
-            match e.error {
-                AttemptError::Rejected { generation, .. } if !renewed => {
-                    debug!(url = %url, "Graph rejected the token; renewing it once");
-                    self.tokens.invalidate(generation).await;
-                    renewed = true;
-                }
-                AttemptError::Rejected {
+        let result = http::send_renewing(
+            &self.policy,
+            url,
+            |attempt| self.attempt(url, attempt),
+            |generation| async move {
+                self.tokens.invalidate(generation).await;
+                true
+            },
+            |error, pause, attempt| {
+                warn!(
+                    url = %url, attempt, pause_secs = pause.as_secs_f64(), error = %error,
+                    "Graph request throttled or unavailable; retrying"
+                );
+            },
+        )
+        .await;
+        let body = match result {
+            Ok(body) => body,
+            Err(RequestError::Failed(e)) => return Err(GetError::Failed(e)),
+            Err(RequestError::Special(Reset { status, detail })) => {
+                return Err(GetError::DeltaReset {
+                    url: url.to_owned(),
                     status,
-                    request_id,
                     detail,
-                    ..
-                } => {
-                    return Err(GetError::Failed(SourceError::Credentials {
-                        url: url.to_owned(),
-                        status,
-                        request_id,
-                        detail: format!("{detail} (after renewing the token)"),
-                    }))
-                }
-                AttemptError::Reset { status, detail } => {
-                    return Err(GetError::DeltaReset {
-                        url: url.to_owned(),
-                        status,
-                        detail,
-                    })
-                }
-                AttemptError::Other(SourceError::Upstream {
-                    url,
-                    status,
-                    request_id,
-                    ..
-                }) if e.exhausted => {
-                    return Err(GetError::Failed(SourceError::Upstream {
-                        url,
-                        status,
-                        request_id,
-                        detail: text,
-                    }))
-                }
-                AttemptError::Other(other) => return Err(GetError::Failed(other)),
+                })
             }
-        }
+        };
+        serde_json::from_slice(&body).map_err(|e| {
+            GetError::Failed(SourceError::Upstream {
+                url: url.to_owned(),
+                status: Some(200),
+                request_id: None,
+                detail: format!("the body does not parse as a Graph page: {e}"),
+            })
+        })
     }
 
     async fn attempt(&self, url: &str, attempt: u32) -> Result<Vec<u8>, Failure<AttemptError>> {
-        let fatal = |e: SourceError| Failure::Fatal(AttemptError::Other(e));
+        let fatal = |e: SourceError| Failure::Fatal(AttemptError::Failed(e));
         let upstream =
             |status: Option<u16>, request_id: Option<String>, detail: String| SourceError::Upstream {
                 url: url.to_owned(),
@@ -279,17 +219,20 @@ impl Graph {
         let response = builder
             .send()
             .await
-            .map_err(|e| fatal(upstream(None, None, describe_reqwest(&e))))?;
+            .map_err(|e| fatal(upstream(None, None, http::describe_reqwest(&e))))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let mut request_id = headers
             .get("request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| fatal(upstream(Some(status), request_id.clone(), describe_reqwest(&e))))?;
+        let body = response.bytes().await.map_err(|e| {
+            fatal(upstream(
+                Some(status),
+                request_id.clone(),
+                http::describe_reqwest(&e),
+            ))
+        })?;
         if status == 200 {
             return Ok(body.to_vec());
         }
@@ -317,12 +260,12 @@ impl Graph {
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("none");
-                Err(Failure::Fatal(AttemptError::Reset {
+                Err(Failure::Fatal(AttemptError::Special(Reset {
                     status,
                     detail: format!("{detail} (Location: {location})"),
-                }))
+                })))
             }
-            400 | 404 if expired => Err(Failure::Fatal(AttemptError::Reset { status, detail })),
+            400 | 404 if expired => Err(Failure::Fatal(AttemptError::Special(Reset { status, detail }))),
             401 | 403 => Err(Failure::Fatal(AttemptError::Rejected {
                 status,
                 request_id,
@@ -330,8 +273,8 @@ impl Graph {
                 generation,
             })),
             429 | 503 | 504 => Err(Failure::Retry {
-                error: AttemptError::Other(upstream(Some(status), request_id, detail)),
-                retry_after: retry_after(&headers),
+                error: AttemptError::Failed(upstream(Some(status), request_id, detail)),
+                retry_after: http::retry_after(&headers),
             }),
             _ => Err(fatal(upstream(Some(status), request_id, detail))),
         }

@@ -11,6 +11,7 @@
 //!   the records the pipeline gets are final.
 
 pub mod config;
+mod credential;
 mod graph;
 mod state;
 mod sync;
@@ -28,7 +29,7 @@ pub use config::{EntraConfig, MappingOverrides, MappingRule};
 
 use graph::{GetError, Graph};
 use state::Tenant;
-use token::{Credential, TokenClient};
+use token::TokenClient;
 
 /// An Entra ID tenant as an identity source.
 #[derive(Debug)]
@@ -79,7 +80,7 @@ impl EntraSource {
     async fn graph(&self) -> Result<&Graph, SourceError> {
         self.graph
             .get_or_try_init(|| async {
-                let credential = Credential::load(&self.config).map_err(SourceError::Config)?;
+                let credential = self.config.credential().map_err(SourceError::Config)?;
                 let timeout = Duration::from_secs(self.config.request_timeout_secs);
                 let http = reqwest::Client::builder()
                     .timeout(timeout)

@@ -1,5 +1,7 @@
 //! Delta rounds and what they become: a complete snapshot (full sync) or a change set
-//! (incremental sync from the stored deltaLinks), per upstream-apis.md A6.
+//! (incremental sync from the stored deltaLinks), per Microsoft's "Use delta query to track
+//! changes in Microsoft Graph data" (<https://learn.microsoft.com/graph/delta-query-overview>)
+//! and "Get incremental changes for groups" (<https://learn.microsoft.com/graph/delta-query-groups>).
 //!
 //! Every round is read to its `@odata.deltaLink` before anything is returned; a round that
 //! fails leaves the stored cursor where it was, so nothing is lost or half-applied.
@@ -20,7 +22,8 @@ use crate::{EntraSource, GROUP_SELECT};
 
 type Object = Map<String, Json>;
 
-/// What one users round said, per user: the last word wins (objects may repeat, A6).
+/// What one users round said, per user: the last word wins (an object may appear more than
+/// once in a round: delta query overview, "Resource representation in the delta query response").
 #[derive(Debug, Default)]
 struct UserRound {
     /// `None`: removed (`@removed`, reason `changed` or `deleted`).
@@ -268,7 +271,8 @@ impl EntraSource {
                 .collect();
             tenant.groups.insert(id, node);
         }
-        // Only existing users count as members (a membership may outlive its user, A6).
+        // Only existing users count as members: a membership may name an object the users round
+        // does not hold (docs/upstream.md, "Paging and delta rounds").
         for node in tenant.groups.values_mut() {
             node.users.retain(|u| records.contains_key(u));
         }
@@ -319,97 +323,16 @@ impl EntraSource {
         // The graph before the changes, to tell which groups a departing user was in.
         let old_groups = tenant.clone();
 
-        // Users first: removed users also leave every group, whether or not the group round
-        // reports it (A6 community note).
-        let mut records: HashMap<u32, UserRecord> = HashMap::new();
-        let mut removed: HashSet<u32> = HashSet::new();
-        for (id, change) in users.users {
-            let i = tenant.ids.intern(&id);
-            match change {
-                None => {
-                    tenant.passing.remove(&i);
-                    records.remove(&i);
-                    removed.insert(i);
-                }
-                Some((record, passing)) => {
-                    if passing {
-                        tenant.passing.insert(i);
-                    } else {
-                        tenant.passing.remove(&i);
-                    }
-                    removed.remove(&i);
-                    records.insert(i, record);
-                }
-            }
-        }
-        let mut changed_groups: BTreeSet<String> = BTreeSet::new();
-        let mut renamed: BTreeSet<String> = BTreeSet::new();
-        if !removed.is_empty() {
-            for (id, node) in tenant.groups.iter_mut() {
-                let before = node.users.len();
-                node.users.retain(|u| !removed.contains(u));
-                if node.users.len() != before {
-                    changed_groups.insert(id.clone());
-                }
-            }
-        }
-
-        // Then groups.
-        for (id, change) in groups.groups {
-            match change {
-                None => {
-                    if tenant.groups.remove(&id).is_some() {
-                        for (parent, node) in tenant.groups.iter_mut() {
-                            if node.groups.remove(&id) {
-                                changed_groups.insert(parent.clone());
-                            }
-                        }
-                    }
-                    changed_groups.remove(&id);
-                }
-                Some(delta) => {
-                    let node = tenant.groups.entry(id.clone()).or_insert_with(|| {
-                        changed_groups.insert(id.clone());
-                        Node {
-                            name: id.clone(),
-                            ..Node::default()
-                        }
-                    });
-                    if let Some(name) = delta.name.filter(|n| *n != node.name) {
-                        node.name = name;
-                        renamed.insert(id.clone());
-                    }
-                    let mut changed = false;
-                    for (user, present) in delta.users {
-                        let u = tenant.ids.intern(&user);
-                        changed |= if present && !removed.contains(&u) {
-                            node.add_user(u)
-                        } else {
-                            node.remove_user(u)
-                        };
-                    }
-                    for (group, present) in delta.groups {
-                        changed |= if present {
-                            node.groups.insert(group)
-                        } else {
-                            node.groups.remove(&group)
-                        };
-                    }
-                    if changed {
-                        changed_groups.insert(id);
-                    }
-                }
-            }
-        }
+        let mut changes = apply_user_round(&mut tenant, users);
+        apply_group_round(&mut tenant, groups, &mut changes);
 
         let new_synced = tenant.synced(&self.config.groups)?;
         let new_scope = tenant.in_scope(scoped, &new_synced, mode);
         let left: HashSet<u32> = old_scope.difference(&new_scope).copied().collect();
         let entered: Vec<u32> = new_scope.difference(&old_scope).copied().collect();
-        let mut returned_to: BTreeSet<String> = BTreeSet::new();
         for &i in &entered {
             if let Some(groups) = tenant.departed.remove(tenant.ids.name(i)) {
-                returned_to.extend(groups);
+                changes.changed_groups.extend(groups);
             }
         }
         if !left.is_empty() {
@@ -417,73 +340,16 @@ impl EntraSource {
                 tenant.departed.insert(old_groups.ids.name(u).to_owned(), groups);
             }
         }
+        self.read_entering(graph, &tenant, &entered, &mut changes.records)
+            .await?;
 
-        // Users who entered the scope without changing themselves (added to a scoped group)
-        // are read one by one.
-        let select: Vec<&str> = self.user_select.iter().map(String::as_str).collect();
-        let unread: Vec<u32> = entered
-            .iter()
-            .copied()
-            .filter(|i| !records.contains_key(i))
-            .collect();
-        for i in unread {
-            let id = tenant.ids.name(i).to_owned();
-            match graph.get::<Object>(&graph.user_url(&id, &select)).await {
-                Ok(object) => {
-                    let (record, _) = self.user_record(&id, &object)?;
-                    records.insert(i, record);
-                }
-                Err(GetError::Failed(SourceError::Upstream {
-                    status: Some(404), ..
-                })) => {
-                    debug!(connector = %self.name, user = %id, "a user entering the scope no longer exists");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-
-        // Groups whose resolved members may differ: changed ones, those holding a user who
-        // entered or left the scope, and (flattened) every ancestor of those.
-        let mut affected = changed_groups;
-        affected.extend(returned_to);
-        if !left.is_empty() || !entered.is_empty() {
-            let moved: HashSet<u32> = left.iter().chain(entered.iter()).copied().collect();
-            for (id, node) in &tenant.groups {
-                if node.users.iter().any(|u| moved.contains(u)) {
-                    affected.insert(id.clone());
-                }
-            }
-        }
-        if mode == NestedGroups::Flatten {
-            affected = tenant.with_ancestors(&affected);
-        }
-        let emit: BTreeSet<String> = new_synced
-            .iter()
-            .filter(|g| !old_synced.contains(*g) || affected.contains(*g))
-            .cloned()
-            .collect();
-        let mut resolved = tenant.resolve(&emit, mode);
-        let mut group_changes: Vec<GroupChange> = Vec::new();
-        for id in &new_synced {
-            let name = tenant.groups.get(id).map(|n| n.name.clone());
-            if emit.contains(id) {
-                let members = in_scope_members(&tenant, &new_scope, resolved.remove(id).unwrap_or_default());
-                group_changes.push(GroupChange {
-                    external_id: id.clone(),
-                    display_name: name,
-                    members: MembersChange::Replace(members),
-                });
-            } else if renamed.contains(id) {
-                group_changes.push(GroupChange {
-                    external_id: id.clone(),
-                    display_name: name,
-                    members: MembersChange::Unchanged,
-                });
-            }
-        }
+        let moved: HashSet<u32> = left.iter().chain(entered.iter()).copied().collect();
+        let group_changes =
+            self.group_changes(&tenant, &changes, &moved, (&old_synced, &new_synced), &new_scope);
         let removed_groups: Vec<String> = old_synced.difference(&new_synced).cloned().collect();
 
-        let mut out_users: Vec<UserRecord> = records
+        let mut out_users: Vec<UserRecord> = changes
+            .records
             .into_iter()
             .filter(|(i, _)| new_scope.contains(i))
             .map(|(_, r)| r)
@@ -491,7 +357,7 @@ impl EntraSource {
         out_users.sort_by(|a, b| a.external_id.cmp(&b.external_id));
         let mut removed_users: Vec<String> = left
             .iter()
-            .chain(removed.iter())
+            .chain(changes.removed.iter())
             .map(|&i| tenant.ids.name(i).to_owned())
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -513,6 +379,185 @@ impl EntraSource {
             }),
             cursor: Some(cursor),
         })
+    }
+
+    /// Reads one by one the users who entered the scope without changing themselves (added
+    /// to a scoped group), so the change set carries their records.
+    async fn read_entering(
+        &self,
+        graph: &Graph,
+        tenant: &Tenant,
+        entered: &[u32],
+        records: &mut HashMap<u32, UserRecord>,
+    ) -> Result<(), GetError> {
+        let select: Vec<&str> = self.user_select.iter().map(String::as_str).collect();
+        let unread: Vec<u32> = entered
+            .iter()
+            .copied()
+            .filter(|i| !records.contains_key(i))
+            .collect();
+        for i in unread {
+            let id = tenant.ids.name(i).to_owned();
+            match graph.get::<Object>(&graph.user_url(&id, &select)).await {
+                Ok(object) => {
+                    let (record, _) = self.user_record(&id, &object)?;
+                    records.insert(i, record);
+                }
+                Err(GetError::Failed(SourceError::Upstream {
+                    status: Some(404), ..
+                })) => {
+                    debug!(connector = %self.name, user = %id, "a user entering the scope no longer exists");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The group changes of an incremental run: every synced group whose resolved members
+    /// may differ (changed ones, those holding a user who entered or left the scope, and,
+    /// flattened, every ancestor of those) with its members, and renamed ones by name only.
+    fn group_changes(
+        &self,
+        tenant: &Tenant,
+        changes: &Applied,
+        moved: &HashSet<u32>,
+        (old_synced, new_synced): (&BTreeSet<String>, &BTreeSet<String>),
+        new_scope: &HashSet<u32>,
+    ) -> Vec<GroupChange> {
+        let mode = self.nesting();
+        let mut affected = changes.changed_groups.clone();
+        if !moved.is_empty() {
+            for (id, node) in &tenant.groups {
+                if node.users.iter().any(|u| moved.contains(u)) {
+                    affected.insert(id.clone());
+                }
+            }
+        }
+        if mode == NestedGroups::Flatten {
+            affected = tenant.with_ancestors(&affected);
+        }
+        let emit: BTreeSet<String> = new_synced
+            .iter()
+            .filter(|g| !old_synced.contains(*g) || affected.contains(*g))
+            .cloned()
+            .collect();
+        let mut resolved = tenant.resolve(&emit, mode);
+        let mut group_changes: Vec<GroupChange> = Vec::new();
+        for id in new_synced {
+            let name = tenant.groups.get(id).map(|n| n.name.clone());
+            if emit.contains(id) {
+                let members = in_scope_members(tenant, new_scope, resolved.remove(id).unwrap_or_default());
+                group_changes.push(GroupChange {
+                    external_id: id.clone(),
+                    display_name: name,
+                    members: MembersChange::Replace(members),
+                });
+            } else if changes.renamed.contains(id) {
+                group_changes.push(GroupChange {
+                    external_id: id.clone(),
+                    display_name: name,
+                    members: MembersChange::Unchanged,
+                });
+            }
+        }
+        group_changes
+    }
+}
+
+/// What the delta rounds changed in the stored graph.
+#[derive(Debug, Default)]
+struct Applied {
+    /// Users the users round returned, by interned id.
+    records: HashMap<u32, UserRecord>,
+    /// Users the users round removed.
+    removed: HashSet<u32>,
+    /// Groups whose own members changed.
+    changed_groups: BTreeSet<String>,
+    /// Groups whose name changed.
+    renamed: BTreeSet<String>,
+}
+
+/// Applies the users round. Removed users also leave every group, whether or not the groups
+/// round reports it: users report group rounds that miss such removals (Microsoft Q&A
+/// question 1023346; docs/upstream.md, "Paging and delta rounds").
+fn apply_user_round(tenant: &mut Tenant, users: UserRound) -> Applied {
+    let mut applied = Applied::default();
+    for (id, change) in users.users {
+        let i = tenant.ids.intern(&id);
+        match change {
+            None => {
+                tenant.passing.remove(&i);
+                applied.records.remove(&i);
+                applied.removed.insert(i);
+            }
+            Some((record, passing)) => {
+                if passing {
+                    tenant.passing.insert(i);
+                } else {
+                    tenant.passing.remove(&i);
+                }
+                applied.removed.remove(&i);
+                applied.records.insert(i, record);
+            }
+        }
+    }
+    if !applied.removed.is_empty() {
+        for (id, node) in tenant.groups.iter_mut() {
+            let before = node.users.len();
+            node.users.retain(|u| !applied.removed.contains(u));
+            if node.users.len() != before {
+                applied.changed_groups.insert(id.clone());
+            }
+        }
+    }
+    applied
+}
+
+/// Applies the groups round after the users round.
+fn apply_group_round(tenant: &mut Tenant, groups: GroupRound, applied: &mut Applied) {
+    for (id, change) in groups.groups {
+        let Some(delta) = change else {
+            if tenant.groups.remove(&id).is_some() {
+                for (parent, node) in tenant.groups.iter_mut() {
+                    if node.groups.remove(&id) {
+                        applied.changed_groups.insert(parent.clone());
+                    }
+                }
+            }
+            applied.changed_groups.remove(&id);
+            continue;
+        };
+        let node = tenant.groups.entry(id.clone()).or_insert_with(|| {
+            applied.changed_groups.insert(id.clone());
+            Node {
+                name: id.clone(),
+                ..Node::default()
+            }
+        });
+        if let Some(name) = delta.name.filter(|n| *n != node.name) {
+            node.name = name;
+            applied.renamed.insert(id.clone());
+        }
+        let mut changed = false;
+        for (user, present) in delta.users {
+            let u = tenant.ids.intern(&user);
+            changed |= if present && !applied.removed.contains(&u) {
+                node.add_user(u)
+            } else {
+                node.remove_user(u)
+            };
+        }
+        for (group, present) in delta.groups {
+            changed |= if present {
+                node.groups.insert(group)
+            } else {
+                node.groups.remove(&group)
+            };
+        }
+        if changed {
+            applied.changed_groups.insert(id);
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! App-only tokens: OAuth 2.0 client credentials against `{authority}/{tenant}/oauth2/v2.0/token`
-//! by client secret or by a certificate-signed client assertion (upstream-apis.md A1).
+//! by client secret or by a certificate-signed client assertion ("Microsoft identity platform
+//! and the OAuth 2.0 client credentials flow",
+//! <https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow>).
 //!
 //! graph-rs-sdk's own confidential client always asks `login.microsoftonline.com`-style
 //! authorities it builds itself and cannot be pointed at another authority URL (a national
@@ -12,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine;
 use graph_core::identity::ForceTokenRefresh;
 use graph_rs_sdk::error::{AuthExecutionError, AuthExecutionResult};
 use graph_rs_sdk::identity::ClientApplication;
@@ -25,83 +26,11 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::config::EntraConfig;
+use crate::credential::Credential;
 
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 /// Lifetime of a client assertion (Microsoft accepts up to 10 minutes).
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(600);
-
-/// How the app proves who it is.
-#[derive(Clone)]
-pub(crate) enum Credential {
-    Secret(Secret),
-    Certificate {
-        key: jsonwebtoken::EncodingKey,
-        /// base64url SHA-1 and SHA-256 thumbprints of the certificate (DER).
-        x5t: String,
-        x5t_s256: String,
-    },
-}
-
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credential::Secret(_) => f.write_str("Secret(***)"),
-            Credential::Certificate { x5t, .. } => write!(f, "Certificate(x5t={x5t})"),
-        }
-    }
-}
-
-impl Credential {
-    /// The secret, or the certificate and key read from their PEM files.
-    pub(crate) fn load(config: &EntraConfig) -> Result<Credential, String> {
-        if let Some(secret) = &config.client_secret {
-            return Ok(Credential::Secret(secret.clone()));
-        }
-        let Some(cert_path) = &config.certificate_path else {
-            return Err("no client_secret and no certificate_path".into());
-        };
-        let key_path = config.private_key_path.as_ref().unwrap_or(cert_path);
-        let read = |path: &std::path::Path| {
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-        };
-        let cert_text = read(cert_path)?;
-        let blocks =
-            pem::parse_many(&cert_text).map_err(|e| format!("{}: not PEM: {e}", cert_path.display()))?;
-        let cert = blocks
-            .iter()
-            .find(|b| b.tag() == "CERTIFICATE")
-            .ok_or_else(|| format!("{}: no CERTIFICATE block", cert_path.display()))?;
-        let key_text = if key_path == cert_path {
-            cert_text.clone()
-        } else {
-            read(key_path)?
-        };
-        let key_blocks =
-            pem::parse_many(&key_text).map_err(|e| format!("{}: not PEM: {e}", key_path.display()))?;
-        let key_block = key_blocks
-            .iter()
-            .find(|b| b.tag() == "PRIVATE KEY" || b.tag() == "RSA PRIVATE KEY")
-            .ok_or_else(|| {
-                format!(
-                    "{}: no unencrypted RSA key (PRIVATE KEY or RSA PRIVATE KEY block)",
-                    key_path.display()
-                )
-            })?;
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem::encode(key_block).as_bytes())
-            .map_err(|e| format!("{}: not an RSA private key: {e}", key_path.display()))?;
-        let (x5t, x5t_s256) = thumbprints(cert.contents());
-        Ok(Credential::Certificate { key, x5t, x5t_s256 })
-    }
-}
-
-/// base64url (unpadded) SHA-1 and SHA-256 of a DER certificate: the JWT `x5t`, `x5t#S256`.
-pub(crate) fn thumbprints(der: &[u8]) -> (String, String) {
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    (
-        b64.encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der)),
-        b64.encode(ring::digest::digest(&ring::digest::SHA256, der)),
-    )
-}
 
 /// A client assertion: RS256, `x5t` and `x5t#S256` of the certificate, audience the token
 /// endpoint, issuer and subject the client id.
@@ -251,7 +180,10 @@ impl TokenClient {
                 async move { token_attempt(request, &url).await }
             },
             |error, pause, attempt| {
-                warn!(url = %url, attempt, pause_secs = pause.as_secs_f64(), error = %error, "token request throttled; retrying");
+                warn!(
+                    url = %url, attempt, pause_secs = pause.as_secs_f64(), error = %error,
+                    "token request throttled; retrying"
+                );
             },
         )
         .await;
@@ -289,13 +221,16 @@ async fn token_attempt(
     let response = request
         .send()
         .await
-        .map_err(|e| Failure::Fatal(upstream(None, None, crate::graph::describe_reqwest(&e))))?;
+        .map_err(|e| Failure::Fatal(upstream(None, None, idsync_source::http::describe_reqwest(&e))))?;
     let status = response.status().as_u16();
-    let retry_after = crate::graph::retry_after(response.headers());
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| Failure::Fatal(upstream(Some(status), None, crate::graph::describe_reqwest(&e))))?;
+    let retry_after = idsync_source::http::retry_after(response.headers());
+    let body = response.bytes().await.map_err(|e| {
+        Failure::Fatal(upstream(
+            Some(status),
+            None,
+            idsync_source::http::describe_reqwest(&e),
+        ))
+    })?;
     if status == 200 {
         let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
             Failure::Fatal(upstream(
@@ -394,18 +329,5 @@ mod tests {
         );
         assert_eq!(renewal_margin(Duration::from_secs(600)), Duration::from_secs(60));
         assert_eq!(renewal_margin(Duration::from_secs(5)), Duration::from_secs(1));
-    }
-
-    #[test]
-    fn thumbprints_are_base64url_digests() {
-        let (sha1, sha256) = thumbprints(b"abc");
-        assert_eq!(sha1, "qZk-NkcGgWq6PiVxeFDCbJzQ2J0");
-        assert_eq!(sha256, "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
-    }
-
-    #[test]
-    fn debug_hides_the_secret() {
-        let c = Credential::Secret(Secret::new("hunter2"));
-        assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

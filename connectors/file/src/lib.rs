@@ -173,14 +173,28 @@ pub fn parse_export(text: &str, origin: &str, nested: NestedGroups) -> Result<Sn
             detail: detail.to_owned(),
         }
     })?;
-    let invalid = |location: String, detail: String| SourceError::InvalidData {
+    let users = check_users(export.users, origin)?;
+    let user_ids: HashSet<&str> = users.iter().map(|u| u.external_id.as_str()).collect();
+    let groups = check_groups(export.groups, &user_ids, origin)?;
+    Ok(Snapshot {
+        users,
+        groups: resolve_nesting(groups, nested),
+    })
+}
+
+fn invalid(origin: &str, location: String, detail: String) -> SourceError {
+    SourceError::InvalidData {
         location: format!("{origin} {location}"),
         detail,
-    };
+    }
+}
 
+/// The export's users as records: ids present and unique, every user with a upn.
+fn check_users(export: Vec<ExportUser>, origin: &str) -> Result<Vec<UserRecord>, SourceError> {
+    let invalid = |location: String, detail: String| invalid(origin, location, detail);
     let mut user_ids = HashSet::new();
-    let mut users = Vec::with_capacity(export.users.len());
-    for (i, u) in export.users.into_iter().enumerate() {
+    let mut users = Vec::with_capacity(export.len());
+    for (i, u) in export.into_iter().enumerate() {
         if u.id.trim().is_empty() {
             return Err(invalid(
                 format!("users[{i}].id"),
@@ -212,11 +226,20 @@ pub fn parse_export(text: &str, origin: &str, nested: NestedGroups) -> Result<Sn
             enabled: u.enabled,
         });
     }
+    Ok(users)
+}
 
-    let group_ids: HashSet<String> = export.groups.iter().map(|g| g.id.clone()).collect();
-    let mut groups = Vec::with_capacity(export.groups.len());
-    for (i, g) in export.groups.into_iter().enumerate() {
-        if user_ids.contains(&g.id) {
+/// The export's groups, each member sorted into users and groups of this export.
+fn check_groups(
+    export: Vec<ExportGroup>,
+    user_ids: &HashSet<&str>,
+    origin: &str,
+) -> Result<Vec<NestedGroup>, SourceError> {
+    let invalid = |location: String, detail: String| invalid(origin, location, detail);
+    let group_ids: HashSet<String> = export.iter().map(|g| g.id.clone()).collect();
+    let mut groups = Vec::with_capacity(export.len());
+    for (i, g) in export.into_iter().enumerate() {
+        if user_ids.contains(g.id.as_str()) {
             return Err(invalid(
                 format!("groups[{i}].id"),
                 format!("id {} is both a user and a group", g.id),
@@ -229,7 +252,7 @@ pub fn parse_export(text: &str, origin: &str, nested: NestedGroups) -> Result<Sn
             group_members: Vec::new(),
         };
         for (j, member) in g.members.into_iter().enumerate() {
-            if user_ids.contains(&member) {
+            if user_ids.contains(member.as_str()) {
                 group.user_members.push(member);
             } else if group_ids.contains(&member) {
                 group.group_members.push(member);
@@ -245,10 +268,7 @@ pub fn parse_export(text: &str, origin: &str, nested: NestedGroups) -> Result<Sn
     if groups.len() != group_ids.len() {
         return Err(invalid("groups".into(), "two groups share an id".into()));
     }
-    Ok(Snapshot {
-        users,
-        groups: resolve_nesting(groups, nested),
-    })
+    Ok(groups)
 }
 
 #[cfg(test)]

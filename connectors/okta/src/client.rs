@@ -1,5 +1,6 @@
-//! Requests to the Okta management API (upstream-apis.md B2, B6): authentication, the
-//! `Link: <...>; rel="next"` page chain, rate-limit pacing and error reporting.
+//! Requests to the Okta management API: authentication, the `Link: <...>; rel="next"` page
+//! chain, rate-limit pacing and error reporting (Okta's "Core Okta API" reference and its rate
+//! limit pages, <https://developer.okta.com/docs/reference/rl2-monitor/>).
 //!
 //! Pacing: every response's `X-Rate-Limit-Limit/Remaining/Reset` are kept per bucket (the
 //! path with object ids left out). Before a request, when the bucket's remaining requests
@@ -14,98 +15,19 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 
-use idsync_source::retry::{self, Failure, RetryPolicy};
+use idsync_source::http::{self, RequestError};
+use idsync_source::retry::{Failure, RetryPolicy};
 use idsync_source::SourceError;
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::token::Auth;
+use crate::wire::{header, next_link, okta_error, until_reset};
 
-/// A transport error with its causes, and whether it was a timeout.
-pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut text = idsync_source::error_chain(e);
-    if e.is_timeout() {
-        text.push_str(" (timed out)");
-    }
-    text
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ErrorBody {
-    #[serde(default)]
-    error_code: String,
-    #[serde(default)]
-    error_summary: String,
-    error_id: Option<String>,
-    #[serde(default)]
-    error_causes: Vec<ErrorCause>,
-    // OAuth endpoints answer in RFC 6749 form.
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ErrorCause {
-    #[serde(default)]
-    error_summary: String,
-}
-
-/// The `errorId` and a one-line description (`E0000047: API call exceeded ...`) of an error
-/// body, or the start of the body when it is not Okta's error shape.
-pub(crate) fn okta_error(body: &[u8]) -> (Option<String>, String) {
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(e) if !e.error_code.is_empty() => {
-            let mut detail = format!("{}: {}", e.error_code, e.error_summary);
-            for cause in e.error_causes.iter().filter(|c| !c.error_summary.is_empty()) {
-                detail.push_str("; ");
-                detail.push_str(&cause.error_summary);
-            }
-            (e.error_id, detail)
-        }
-        Ok(ErrorBody {
-            error: Some(error),
-            error_description,
-            ..
-        }) => (
-            None,
-            match error_description {
-                Some(d) => format!("{error}: {d}"),
-                None => error,
-            },
-        ),
-        _ if body.is_empty() => (None, "no body".to_owned()),
-        _ => (None, String::from_utf8_lossy(body).chars().take(200).collect()),
-    }
-}
-
-/// The `rel="next"` target among a response's `Link` headers (one header per relation, or
-/// several comma-separated in one).
-pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
-    for value in headers.get_all(reqwest::header::LINK) {
-        let Ok(text) = value.to_str() else { continue };
-        for link in text.split(',') {
-            let mut parts = link.split(';');
-            let target = parts.next().unwrap_or_default().trim();
-            let is_next = parts.any(|p| {
-                let p = p.trim();
-                p == "rel=\"next\"" || p == "rel=next"
-            });
-            if is_next {
-                let target = target.trim_start_matches('<').trim_end_matches('>');
-                if !target.is_empty() {
-                    return Some(target.to_owned());
-                }
-            }
-        }
-    }
-    None
-}
+type AttemptError = http::AttemptError<std::convert::Infallible>;
 
 /// What a bucket said last.
 #[derive(Debug, Clone, Copy)]
@@ -113,21 +35,6 @@ struct Bucket {
     limit: u64,
     remaining: u64,
     reset_at: Instant,
-}
-
-/// The time until `X-Rate-Limit-Reset`, measured against the response's `Date` (or the
-/// local clock when it has none).
-pub(crate) fn until_reset(headers: &HeaderMap) -> Option<Duration> {
-    let reset: u64 = header(headers, "x-rate-limit-reset")?.trim().parse().ok()?;
-    let now = header(headers, "date")
-        .and_then(|d| httpdate::parse_http_date(d).ok())
-        .unwrap_or_else(SystemTime::now);
-    let reset = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
-    Some(reset.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The rate-limit bucket of a URL: its path with object ids replaced (`/api/v1/groups/{id}/users`).
@@ -155,27 +62,6 @@ pub(crate) struct Client {
     turn: Mutex<()>,
     /// The earliest `Date` the org sent since [`Client::run_start`] was last called.
     earliest_date: std::sync::Mutex<Option<SystemTime>>,
-}
-
-/// One failed attempt, before the retry policy decides.
-#[derive(Debug)]
-enum AttemptError {
-    Rejected {
-        status: u16,
-        request_id: Option<String>,
-        detail: String,
-        generation: u64,
-    },
-    Other(SourceError),
-}
-
-impl std::fmt::Display for AttemptError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AttemptError::Rejected { status, detail, .. } => write!(f, "HTTP {status}: {detail}"),
-            AttemptError::Other(e) => e.fmt(f),
-        }
-    }
 }
 
 /// A successful response: its body and the next page, if any.
@@ -214,65 +100,31 @@ impl Client {
 
     /// GETs `url` and parses its JSON body, with the `rel="next"` link.
     pub(crate) async fn get<T: DeserializeOwned>(&self, url: &str) -> Result<Page<T>, SourceError> {
-        let mut renewed = false;
-        loop {
-            let result = retry::retry(
-                &self.policy,
-                |attempt| self.attempt(url, attempt),
-                |error, pause, attempt| {
-                    warn!(url = %url, attempt, pause_secs = pause.as_secs_f64(), error = %error, "Okta rate limit reached; waiting for the bucket to reset");
-                },
-            )
-            .await;
-            let e = match result {
-                Ok((body, next)) => {
-                    let items = serde_json::from_slice(&body).map_err(|e| SourceError::Upstream {
-                        url: url.to_owned(),
-                        status: Some(200),
-                        request_id: None,
-                        detail: format!("the body does not parse: {e}"),
-                    })?;
-                    return Ok(Page { items, next });
-                }
-                Err(e) => e,
-            };
-            let text = e.to_string();
-            match e.error {
-                AttemptError::Rejected { generation, .. }
-                    if !renewed && self.auth.invalidate(generation).await =>
-                {
-                    debug!(url = %url, "Okta rejected the access token; renewing it once");
-                    renewed = true;
-                }
-                AttemptError::Rejected {
-                    status,
-                    request_id,
-                    detail,
-                    ..
-                } => {
-                    return Err(SourceError::Credentials {
-                        url: url.to_owned(),
-                        status,
-                        request_id,
-                        detail,
-                    })
-                }
-                AttemptError::Other(SourceError::Upstream {
-                    url,
-                    status,
-                    request_id,
-                    ..
-                }) if e.exhausted => {
-                    return Err(SourceError::Upstream {
-                        url,
-                        status,
-                        request_id,
-                        detail: text,
-                    })
-                }
-                AttemptError::Other(other) => return Err(other),
-            }
-        }
+        let result = http::send_renewing(
+            &self.policy,
+            url,
+            |attempt| self.attempt(url, attempt),
+            |generation| self.auth.invalidate(generation),
+            |error, pause, attempt| {
+                warn!(
+                    url = %url, attempt, pause_secs = pause.as_secs_f64(), error = %error,
+                    "Okta rate limit reached; waiting for the bucket to reset"
+                );
+            },
+        )
+        .await;
+        let (body, next) = match result {
+            Ok(page) => page,
+            Err(RequestError::Failed(e)) => return Err(e),
+            Err(RequestError::Special(never)) => match never {},
+        };
+        let items = serde_json::from_slice(&body).map_err(|e| SourceError::Upstream {
+            url: url.to_owned(),
+            status: Some(200),
+            request_id: None,
+            detail: format!("the body does not parse: {e}"),
+        })?;
+        Ok(Page { items, next })
     }
 
     /// Waits while the URL's bucket is down to its reserve.
@@ -321,7 +173,7 @@ impl Client {
         url: &str,
         attempt: u32,
     ) -> Result<(Vec<u8>, Option<String>), Failure<AttemptError>> {
-        let fatal = |e: SourceError| Failure::Fatal(AttemptError::Other(e));
+        let fatal = |e: SourceError| Failure::Fatal(AttemptError::Failed(e));
         let upstream =
             |status: Option<u16>, request_id: Option<String>, detail: String| SourceError::Upstream {
                 url: url.to_owned(),
@@ -344,7 +196,7 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|e| fatal(upstream(None, None, describe_reqwest(&e))))?;
+            .map_err(|e| fatal(upstream(None, None, http::describe_reqwest(&e))))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         self.record(&key, &headers).await;
@@ -358,7 +210,7 @@ impl Client {
             fatal(upstream(
                 Some(status),
                 okta_request_id.clone(),
-                describe_reqwest(&e),
+                http::describe_reqwest(&e),
             ))
         })?;
         if status == 200 {
@@ -376,7 +228,7 @@ impl Client {
             429 => {
                 let wait = until_reset(&headers).map(|d| d + Duration::from_secs(1));
                 Err(Failure::Retry {
-                    error: AttemptError::Other(upstream(Some(status), request_id, detail)),
+                    error: AttemptError::Failed(upstream(Some(status), request_id, detail)),
                     retry_after: wait,
                 })
             }
@@ -388,33 +240,6 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
-
-    #[test]
-    fn next_link_is_found_among_links() {
-        let mut h = HeaderMap::new();
-        h.append(
-            "link",
-            HeaderValue::from_static("<https://o/api/v1/users?limit=2>; rel=\"self\""),
-        );
-        h.append(
-            "link",
-            HeaderValue::from_static("<https://o/api/v1/users?after=00u2&limit=2>; rel=\"next\""),
-        );
-        assert_eq!(
-            next_link(&h).as_deref(),
-            Some("https://o/api/v1/users?after=00u2&limit=2")
-        );
-        let mut h = HeaderMap::new();
-        h.append(
-            "link",
-            HeaderValue::from_static("<https://o/a?x=1>; rel=\"self\", <https://o/a?after=b>; rel=\"next\""),
-        );
-        assert_eq!(next_link(&h).as_deref(), Some("https://o/a?after=b"));
-        let mut h = HeaderMap::new();
-        h.append("link", HeaderValue::from_static("<https://o/a>; rel=\"self\""));
-        assert_eq!(next_link(&h), None);
-    }
 
     #[test]
     fn a_run_starts_by_the_earlier_clock() {
@@ -435,23 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn reset_is_measured_against_the_date_header() {
-        let mut h = HeaderMap::new();
-        h.insert("date", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
-        h.insert("x-rate-limit-reset", HeaderValue::from_static("1445412510"));
-        assert_eq!(until_reset(&h), Some(Duration::from_secs(30)));
-    }
-
-    #[test]
-    fn errors_carry_code_summary_and_id() {
-        let (id, detail) = okta_error(
-            br#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests.","errorLink":"E0000047","errorId":"oae1","errorCauses":[]}"#,
-        );
-        assert_eq!(id.as_deref(), Some("oae1"));
-        assert_eq!(
-            detail,
-            "E0000047: API call exceeded rate limit due to too many requests."
-        );
+    fn buckets_leave_object_ids_out() {
         assert_eq!(
             bucket_key("https://o/api/v1/groups/00g1/users?limit=2"),
             "/api/v1/groups/{id}/users"

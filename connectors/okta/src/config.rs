@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use idsync_source::assertion::{self, Algorithm, EncodingKey};
 use idsync_source::config::{check_url, problem};
 pub use idsync_source::config::{ConfigProblem, MappingOverrides, MappingRule};
 use idsync_source::mapping::{Mapping, Scope};
@@ -134,7 +135,7 @@ impl OktaConfig {
                 if id.trim().is_empty() || id.contains(['/', '?', '#', ' ']) {
                     return Err(problem("client_id", format!("{id:?} is not a client id")));
                 }
-                crate::token::load_key(self).map_err(|e| problem("private_key_path", e))?;
+                self.private_key().map_err(|e| problem("private_key_path", e))?;
             }
             (Some(_), _, _) => {
                 return Err(problem(
@@ -177,6 +178,15 @@ impl OktaConfig {
     }
 
     /// `org_url` without a trailing slash.
+    /// Reads the service app's private key named by `private_key_path`.
+    pub(crate) fn private_key(&self) -> Result<(EncodingKey, Algorithm), String> {
+        let Some(path) = &self.private_key_path else {
+            return Err("no private_key_path".into());
+        };
+        let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        assertion::load_private_key(&text, &path.display().to_string())
+    }
+
     pub fn org(&self) -> &str {
         self.org_url.trim_end_matches('/')
     }

@@ -1,5 +1,6 @@
 //! The `okta` connector: users, groups and memberships from the Okta management API v1, by
-//! full and incremental rounds (upstream-apis.md B1-B7).
+//! full and incremental rounds (<https://developer.okta.com/docs/reference/core-okta-api/>;
+//! the facts relied on are in `docs/upstream.md`).
 //!
 //! - Auth: an API token (`SSWS`) or an OAuth 2.0 service app with a `private_key_jwt`
 //!   client assertion ([`token`]), against any org URL.
@@ -16,6 +17,7 @@ pub mod config;
 mod state;
 mod sync;
 mod token;
+mod wire;
 
 use std::time::Duration;
 

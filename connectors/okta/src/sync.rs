@@ -1,5 +1,7 @@
-//! Full and incremental fetches (upstream-apis.md B3-B5, B7) and what they become: a
-//! complete snapshot, or a change set.
+//! Full and incremental fetches and what they become: a complete snapshot, or a change set.
+//! The queries follow Okta's Users and Groups APIs ("List all users", "List all groups",
+//! "List all member users" at <https://developer.okta.com/docs/api/openapi/okta-management/>);
+//! `docs/upstream.md` collects the facts relied on.
 //!
 //! - Full: every user through a `filter` (the plain list hides DEPROVISIONED users), every
 //!   group, and the members of each synced group, each list followed to its last page.
@@ -29,7 +31,7 @@ use crate::OktaSource;
 
 type Object = Map<String, Json>;
 
-/// A user as Okta lists it (B3); only what the connector reads.
+/// A user as Okta's Users API lists it; only what the connector reads.
 #[derive(Debug, Deserialize)]
 pub(crate) struct WireUser {
     id: String,
@@ -39,7 +41,7 @@ pub(crate) struct WireUser {
     profile: Option<Object>,
 }
 
-/// A group as Okta lists it (B4).
+/// A group as Okta's Groups API lists it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct WireGroup {
@@ -61,7 +63,9 @@ impl WireGroup {
     }
 }
 
-/// Whether a user's status keeps the account enabled (the status mapping).
+/// Whether a user's status keeps the account enabled: deactivated (`DEPROVISIONED`) and
+/// `SUSPENDED` users are disabled, every other `UserStatus` of Okta's Users API keeps the
+/// account (`docs/upstream.md`, "Users and groups").
 fn enabled(status: &str) -> bool {
     !matches!(status, "DEPROVISIONED" | "SUSPENDED")
 }
@@ -292,7 +296,10 @@ impl OktaSource {
                 url,
                 ..
             }) if users.is_empty() => {
-                info!(connector = %self.name, group, url = %url, "a group was deleted while the org was read");
+                info!(
+                    connector = %self.name, group, url = %url,
+                    "a group was deleted while the org was read"
+                );
                 return Ok(None);
             }
             Err(e) => return Err(e),
@@ -412,7 +419,6 @@ impl OktaSource {
             .and_then(chrono::Duration::try_seconds)
             .and_then(|overlap| since.checked_sub_signed(overlap))
             .unwrap_or(DateTime::UNIX_EPOCH);
-        let scoped = !self.config.groups.is_empty();
 
         // Changed users, then changed groups, then the members of groups whose membership
         // moved; the state is updated only once everything has been read.
@@ -440,112 +446,25 @@ impl OktaSource {
         .await?;
 
         let old = org.clone();
-        let mut affected: HashSet<u32> = changed_users.clone();
-        let mut restate: BTreeSet<String> = BTreeSet::new();
-        let mut renamed: BTreeSet<String> = BTreeSet::new();
-        let mut removed_groups: Vec<String> = Vec::new();
+        let mut delta = Delta {
+            affected: changed_users.clone(),
+            records,
+            ..Delta::default()
+        };
         for group in &changed_groups {
-            let was = org.groups.contains_key(&group.id);
-            if !self.synced(group) {
-                if let Some(gone) = org.groups.remove(&group.id) {
-                    affected.extend(gone.users);
-                    removed_groups.push(group.id.clone());
-                }
-                continue;
-            }
-            let name = group.name();
-            let moved = !was
-                || group
-                    .last_membership_updated
-                    .as_deref()
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .is_none_or(|t| t.with_timezone(&Utc) > from);
-            if moved {
-                let Some(users) = self
-                    .members(client, &mut org, &group.id, progress, &mut records)
-                    .await?
-                else {
-                    if let Some(gone) = org.groups.remove(&group.id) {
-                        affected.extend(gone.users);
-                        removed_groups.push(group.id.clone());
-                    }
-                    continue;
-                };
-                let before: HashSet<u32> = org
-                    .groups
-                    .get(&group.id)
-                    .map(|g| g.users.iter().copied().collect())
-                    .unwrap_or_default();
-                let after: HashSet<u32> = users.iter().copied().collect();
-                affected.extend(before.symmetric_difference(&after).copied());
-                org.groups.insert(group.id.clone(), Group { name, users });
-                restate.insert(group.id.clone());
-            } else if let Some(g) = org.groups.get_mut(&group.id) {
-                if g.name != name {
-                    g.name = name;
-                    renamed.insert(group.id.clone());
-                }
-            }
+            self.apply_group(client, &mut org, group, &from, progress, &mut delta)
+                .await?;
         }
-        for (&i, (_, passing)) in &records {
+        for (&i, (_, passing)) in &delta.records {
             if *passing {
                 org.out.remove(&i);
             } else {
                 org.out.insert(i);
             }
         }
-
-        // Who entered or left the scope, and the groups whose in-scope members that changes.
-        let known_before = old.ids.len();
-        let mut users: Vec<UserRecord> = Vec::new();
-        let mut removed_users: Vec<String> = Vec::new();
-        for &u in &affected {
-            let before = (u as usize) < known_before && old.in_scope(u, scoped);
-            let after = org.in_scope(u, scoped);
-            if after {
-                // Members re-listed with a group are restated only when they enter the scope.
-                if changed_users.contains(&u) || !before {
-                    match records.get(&u) {
-                        Some((record, _)) => users.push(record.clone()),
-                        None => warn!(
-                            connector = %self.name, user = %org.ids.name(u),
-                            "a user entered the scope without being read; the next full sync adds them"
-                        ),
-                    }
-                }
-            } else if before {
-                removed_users.push(org.ids.name(u).to_owned());
-            }
-            if before != after {
-                for (id, g) in old.groups.iter().chain(org.groups.iter()) {
-                    if g.contains(u) {
-                        restate.insert(id.clone());
-                    }
-                }
-            }
-        }
-        let mut groups: Vec<GroupChange> = Vec::new();
-        for (id, g) in &org.groups {
-            if restate.contains(id) {
-                let members = g
-                    .users
-                    .iter()
-                    .filter(|&&u| !org.out.contains(&u))
-                    .map(|&u| org.ids.name(u).to_owned())
-                    .collect();
-                groups.push(GroupChange {
-                    external_id: id.clone(),
-                    display_name: Some(g.name.clone()),
-                    members: MembersChange::Replace(members),
-                });
-            } else if renamed.contains(id) {
-                groups.push(GroupChange {
-                    external_id: id.clone(),
-                    display_name: Some(g.name.clone()),
-                    members: MembersChange::Unchanged,
-                });
-            }
-        }
+        let (mut users, mut removed_users) = self.scope_changes(&old, &org, &changed_users, &mut delta);
+        let groups = group_changes(&org, &delta);
+        let mut removed_groups = delta.removed_groups;
         users.sort_by(|a, b| a.external_id.cmp(&b.external_id));
         removed_users.sort();
         removed_groups.sort();
@@ -567,6 +486,164 @@ impl OktaSource {
             cursor: Some(cursor),
         })
     }
+}
+
+impl OktaSource {
+    /// Applies one group the incremental query returned: dropped when it left the synced
+    /// set or no longer exists, its members re-listed when its membership moved since
+    /// `from`, else at most renamed.
+    async fn apply_group(
+        &self,
+        client: &Client,
+        org: &mut Org,
+        group: &WireGroup,
+        from: &DateTime<Utc>,
+        progress: &dyn Progress,
+        delta: &mut Delta,
+    ) -> Result<(), SourceError> {
+        let was = org.groups.contains_key(&group.id);
+        let forget = |org: &mut Org, delta: &mut Delta| {
+            if let Some(gone) = org.groups.remove(&group.id) {
+                delta.affected.extend(gone.users);
+                delta.removed_groups.push(group.id.clone());
+            }
+        };
+        if !self.synced(group) {
+            forget(org, delta);
+            return Ok(());
+        }
+        let name = group.name();
+        let moved = !was
+            || group
+                .last_membership_updated
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .is_none_or(|t| t.with_timezone(&Utc) > *from);
+        if !moved {
+            if let Some(g) = org.groups.get_mut(&group.id) {
+                if g.name != name {
+                    g.name = name;
+                    delta.renamed.insert(group.id.clone());
+                }
+            }
+            return Ok(());
+        }
+        let Some(users) = self
+            .members(client, org, &group.id, progress, &mut delta.records)
+            .await?
+        else {
+            forget(org, delta);
+            return Ok(());
+        };
+        let before: HashSet<u32> = org
+            .groups
+            .get(&group.id)
+            .map(|g| g.users.iter().copied().collect())
+            .unwrap_or_default();
+        let after: HashSet<u32> = users.iter().copied().collect();
+        delta
+            .affected
+            .extend(before.symmetric_difference(&after).copied());
+        org.groups.insert(group.id.clone(), Group { name, users });
+        delta.restate.insert(group.id.clone());
+        Ok(())
+    }
+
+    /// Who entered or left the scope among the affected users (the records to send, the ids
+    /// to remove), adding the groups whose in-scope members that changes to `restate`.
+    fn scope_changes(
+        &self,
+        old: &Org,
+        org: &Org,
+        changed_users: &HashSet<u32>,
+        delta: &mut Delta,
+    ) -> (Vec<UserRecord>, Vec<String>) {
+        let scoped = !self.config.groups.is_empty();
+        let known_before = old.ids.len();
+        let mut users: Vec<UserRecord> = Vec::new();
+        let mut removed_users: Vec<String> = Vec::new();
+        for &u in &delta.affected {
+            let before = (u as usize) < known_before && old.in_scope(u, scoped);
+            let after = org.in_scope(u, scoped);
+            if after {
+                // Members re-listed with a group are restated only when they enter the scope.
+                if changed_users.contains(&u) || !before {
+                    match delta.records.get(&u) {
+                        Some((record, _)) => users.push(record.clone()),
+                        None => warn!(
+                            connector = %self.name, user = %org.ids.name(u),
+                            "a user entered the scope without being read; the next full sync adds them"
+                        ),
+                    }
+                }
+            } else if before {
+                removed_users.push(org.ids.name(u).to_owned());
+            }
+            if before != after {
+                for (id, g) in old.groups.iter().chain(org.groups.iter()) {
+                    if g.contains(u) {
+                        delta.restate.insert(id.clone());
+                    }
+                }
+            }
+        }
+        (users, removed_users)
+    }
+}
+
+/// What an incremental run found besides the changed users.
+#[derive(Debug, Default)]
+struct Delta {
+    /// The users read (changed ones and re-listed members), with whether they pass the filters.
+    records: HashMap<u32, (UserRecord, bool)>,
+    /// Users whose scope may have changed: changed ones and members that came or went.
+    affected: HashSet<u32>,
+    /// Groups to restate with their members.
+    restate: BTreeSet<String>,
+    /// Groups only renamed.
+    renamed: BTreeSet<String>,
+    /// Groups that left the synced set or no longer exist.
+    removed_groups: Vec<String>,
+}
+
+/// The group changes: restated groups with their in-scope members, renamed ones by name.
+fn group_changes(org: &Org, delta: &Delta) -> Vec<GroupChange> {
+    let mut groups: Vec<GroupChange> = Vec::new();
+    for (id, g) in &org.groups {
+        if delta.restate.contains(id) {
+            let members = g
+                .users
+                .iter()
+                .filter(|&&u| !org.out.contains(&u))
+                .map(|&u| org.ids.name(u).to_owned())
+                .collect();
+            groups.push(GroupChange {
+                external_id: id.clone(),
+                display_name: Some(g.name.clone()),
+                members: MembersChange::Replace(members),
+            });
+        } else if delta.renamed.contains(id) {
+            groups.push(GroupChange {
+                external_id: id.clone(),
+                display_name: Some(g.name.clone()),
+                members: MembersChange::Unchanged,
+            });
+        }
+    }
+    groups
+}
+
+/// Percent-encodes a path segment (a login such as `ann@example.com` is a valid key).
+fn urlencode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -601,17 +678,4 @@ mod tests {
             "lastUpdated%20gt%20%222013-06-01T00%3A00%3A00.000Z%22"
         );
     }
-}
-
-/// Percent-encodes a path segment (a login such as `ann@example.com` is a valid key).
-fn urlencode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -1,11 +1,13 @@
-//! How requests authenticate (upstream-apis.md B1): an API token (`SSWS`), or an OAuth 2.0
+//! How requests authenticate (Okta's "Implement OAuth for Okta with a service app",
+//! <https://developer.okta.com/docs/guides/implement-oauth-for-okta-serviceapp/main/>): an API
+//! token (`SSWS`), or an OAuth 2.0
 //! service app's bearer token from the org authorization server, obtained by client
 //! credentials with a `private_key_jwt` client assertion and cached for its lifetime.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use idsync_source::assertion::{self, Algorithm, EncodingKey, Header, ASSERTION_TYPE};
+use idsync_source::assertion::{self, EncodingKey, Header, ASSERTION_TYPE};
 use idsync_source::retry::{self, Failure, RetryPolicy};
 use idsync_source::{Secret, SourceError};
 use serde::Deserialize;
@@ -13,22 +15,15 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::client::{describe_reqwest, okta_error, until_reset};
+use idsync_source::http::describe_reqwest;
+
 use crate::config::OktaConfig;
+use crate::wire::{okta_error, until_reset};
 
 /// The scopes a service app needs: list users, list groups and their members.
 pub const SCOPES: &str = "okta.users.read okta.groups.read";
 /// Lifetime of a client assertion (Okta accepts at most an hour).
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
-
-/// Reads the service app's private key named by the configuration.
-pub(crate) fn load_key(config: &OktaConfig) -> Result<(EncodingKey, Algorithm), String> {
-    let Some(path) = &config.private_key_path else {
-        return Err("no private_key_path".into());
-    };
-    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    assertion::load_private_key(&text, &path.display().to_string())
-}
 
 struct Cached {
     token: Secret,
@@ -74,7 +69,7 @@ impl Auth {
         if let Some(token) = &config.api_token {
             return Ok(Auth::Ssws(token.clone()));
         }
-        let (key, alg) = load_key(config).map_err(SourceError::Config)?;
+        let (key, alg) = config.private_key().map_err(SourceError::Config)?;
         let mut header = Header::new(alg);
         header.kid = config.key_id.clone();
         Ok(Auth::OAuth(Arc::new(OAuth {
@@ -135,7 +130,10 @@ impl OAuth {
             &self.policy,
             |_| self.attempt(),
             |error, pause, attempt| {
-                warn!(url = %self.token_url, attempt, pause_secs = pause.as_secs_f64(), error = %error, "Okta token request rate-limited; waiting for the bucket to reset");
+                warn!(
+                    url = %self.token_url, attempt, pause_secs = pause.as_secs_f64(), error = %error,
+                    "Okta token request rate-limited; waiting for the bucket to reset"
+                );
             },
         )
         .await

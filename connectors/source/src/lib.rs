@@ -8,6 +8,7 @@
 pub mod assertion;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod interner;
 pub mod mapping;
 pub mod nesting;

@@ -1,7 +1,9 @@
 //! Retrying throttled and failing upstream requests, shared by the pull connectors.
 //!
-//! The rules come from Microsoft Graph's throttling guidance and its SDKs' retry handler
-//! (`../shared/upstream-apis.md` A7), and fit Okta's rate limits as well:
+//! The rules come from Microsoft Graph's throttling guidance
+//! (<https://learn.microsoft.com/graph/throttling>, "Best practices to handle throttling") and
+//! its SDKs' retry handler (msgraph-sdk-design, `middleware/RetryHandler.md`), and fit Okta's
+//! rate limits as well (`docs/upstream.md` collects the facts):
 //! - a response that asks for a pause (`Retry-After`: whole or fractional seconds, or an HTTP
 //!   date) gets exactly that pause;
 //! - without one, the pause grows exponentially with random jitter (the `backon` crate's

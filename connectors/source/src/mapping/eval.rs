@@ -203,64 +203,14 @@ impl<A: AttributeSource + ?Sized> Evaluator<'_, A> {
             Function::IsNull => Ok(Value::boolean(self.eval_slot(args.first())? == Value::Null)),
             Function::IsNullOrEmpty => Ok(Value::boolean(self.eval_slot(args.first())?.is_null_or_empty())),
             Function::IsPresent => Ok(Value::boolean(!self.eval_slot(args.first())?.is_null_or_empty())),
-            Function::Item => {
-                let index = self.integer(args, 1, function, "index")?;
-                if index < 1 {
-                    return Err(err(
-                        pos,
-                        EvalErrorKind::TooSmall {
-                            function: function.name(),
-                            argument: "index",
-                            minimum: 1,
-                            value: index,
-                        },
-                    ));
-                }
-                let values = match self.eval_slot(args.first())? {
-                    Value::Null => Vec::new(),
-                    Value::One(s) => vec![s],
-                    Value::Many(values) => values,
-                };
-                let picked = usize::try_from(index - 1)
-                    .ok()
-                    .and_then(|i| values.into_iter().nth(i));
-                Ok(picked.map_or(Value::Null, Value::One))
-            }
-            // Null and empty values are skipped, not joined as empty strings: Microsoft's
-            // example `Join(", ", "", [surname], [givenName])` gives "Doe, John".
-            Function::Join => {
-                let separator = text(0)?.unwrap_or_default();
-                let mut parts = Vec::new();
-                for slot in args.iter().skip(1) {
-                    match self.eval_slot(Some(slot))? {
-                        Value::Null => {}
-                        Value::One(s) => parts.push(s),
-                        Value::Many(values) => parts.extend(values),
-                    }
-                }
-                parts.retain(|p| !p.is_empty());
-                if parts.is_empty() {
-                    Ok(Value::Null)
-                } else {
-                    Ok(Value::One(parts.join(&separator)))
-                }
-            }
+            Function::Item => self.item(args, pos),
+            Function::Join => self.join(args),
             Function::Left => {
                 let count = self.integer(args, 1, function, "NumChars")?;
                 let source = text(0)?.unwrap_or_default();
                 Ok(Value::One(functions::left(&source, count)))
             }
-            Function::Mid => {
-                let start = self.integer(args, 1, function, "start")?;
-                let length = self.integer(args, 2, function, "length")?;
-                let start = usize::try_from(start)
-                    .ok()
-                    .filter(|s| *s >= 1)
-                    .ok_or_else(|| too_small(pos, function, "start", 1, start))?;
-                let length =
-                    usize::try_from(length).map_err(|_| too_small(pos, function, "length", 0, length))?;
-                map(&|s| functions::mid(s, start, length))
-            }
+            Function::Mid => self.mid(args, pos),
             Function::NormalizeDiacritics => map(&functions::normalize_diacritics),
             // Microsoft: "If source value is True, returns False. Otherwise, returns True." So
             // null and any other text give "True".
@@ -274,20 +224,7 @@ impl<A: AttributeSource + ?Sized> Evaluator<'_, A> {
             // The parser turns every Replace call into `Node::Replace`.
             Function::Replace => Ok(Value::Null),
             Function::StripSpaces => map(&functions::strip_spaces),
-            // Microsoft: use "" as a key to catch an empty source; a null source is treated
-            // the same so that a missing attribute reaches that key too.
-            Function::Switch => {
-                let source = text(0)?.unwrap_or_default();
-                let mut index = 2;
-                while index + 1 < args.len() {
-                    let key = text(index)?.unwrap_or_default();
-                    if key == source {
-                        return self.eval_slot(args.get(index + 1));
-                    }
-                    index += 2;
-                }
-                self.eval_slot(args.get(1))
-            }
+            Function::Switch => self.switch(args),
             Function::ToLower => {
                 let culture = text(1)?;
                 map(&|s| functions::to_lower(s, culture.as_deref()))
@@ -304,6 +241,75 @@ impl<A: AttributeSource + ?Sized> Evaluator<'_, A> {
                 Ok(Value::One(functions::word(&source, number, &delimiters)))
             }
         }
+    }
+
+    /// `Item(attribute, index)`: the value at a 1-based index of a multi-valued attribute.
+    fn item(&self, args: &[Option<Node>], pos: usize) -> Result<Value, EvalError> {
+        let function = Function::Item;
+        let index = self.integer(args, 1, function, "index")?;
+        if index < 1 {
+            return Err(too_small(pos, function, "index", 1, index));
+        }
+        let values = match self.eval_slot(args.first())? {
+            Value::Null => Vec::new(),
+            Value::One(s) => vec![s],
+            Value::Many(values) => values,
+        };
+        let picked = usize::try_from(index - 1)
+            .ok()
+            .and_then(|i| values.into_iter().nth(i));
+        Ok(picked.map_or(Value::Null, Value::One))
+    }
+
+    /// `Join(separator, source1, ...)`. Null and empty values are skipped, not joined as empty
+    /// strings: Microsoft's example `Join(", ", "", [surname], [givenName])` gives "Doe, John".
+    fn join(&self, args: &[Option<Node>]) -> Result<Value, EvalError> {
+        let separator = self.single_slot(args, 0, Function::Join)?.unwrap_or_default();
+        let mut parts = Vec::new();
+        for slot in args.iter().skip(1) {
+            match self.eval_slot(Some(slot))? {
+                Value::Null => {}
+                Value::One(s) => parts.push(s),
+                Value::Many(values) => parts.extend(values),
+            }
+        }
+        parts.retain(|p| !p.is_empty());
+        if parts.is_empty() {
+            Ok(Value::Null)
+        } else {
+            Ok(Value::One(parts.join(&separator)))
+        }
+    }
+
+    /// `Mid(source, start, length)`, `start` 1-based; a null source stays null.
+    fn mid(&self, args: &[Option<Node>], pos: usize) -> Result<Value, EvalError> {
+        let function = Function::Mid;
+        let start = self.integer(args, 1, function, "start")?;
+        let length = self.integer(args, 2, function, "length")?;
+        let start = usize::try_from(start)
+            .ok()
+            .filter(|s| *s >= 1)
+            .ok_or_else(|| too_small(pos, function, "start", 1, start))?;
+        let length = usize::try_from(length).map_err(|_| too_small(pos, function, "length", 0, length))?;
+        let source = self.single_slot(args, 0, function)?;
+        Ok(source.map_or(Value::Null, |s| Value::One(functions::mid(&s, start, length))))
+    }
+
+    /// `Switch(source, default, key1, value1, ...)`. Microsoft: use "" as a key to catch an
+    /// empty source; a null source is treated the same so that a missing attribute reaches
+    /// that key too.
+    fn switch(&self, args: &[Option<Node>]) -> Result<Value, EvalError> {
+        let text = |index: usize| self.single_slot(args, index, Function::Switch);
+        let source = text(0)?.unwrap_or_default();
+        let mut index = 2;
+        while index + 1 < args.len() {
+            let key = text(index)?.unwrap_or_default();
+            if key == source {
+                return self.eval_slot(args.get(index + 1));
+            }
+            index += 2;
+        }
+        self.eval_slot(args.get(1))
     }
 
     fn regex(&self, pattern: &Pattern, pos: usize) -> Result<Regex, EvalError> {

@@ -1,5 +1,5 @@
 //! Table-driven tests: each row is an input and the expected output, so a new case is one
-//! line. Rows marked "MS" are the examples from Microsoft's reference pages.
+//! row. Rows marked "MS" are the examples from Microsoft's reference pages.
 
 use std::collections::BTreeSet;
 
@@ -17,74 +17,264 @@ fn attrs(text: &str) -> Json {
 /// (expression, attributes as JSON, expected value; `None` is null).
 const EVALUATE: &[(&str, &str, Option<&str>)] = &[
     // MS: Append
-    (r#"Append([userPrincipalName], ".test")"#, r#"{"userPrincipalName": "John.Doe@contoso.com"}"#, Some("John.Doe@contoso.com.test")),
+    (
+        r#"Append([userPrincipalName], ".test")"#,
+        r#"{"userPrincipalName": "John.Doe@contoso.com"}"#,
+        Some("John.Doe@contoso.com.test"),
+    ),
     // MS: Coalesce
-    (r#"Coalesce([mail],[userPrincipalName])"#, r#"{"mail": null, "userPrincipalName": "John.Doe@contoso.com"}"#, Some("John.Doe@contoso.com")),
-    (r#"Coalesce([mail],[userPrincipalName])"#, r#"{"mail": "jd@contoso.com", "userPrincipalName": "John.Doe@contoso.com"}"#, Some("jd@contoso.com")),
+    (
+        r#"Coalesce([mail],[userPrincipalName])"#,
+        r#"{"mail": null, "userPrincipalName": "John.Doe@contoso.com"}"#,
+        Some("John.Doe@contoso.com"),
+    ),
+    (
+        r#"Coalesce([mail],[userPrincipalName])"#,
+        r#"{"mail": "jd@contoso.com", "userPrincipalName": "John.Doe@contoso.com"}"#,
+        Some("jd@contoso.com"),
+    ),
     // MS: IIF and its documented AND / OR nesting
-    (r#"IIF([country]="USA",[country],[department])"#, r#"{"country": "USA", "department": "Sales"}"#, Some("USA")),
-    (r#"IIF([country]="USA",[country],[department])"#, r#"{"country": "NZ", "department": "Sales"}"#, Some("Sales")),
-    (r#"IIF([country]="USA",IIF([state]="CA","True","False"),"False")"#, r#"{"country": "USA", "state": "CA"}"#, Some("True")),
-    (r#"IIF([country]="USA",IIF([state]="CA","True","False"),"False")"#, r#"{"country": "USA", "state": "WA"}"#, Some("False")),
-    (r#"IIF([country]="USA","True",IIF([state]="CA","True","False"))"#, r#"{"country": "MX", "state": "CA"}"#, Some("True")),
-    (r#"IIF([country]="USA","True",IIF([state]="CA","True","False"))"#, r#"{"country": "MX", "state": "WA"}"#, Some("False")),
+    (
+        r#"IIF([country]="USA",[country],[department])"#,
+        r#"{"country": "USA", "department": "Sales"}"#,
+        Some("USA"),
+    ),
+    (
+        r#"IIF([country]="USA",[country],[department])"#,
+        r#"{"country": "NZ", "department": "Sales"}"#,
+        Some("Sales"),
+    ),
+    (
+        r#"IIF([country]="USA",IIF([state]="CA","True","False"),"False")"#,
+        r#"{"country": "USA", "state": "CA"}"#,
+        Some("True"),
+    ),
+    (
+        r#"IIF([country]="USA",IIF([state]="CA","True","False"),"False")"#,
+        r#"{"country": "USA", "state": "WA"}"#,
+        Some("False"),
+    ),
+    (
+        r#"IIF([country]="USA","True",IIF([state]="CA","True","False"))"#,
+        r#"{"country": "MX", "state": "CA"}"#,
+        Some("True"),
+    ),
+    (
+        r#"IIF([country]="USA","True",IIF([state]="CA","True","False"))"#,
+        r#"{"country": "MX", "state": "WA"}"#,
+        Some("False"),
+    ),
     // MS: the Switch workaround for empty values recommended in the IIF section
-    (r#"Switch([country],[country],"","Other")"#, r#"{"country": ""}"#, Some("Other")),
-    (r#"Switch([country],[country],"","Other")"#, r#"{}"#, Some("Other")),
-    (r#"Switch([country],[country],"","Other")"#, r#"{"country": "NZ"}"#, Some("NZ")),
+    (
+        r#"Switch([country],[country],"","Other")"#,
+        r#"{"country": ""}"#,
+        Some("Other"),
+    ),
+    (
+        r#"Switch([country],[country],"","Other")"#,
+        r#"{}"#,
+        Some("Other"),
+    ),
+    (
+        r#"Switch([country],[country],"","Other")"#,
+        r#"{"country": "NZ"}"#,
+        Some("NZ"),
+    ),
     // MS: IIF instead of Switch (Switch caution note), and lower-case `switch` from the same note
-    (r#"IIF([companyName] = "Company A", "A", IIF([companyName] = "Company B", "B", "External"))"#, r#"{"companyName": "Company B"}"#, Some("B")),
-    (r#"switch([companyName], "External", "Company A", "A", "Company B", "B")"#, r#"{"companyName": "Company C"}"#, Some("External")),
+    (
+        r#"IIF([companyName] = "Company A", "A", IIF([companyName] = "Company B", "B", "External"))"#,
+        r#"{"companyName": "Company B"}"#,
+        Some("B"),
+    ),
+    (
+        r#"switch([companyName], "External", "Company A", "A", "Company B", "B")"#,
+        r#"{"companyName": "Company C"}"#,
+        Some("External"),
+    ),
     // MS: IsNull / IsNullOrEmpty / IsPresent
     (r#"IsNull([displayName])"#, r#"{}"#, Some("True")),
-    (r#"IsNull([displayName])"#, r#"{"displayName": ""}"#, Some("False")),
-    (r#"IsNullOrEmpty([displayName])"#, r#"{"displayName": ""}"#, Some("True")),
-    (r#"IsNullOrEmpty([displayName])"#, r#"{"displayName": "Jo"}"#, Some("False")),
-    (r#"IsPresent([displayName])"#, r#"{"displayName": "Jo"}"#, Some("True")),
-    (r#"IsPresent([displayName])"#, r#"{"displayName": null}"#, Some("False")),
+    (
+        r#"IsNull([displayName])"#,
+        r#"{"displayName": ""}"#,
+        Some("False"),
+    ),
+    (
+        r#"IsNullOrEmpty([displayName])"#,
+        r#"{"displayName": ""}"#,
+        Some("True"),
+    ),
+    (
+        r#"IsNullOrEmpty([displayName])"#,
+        r#"{"displayName": "Jo"}"#,
+        Some("False"),
+    ),
+    (
+        r#"IsPresent([displayName])"#,
+        r#"{"displayName": "Jo"}"#,
+        Some("True"),
+    ),
+    (
+        r#"IsPresent([displayName])"#,
+        r#"{"displayName": null}"#,
+        Some("False"),
+    ),
     // MS: Left
     (r#"Left("John Doe", 3)"#, r#"{}"#, Some("Joh")),
     // MS: "Generate user alias by concatenating parts of first and last name"
-    (r#"Append(Mid([givenName], 1, 3), Mid([surname], 1, 5))"#, r#"{"givenName": "John", "surname": "Doe"}"#, Some("JohDoe")),
+    (
+        r#"Append(Mid([givenName], 1, 3), Mid([surname], 1, 5))"#,
+        r#"{"givenName": "John", "surname": "Doe"}"#,
+        Some("JohDoe"),
+    ),
     // MS: NormalizeDiacritics
-    (r#"NormalizeDiacritics([givenName])"#, r#"{"givenName": "Zoë"}"#, Some("Zoe")),
+    (
+        r#"NormalizeDiacritics([givenName])"#,
+        r#"{"givenName": "Zoë"}"#,
+        Some("Zoe"),
+    ),
     // MS: Replace, examples 1 to 6 and "Strip known domain name"
-    (r#"Replace([BusinessTitle],"Product Developer", , , "Software Engineer", , )"#, r#"{"BusinessTitle": "Product Developer"}"#, Some("Software Engineer")),
-    (r#"Replace([UserID],"<username>", , , , , "<username>@contoso.com")"#, r#"{"UserID": "jsmith"}"#, Some("jsmith@contoso.com")),
-    (r#"Replace([telephoneNumber], , "\\+(?<isdCode>\\d* )(?<phoneNumber>\\d{10})", , "${phoneNumber}", , )"#, r#"{"telephoneNumber": "+91 9998887777"}"#, Some("9998887777")),
+    (
+        r#"Replace([BusinessTitle],"Product Developer", , , "Software Engineer", , )"#,
+        r#"{"BusinessTitle": "Product Developer"}"#,
+        Some("Software Engineer"),
+    ),
+    (
+        r#"Replace([UserID],"<username>", , , , , "<username>@contoso.com")"#,
+        r#"{"UserID": "jsmith"}"#,
+        Some("jsmith@contoso.com"),
+    ),
+    (
+        concat!(
+            r#"Replace([telephoneNumber], , "\\+(?<isdCode>\\d* )(?<phoneNumber>\\d{10})", , "#,
+            r#""${phoneNumber}", , )"#,
+        ),
+        r#"{"telephoneNumber": "+91 9998887777"}"#,
+        Some("9998887777"),
+    ),
     // Microsoft's page gives "19998887777", but its pattern does not remove the "+".
-    (r#"Replace([mobile], , "[()\\s-]+", , "", , )"#, r#"{"mobile": "+1 (999) 888-7777"}"#, Some("+19998887777")),
-    (r#"Replace([AddressLineData], ,"(?<streetNumber>^\\d*)","streetNumber", "888", , )"#, r#"{"AddressLineData": "545 Tremont Street"}"#, Some("888 Tremont Street")),
-    (r#"Replace([userPrincipalName], , "(?<Suffix>@(.)*)", "Suffix", "", , )"#, r#"{"userPrincipalName": "jsmith@contoso.com"}"#, Some("jsmith")),
-    (r#"Replace([telephoneNumber], , "\\+(?<isdCode>\\d* )(?<phoneNumber>\\d{10})", "phoneNumber" , , [mobile], )"#, r#"{"telephoneNumber": "", "mobile": "+91 8887779999"}"#, Some("8887779999")),
-    (r#"Replace([mailNickname], , "[a-zA-Z_]*", , "", , )"#, r#"{"mailNickname": "john_doe72"}"#, Some("72")),
-    (r#"Replace([mail], "@contoso.com", , ,"", ,)"#, r#"{"mail": "john.doe@contoso.com"}"#, Some("john.doe")),
+    (
+        r#"Replace([mobile], , "[()\\s-]+", , "", , )"#,
+        r#"{"mobile": "+1 (999) 888-7777"}"#,
+        Some("+19998887777"),
+    ),
+    (
+        r#"Replace([AddressLineData], ,"(?<streetNumber>^\\d*)","streetNumber", "888", , )"#,
+        r#"{"AddressLineData": "545 Tremont Street"}"#,
+        Some("888 Tremont Street"),
+    ),
+    (
+        r#"Replace([userPrincipalName], , "(?<Suffix>@(.)*)", "Suffix", "", , )"#,
+        r#"{"userPrincipalName": "jsmith@contoso.com"}"#,
+        Some("jsmith"),
+    ),
+    (
+        concat!(
+            r#"Replace([telephoneNumber], , "\\+(?<isdCode>\\d* )(?<phoneNumber>\\d{10})", "phoneNumber" , "#,
+            r#", [mobile], )"#,
+        ),
+        r#"{"telephoneNumber": "", "mobile": "+91 8887779999"}"#,
+        Some("8887779999"),
+    ),
+    (
+        r#"Replace([mailNickname], , "[a-zA-Z_]*", , "", , )"#,
+        r#"{"mailNickname": "john_doe72"}"#,
+        Some("72"),
+    ),
+    (
+        r#"Replace([mail], "@contoso.com", , ,"", ,)"#,
+        r#"{"mail": "john.doe@contoso.com"}"#,
+        Some("john.doe"),
+    ),
     // MS: Switch
-    (r#"Switch([state], "Australia/Sydney", "NSW", "Australia/Sydney","QLD", "Australia/Brisbane", "SA", "Australia/Adelaide")"#, r#"{"state": "QLD"}"#, Some("Australia/Brisbane")),
-    (r#"Switch([state], "Australia/Sydney", "NSW", "Australia/Sydney","QLD", "Australia/Brisbane", "SA", "Australia/Adelaide")"#, r#"{"state": "VIC"}"#, Some("Australia/Sydney")),
-    (r#"Switch(ToLower([statusFlag]), "0", "true", "1", "false", "0")"#, r#"{"statusFlag": "TRUE"}"#, Some("1")),
-    (r#"Switch([statusFlag], "Default Value", "true", "1", "", "0")"#, r#"{"statusFlag": ""}"#, Some("0")),
+    (
+        concat!(
+            r#"Switch([state], "Australia/Sydney", "NSW", "Australia/Sydney","QLD", "Australia/Brisbane", "#,
+            r#""SA", "Australia/Adelaide")"#,
+        ),
+        r#"{"state": "QLD"}"#,
+        Some("Australia/Brisbane"),
+    ),
+    (
+        concat!(
+            r#"Switch([state], "Australia/Sydney", "NSW", "Australia/Sydney","QLD", "Australia/Brisbane", "#,
+            r#""SA", "Australia/Adelaide")"#,
+        ),
+        r#"{"state": "VIC"}"#,
+        Some("Australia/Sydney"),
+    ),
+    (
+        r#"Switch(ToLower([statusFlag]), "0", "true", "1", "false", "0")"#,
+        r#"{"statusFlag": "TRUE"}"#,
+        Some("1"),
+    ),
+    (
+        r#"Switch([statusFlag], "Default Value", "true", "1", "", "0")"#,
+        r#"{"statusFlag": ""}"#,
+        Some("0"),
+    ),
     // MS: ToLower, and the rules inside the SelectUniqueValue example
-    (r#"ToLower(Join("@", NormalizeDiacritics(StripSpaces(Join(".",  [PreferredFirstName], [PreferredLastName]))), "contoso.com"))"#, r#"{"PreferredFirstName": "John", "PreferredLastName": "Smith"}"#, Some("john.smith@contoso.com")),
-    ("Join(\"@\", NormalizeDiacritics(StripSpaces(Join(\".\",  Mid([PreferredFirstName], 1, 2), [PreferredLastName]))),\n    \"contoso.com\")", r#"{"PreferredFirstName": "John", "PreferredLastName": "Smith"}"#, Some("Jo.Smith@contoso.com")),
+    (
+        concat!(
+            r#"ToLower(Join("@", NormalizeDiacritics(StripSpaces(Join(".",  [PreferredFirstName], "#,
+            r#"[PreferredLastName]))), "contoso.com"))"#,
+        ),
+        r#"{"PreferredFirstName": "John", "PreferredLastName": "Smith"}"#,
+        Some("john.smith@contoso.com"),
+    ),
+    (
+        concat!(
+            "Join(\"@\", NormalizeDiacritics(StripSpaces(Join(\".\",  Mid([PreferredFirstName], 1, 2), ",
+            "[PreferredLastName]))),\n    \"contoso.com\")",
+        ),
+        r#"{"PreferredFirstName": "John", "PreferredLastName": "Smith"}"#,
+        Some("Jo.Smith@contoso.com"),
+    ),
     // MS: Word
     (r#"Word("The quick brown fox",3," ")"#, r#"{}"#, Some("brown")),
-    (r#"Word("This,string!has&many separators",3,",!&#")"#, r#"{}"#, Some("has")),
+    (
+        r#"Word("This,string!has&many separators",3,",!&#")"#,
+        r#"{}"#,
+        Some("has"),
+    ),
     // MS: "Add a comma between last name and first name": Join skips empty values
-    (r#"Join(", ", "", [surname], [givenName])"#, r#"{"givenName": "John", "surname": "Doe"}"#, Some("Doe, John")),
+    (
+        r#"Join(", ", "", [surname], [givenName])"#,
+        r#"{"givenName": "John", "surname": "Doe"}"#,
+        Some("Doe, John"),
+    ),
     // MS: string escapes
-    (r#""Company name: \"Contoso\"""#, r#"{}"#, Some(r#"Company name: "Contoso""#)),
+    (
+        r#""Company name: \"Contoso\"""#,
+        r#"{}"#,
+        Some(r#"Company name: "Contoso""#),
+    ),
     // Direct and constant mappings, dotted Okta paths, Graph extension attributes
     (r#"[mail]"#, r#"{"mail": "a@b.c"}"#, Some("a@b.c")),
     (r#"[mail]"#, r#"{}"#, None),
     (r#""Sales""#, r#"{}"#, Some("Sales")),
-    (r#"[profile.department]"#, r#"{"profile": {"department": "Sales"}}"#, Some("Sales")),
-    (r#"[extension_abc_employeeId]"#, r#"{"extension_abc_employeeId": "E1"}"#, Some("E1")),
-    (r#"[a.b]"#, r#"{"a.b": "flat", "a": {"b": "nested"}}"#, Some("flat")),
+    (
+        r#"[profile.department]"#,
+        r#"{"profile": {"department": "Sales"}}"#,
+        Some("Sales"),
+    ),
+    (
+        r#"[extension_abc_employeeId]"#,
+        r#"{"extension_abc_employeeId": "E1"}"#,
+        Some("E1"),
+    ),
+    (
+        r#"[a.b]"#,
+        r#"{"a.b": "flat", "a": {"b": "nested"}}"#,
+        Some("flat"),
+    ),
     // JSON scalars become Entra's strings
     (r#"[accountEnabled]"#, r#"{"accountEnabled": true}"#, Some("True")),
     (r#"[employeeNumber]"#, r#"{"employeeNumber": 42}"#, Some("42")),
-    (r#"Not([accountEnabled])"#, r#"{"accountEnabled": true}"#, Some("False")),
+    (
+        r#"Not([accountEnabled])"#,
+        r#"{"accountEnabled": true}"#,
+        Some("False"),
+    ),
     (r#"Not("false")"#, r#"{}"#, Some("True")),
     (r#"Not([missing])"#, r#"{}"#, Some("True")),
     (r#"[groups]"#, r#"{"groups": ["only"]}"#, Some("only")),
@@ -103,20 +293,48 @@ const EVALUATE: &[(&str, &str, Option<&str>)] = &[
     (r#"Join(".", [a], [b])"#, r#"{}"#, None),
     (r#"Switch([a], , "x", "y")"#, r#"{"a": "z"}"#, None),
     // Multi-valued sources
-    (r#"Join(";", [proxyAddresses], "extra")"#, r#"{"proxyAddresses": ["a", "", "b", null]}"#, Some("a;b;extra")),
-    (r#"Item([proxyAddresses], 2)"#, r#"{"proxyAddresses": ["a", "b", "c"]}"#, Some("b")),
-    (r#"Item([proxyAddresses], 4)"#, r#"{"proxyAddresses": ["a", "b", "c"]}"#, None),
+    (
+        r#"Join(";", [proxyAddresses], "extra")"#,
+        r#"{"proxyAddresses": ["a", "", "b", null]}"#,
+        Some("a;b;extra"),
+    ),
+    (
+        r#"Item([proxyAddresses], 2)"#,
+        r#"{"proxyAddresses": ["a", "b", "c"]}"#,
+        Some("b"),
+    ),
+    (
+        r#"Item([proxyAddresses], 4)"#,
+        r#"{"proxyAddresses": ["a", "b", "c"]}"#,
+        None,
+    ),
     (r#"Item([mail], 1)"#, r#"{"mail": "a@b.c"}"#, Some("a@b.c")),
     // Comparisons: null or empty makes every comparison false, `<>` included
     (r#"IIF([country]<>"USA","abroad","home")"#, r#"{}"#, Some("home")),
-    (r#"IIF([country]<>"USA","abroad","home")"#, r#"{"country": "NZ"}"#, Some("abroad")),
-    (r#"IIF([level] > 5, "senior", "junior")"#, r#"{"level": 12}"#, Some("senior")),
-    (r#"IIF([level] >= 12, "senior", "junior")"#, r#"{"level": "12"}"#, Some("senior")),
+    (
+        r#"IIF([country]<>"USA","abroad","home")"#,
+        r#"{"country": "NZ"}"#,
+        Some("abroad"),
+    ),
+    (
+        r#"IIF([level] > 5, "senior", "junior")"#,
+        r#"{"level": 12}"#,
+        Some("senior"),
+    ),
+    (
+        r#"IIF([level] >= 12, "senior", "junior")"#,
+        r#"{"level": "12"}"#,
+        Some("senior"),
+    ),
     (r#"IIF([level] < 5, "a", "b")"#, r#"{"level": "10"}"#, Some("b")),
     (r#"IIF([level] <= -1, "a", "b")"#, r#"{"level": "-1"}"#, Some("a")),
     (r#"[a]=[b]"#, r#"{"a": "x", "b": "x"}"#, Some("True")),
     (r#"[a]="X""#, r#"{"a": "x"}"#, Some("False")),
-    (r#"IIF(IsPresent([country]),[country],"Other")"#, r#"{}"#, Some("Other")),
+    (
+        r#"IIF(IsPresent([country]),[country],"Other")"#,
+        r#"{}"#,
+        Some("Other"),
+    ),
     (r#"IIF([flag], "on", "off")"#, r#"{"flag": true}"#, Some("on")),
     // Function names in any casing
     (r#"JOIN(",", [a], [b])"#, r#"{"a": "1", "b": "2"}"#, Some("1,2")),
@@ -139,23 +357,69 @@ const EVALUATE: &[(&str, &str, Option<&str>)] = &[
     (r#"ToUpper("straße")"#, r#"{}"#, Some("STRAßE")),
     (r#"ToLower("ÉLODIE")"#, r#"{}"#, Some("élodie")),
     // NormalizeDiacritics: rows of Microsoft's table, and non-Latin scripts left alone
-    (r#"NormalizeDiacritics("Ångström Æsir Øre Łódź Straße Ğ ū̀")"#, r#"{}"#, Some("Angstrom AEsir OEre Lodz Strasse G u")),
-    (r#"NormalizeDiacritics("œ̄ ǣ ı İ ș ț")"#, r#"{}"#, Some("oe ae i I s t")),
+    (
+        r#"NormalizeDiacritics("Ångström Æsir Øre Łódź Straße Ğ ū̀")"#,
+        r#"{}"#,
+        Some("Angstrom AEsir OEre Lodz Strasse G u"),
+    ),
+    (
+        r#"NormalizeDiacritics("œ̄ ǣ ı İ ș ț")"#,
+        r#"{}"#,
+        Some("oe ae i I s t"),
+    ),
     (r#"NormalizeDiacritics("Йосиф が")"#, r#"{}"#, Some("Йосиф が")),
     // Trim is an idsync addition; StripSpaces removes only spaces
     (r#"Trim("  a b  ")"#, r#"{}"#, Some("a b")),
     ("StripSpaces(\" a b\tc \")", r#"{}"#, Some("ab\tc")),
     // Backslash escapes and whitespace between tokens
     (r#""a\\b""#, r#"{}"#, Some(r"a\b")),
-    ("Join(\n  \"-\",\n  [a],\n  [b]\n)", r#"{"a": "1", "b": "2"}"#, Some("1-2")),
+    (
+        "Join(\n  \"-\",\n  [a],\n  [b]\n)",
+        r#"{"a": "1", "b": "2"}"#,
+        Some("1-2"),
+    ),
     // Replace: .NET replacement syntax and the fallback form with a source that has a value
-    (r#"Replace([x], , "(\\d+)-(\\d+)", , "$2-$1", , )"#, r#"{"x": "12-34"}"#, Some("34-12")),
-    (r#"Replace([x], , "b", , "[$&]", , )"#, r#"{"x": "abc"}"#, Some("a[b]c")),
-    (r#"Replace([x], , "b", , "$5 $", , )"#, r#"{"x": "abc"}"#, Some("a $c")),
-    (r#"Replace([telephoneNumber], , "\\+(?<isdCode>\\d* )(?<phoneNumber>\\d{10})", "phoneNumber" , , [mobile], )"#, r#"{"telephoneNumber": "555", "mobile": "+91 8887779999"}"#, Some("555")),
-    (r#"Replace([telephoneNumber], , "\\+(?<isdCode>\\d* )(?<phoneNumber>\\d{10})", "phoneNumber" , , [mobile], )"#, r#"{"mobile": "none"}"#, None),
-    (r#"Replace([x], [old], , , [new], , )"#, r#"{"x": "a.b.c", "old": ".", "new": "/"}"#, Some("a/b/c")),
-    (r##"Replace([x], , [pattern], , "#", , )"##, r#"{"x": "a1b2", "pattern": "\\d"}"#, Some("a#b#")),
+    (
+        r#"Replace([x], , "(\\d+)-(\\d+)", , "$2-$1", , )"#,
+        r#"{"x": "12-34"}"#,
+        Some("34-12"),
+    ),
+    (
+        r#"Replace([x], , "b", , "[$&]", , )"#,
+        r#"{"x": "abc"}"#,
+        Some("a[b]c"),
+    ),
+    (
+        r#"Replace([x], , "b", , "$5 $", , )"#,
+        r#"{"x": "abc"}"#,
+        Some("a $c"),
+    ),
+    (
+        concat!(
+            r#"Replace([telephoneNumber], , "\\+(?<isdCode>\\d* )(?<phoneNumber>\\d{10})", "phoneNumber" , "#,
+            r#", [mobile], )"#,
+        ),
+        r#"{"telephoneNumber": "555", "mobile": "+91 8887779999"}"#,
+        Some("555"),
+    ),
+    (
+        concat!(
+            r#"Replace([telephoneNumber], , "\\+(?<isdCode>\\d* )(?<phoneNumber>\\d{10})", "phoneNumber" , "#,
+            r#", [mobile], )"#,
+        ),
+        r#"{"mobile": "none"}"#,
+        None,
+    ),
+    (
+        r#"Replace([x], [old], , , [new], , )"#,
+        r#"{"x": "a.b.c", "old": ".", "new": "/"}"#,
+        Some("a/b/c"),
+    ),
+    (
+        r##"Replace([x], , [pattern], , "#", , )"##,
+        r#"{"x": "a1b2", "pattern": "\\d"}"#,
+        Some("a#b#"),
+    ),
 ];
 
 #[test]
@@ -176,32 +440,100 @@ fn expressions_evaluate_as_documented() {
 
 /// (expression, attributes, expected error as displayed).
 const EVALUATION_ERRORS: &[(&str, &str, &str)] = &[
-    (r#"[proxyAddresses]"#, r#"{"proxyAddresses": ["a", "b"]}"#,
-     "at position 1: the expression produced 2 values where one was expected; combine them with Join or pick one with Item"),
-    (r#"ToLower([proxyAddresses])"#, r#"{"proxyAddresses": ["a", "b"]}"#,
-     "at position 9: ToLower: source has 2 values where one was expected; combine them with Join or pick one with Item"),
-    (r#"Mid([x], [start], 2)"#, r#"{"x": "abc", "start": "abc"}"#,
-     r#"at position 10: Mid: start must be a whole number, got "abc""#),
-    (r#"Left([x], [n])"#, r#"{"x": "abc"}"#,
-     "at position 11: Left: NumChars must be a whole number, got null"),
-    (r#"Mid("abc", 0, 1)"#, r#"{}"#, "at position 1: Mid: start must be at least 1, got 0"),
-    (r#"Mid("abc", 1, -1)"#, r#"{}"#, "at position 1: Mid: length must be at least 0, got -1"),
-    (r#"Item([p], 0)"#, r#"{"p": ["a"]}"#, "at position 1: Item: index must be at least 1, got 0"),
-    (r#"IIF([flag], "a", "b")"#, r#"{"flag": "maybe"}"#,
-     r#"at position 5: IIF: the condition evaluated to "maybe", which is neither "True" nor "False""#),
-    (r#"IIF([n] > 5, "a", "b")"#, r#"{"n": "x"}"#, r#"at position 9: '>' compares numbers, but "x" is not a number"#),
-    (r#"IIF([n] > 5, "a", "b")"#, r#"{"n": "inf"}"#, r#"at position 9: '>' compares numbers, but "inf" is not a number"#),
-    (r#"Replace([x], , [pattern], , "", , )"#, r#"{"x": "a", "pattern": "("}"#,
-     r#"at position 16: Replace: regexPattern "(" is not a valid regular expression: unclosed group"#),
-    (r#"Replace([x], , [pattern], , "", , )"#, r#"{"x": "a"}"#, "at position 1: Replace: regexPattern evaluated to null"),
-    (r#"Replace([x], , [pattern], [group], "", , )"#, r#"{"x": "a", "pattern": "(?<g>a)", "group": "h"}"#,
-     r#"at position 27: Replace: regexPattern "(?<g>a)" has no group named "h""#),
-    (r#"Replace([x], [old], , , "y", , )"#, r#"{"x": "a", "old": ""}"#,
-     "at position 14: Replace: oldValue is empty, so there is nothing to replace"),
-    (r#"ToLower([manager])"#, r#"{"manager": {"id": "1"}}"#,
-     "at position 9: attribute [manager] holds a JSON object; expressions work on strings, numbers, booleans and arrays of them"),
-    (r#"Join(",", [x])"#, r#"{"x": [[1]]}"#,
-     "at position 11: attribute [x] holds a JSON array; expressions work on strings, numbers, booleans and arrays of them"),
+    (
+        r#"[proxyAddresses]"#,
+        r#"{"proxyAddresses": ["a", "b"]}"#,
+        concat!(
+            "at position 1: the expression produced 2 values where one ",
+            "was expected; combine them with Join or ",
+            "pick one with Item",
+        ),
+    ),
+    (
+        r#"ToLower([proxyAddresses])"#,
+        r#"{"proxyAddresses": ["a", "b"]}"#,
+        concat!(
+            "at position 9: ToLower: source has 2 values where one was expected; combine them with Join or ",
+            "pick one with Item",
+        ),
+    ),
+    (
+        r#"Mid([x], [start], 2)"#,
+        r#"{"x": "abc", "start": "abc"}"#,
+        r#"at position 10: Mid: start must be a whole number, got "abc""#,
+    ),
+    (
+        r#"Left([x], [n])"#,
+        r#"{"x": "abc"}"#,
+        "at position 11: Left: NumChars must be a whole number, got null",
+    ),
+    (
+        r#"Mid("abc", 0, 1)"#,
+        r#"{}"#,
+        "at position 1: Mid: start must be at least 1, got 0",
+    ),
+    (
+        r#"Mid("abc", 1, -1)"#,
+        r#"{}"#,
+        "at position 1: Mid: length must be at least 0, got -1",
+    ),
+    (
+        r#"Item([p], 0)"#,
+        r#"{"p": ["a"]}"#,
+        "at position 1: Item: index must be at least 1, got 0",
+    ),
+    (
+        r#"IIF([flag], "a", "b")"#,
+        r#"{"flag": "maybe"}"#,
+        r#"at position 5: IIF: the condition evaluated to "maybe", which is neither "True" nor "False""#,
+    ),
+    (
+        r#"IIF([n] > 5, "a", "b")"#,
+        r#"{"n": "x"}"#,
+        r#"at position 9: '>' compares numbers, but "x" is not a number"#,
+    ),
+    (
+        r#"IIF([n] > 5, "a", "b")"#,
+        r#"{"n": "inf"}"#,
+        r#"at position 9: '>' compares numbers, but "inf" is not a number"#,
+    ),
+    (
+        r#"Replace([x], , [pattern], , "", , )"#,
+        r#"{"x": "a", "pattern": "("}"#,
+        r#"at position 16: Replace: regexPattern "(" is not a valid regular expression: unclosed group"#,
+    ),
+    (
+        r#"Replace([x], , [pattern], , "", , )"#,
+        r#"{"x": "a"}"#,
+        "at position 1: Replace: regexPattern evaluated to null",
+    ),
+    (
+        r#"Replace([x], , [pattern], [group], "", , )"#,
+        r#"{"x": "a", "pattern": "(?<g>a)", "group": "h"}"#,
+        r#"at position 27: Replace: regexPattern "(?<g>a)" has no group named "h""#,
+    ),
+    (
+        r#"Replace([x], [old], , , "y", , )"#,
+        r#"{"x": "a", "old": ""}"#,
+        "at position 14: Replace: oldValue is empty, so there is nothing to replace",
+    ),
+    (
+        r#"ToLower([manager])"#,
+        r#"{"manager": {"id": "1"}}"#,
+        concat!(
+            "at position 9: attribute [manager] holds a JSON object; expressions work on strings, numbers, ",
+            "booleans and arrays of them",
+        ),
+    ),
+    (
+        r#"Join(",", [x])"#,
+        r#"{"x": [[1]]}"#,
+        concat!(
+            "at position 11: attribute [x] holds a JSON array; ",
+            "expressions work on strings, numbers, booleans ",
+            "and arrays of them",
+        ),
+    ),
 ];
 
 #[test]
@@ -221,51 +553,232 @@ fn evaluation_errors_name_the_position_and_the_problem() {
 
 /// (expression, expected error as displayed).
 const PARSE_ERRORS: &[(&str, &str)] = &[
-    (r#"Join(",", [a] [b])"#, "at position 15: expected ',' or ')' after argument 2 of Join, found attribute [b]"),
-    (r#"Join("é", [a] [b])"#, "at position 15: expected ',' or ')' after argument 2 of Join, found attribute [b]"),
-    (r#"Join(",", [a]"#, "at position 14: expected ',' or ')' after argument 2 of Join, found the end of the expression"),
-    (r#"Mid([a], 1, 2"#, "at position 14: expected ',' or ')' after argument 3 of Mid, found the end of the expression"),
-    (r#"Foo([a])"#, "at position 1: unknown function 'Foo'; the functions are Append, Coalesce, IIF, IsNull, IsNullOrEmpty, IsPresent, Item, Join, Left, Mid, NormalizeDiacritics, Not, Replace, StripSpaces, Switch, ToLower, ToUpper, Trim, Word"),
-    (r#"FormatDateTime([x], , "yyyyMMddHHmmss.fZ", "yyyy-MM-dd")"#, "at position 1: FormatDateTime is an Entra function that idsync does not support"),
-    (r#"Trim(split([x], ","))"#, "at position 6: Split is an Entra function that idsync does not support"),
-    (r#"Left("abc")"#, "at position 1: Left takes 2 arguments, as in Left(String, NumChars); found 1"),
-    (r#"IsNull()"#, "at position 1: IsNull takes 1 argument, as in IsNull(Expression); found 0"),
-    (r#"ToLower("a", "tr", "x")"#, "at position 1: ToLower takes 1 to 2 arguments, as in ToLower(source, culture); found 3"),
-    (r#"Join(",")"#, "at position 1: Join takes at least 2 arguments, as in Join(separator, source1, source2, ...); found 1"),
-    (r#"Switch([a], "d", "k")"#, "at position 1: Switch takes at least 4 arguments, as in Switch(source, defaultValue, key1, value1, key2, value2, ...); found 3"),
-    (r#"Switch([a], "d", "k", "v", "k2")"#, "at position 1: Switch takes key/value pairs after source and defaultValue, so an even number of arguments; found 5"),
-    (r#"Switch([a], "d", , "v")"#, "at position 18: Switch: argument 3 (key1) is required but empty"),
-    (r#"IIF([a]="x", , "b")"#, "at position 14: IIF: argument 2 (valueIfTrue) is required but empty"),
-    (r#"Join(",", [a],, [b])"#, "at position 15: Join: argument 3 (source2) is required but empty"),
-    (r#"Replace([a], "x", , , "y")"#, "at position 1: Replace takes 7 arguments, as in Replace(source, oldValue, regexPattern, regexGroupName, replacementValue, replacementAttributeName, template); found 5"),
-    (r#"Replace(, "x", , , "y", , )"#, "at position 9: Replace: argument 1 (source) is required but empty"),
-    (r#"Replace([a], "x", , , , , )"#, "at position 1: Replace: oldValue needs replacementValue or template"),
-    (r#"Replace([a], "x", "y", , "z", , )"#, "at position 1: Replace: give oldValue or regexPattern, not both"),
-    (r#"Replace([a], , , , "z", , )"#, "at position 1: Replace: needs oldValue or regexPattern"),
-    (r#"Replace([a], "x", , , "y", , "t")"#, "at position 1: Replace: give oldValue with replacementValue or with template, not both"),
-    (r#"Replace([a], "x", , "g", "y", , )"#, "at position 1: Replace: regexGroupName and replacementAttributeName work only with regexPattern"),
-    (r#"Replace([a], , "x", , "y", , "t")"#, "at position 1: Replace: template works only with oldValue"),
-    (r#"Replace([a], , "x", , , [b], )"#, "at position 1: Replace: replacementAttributeName needs regexGroupName"),
-    (r#"Replace([a], , "(?<g>x)", "g", , , )"#, "at position 1: Replace: regexGroupName needs replacementValue or replacementAttributeName"),
-    (r#"Replace([a], , "(", , "z", , )"#, "at position 16: Replace: regexPattern is not a valid regular expression: unclosed group"),
-    (r#"Replace([a], , "(?<=a)b", , "z", , )"#, "at position 16: Replace: regexPattern is not a valid regular expression: look-around, including look-ahead and look-behind, is not supported"),
-    (r#"Replace([a], , "(?<x>a)", "y", "z", , )"#, r#"at position 27: Replace: regexPattern has no group named "y""#),
-    (r#"[a"#, "at position 3: expected ']' to close the attribute opened at position 1"),
-    (r#"[]"#, "at position 1: expected an attribute name between '[' and ']'"),
-    (r#"[a b]"#, "at position 3: unexpected character ' ' in an attribute name: expected a letter, a digit, '_', '.', ':', '-' or the closing ']'"),
-    (r#""abc"#, r#"at position 5: expected '"' to close the string constant opened at position 1"#),
-    (r#"Replace([a], , "\d", , "", , )"#, r#"at position 17: expected '\' or '"' after '\' in a string constant (write a literal backslash as \\)"#),
-    (r#"Join"#, r#"at position 1: expected '(' after 'Join': a bare word can only be a function name; attributes go in [brackets] and strings in "quotes""#),
-    (r#"Left("abc", vbBinaryCompare)"#, r#"at position 13: expected '(' after 'vbBinaryCompare': a bare word can only be a function name; attributes go in [brackets] and strings in "quotes""#),
-    (r#""#, "at position 1: expected an attribute, a string constant, a number or a function call, found the end of the expression"),
-    (r#"   "#, "at position 4: expected an attribute, a string constant, a number or a function call, found the end of the expression"),
-    (r#"[a] [b]"#, "at position 5: expected the end of the expression, found attribute [b]"),
-    (r#"ToLower([a]) )"#, "at position 14: expected the end of the expression, found ')'"),
-    (r#"[a]="x"="y""#, "at position 8: expected the end of the expression, found '=' (comparisons cannot be chained; nest IIF calls instead)"),
-    (r#"IIF([a]=, "x", "y")"#, "at position 9: expected a value after '=', found ','"),
-    (r#"Join(",", ([a]))"#, "at position 11: expected an attribute, a string constant, a number or a function call, found '('"),
-    (r#"Append([a], @)"#, r#"at position 13: unexpected character '@': expected an attribute in [brackets], a string in "quotes", a number or a function call"#),
-    (r#"&HF"#, r#"at position 1: unexpected character '&': expected an attribute in [brackets], a string in "quotes", a number or a function call"#),
+    (
+        r#"Join(",", [a] [b])"#,
+        "at position 15: expected ',' or ')' after argument 2 of Join, found attribute [b]",
+    ),
+    (
+        r#"Join("é", [a] [b])"#,
+        "at position 15: expected ',' or ')' after argument 2 of Join, found attribute [b]",
+    ),
+    (
+        r#"Join(",", [a]"#,
+        "at position 14: expected ',' or ')' after argument 2 of Join, found the end of the expression",
+    ),
+    (
+        r#"Mid([a], 1, 2"#,
+        "at position 14: expected ',' or ')' after argument 3 of Mid, found the end of the expression",
+    ),
+    (
+        r#"Foo([a])"#,
+        concat!(
+            "at position 1: unknown function 'Foo'; the functions are Append, Coalesce, IIF, IsNull, ",
+            "IsNullOrEmpty, IsPresent, Item, Join, Left, Mid, NormalizeDiacritics, Not, Replace, ",
+            "StripSpaces, Switch, ToLower, ToUpper, Trim, Word",
+        ),
+    ),
+    (
+        r#"FormatDateTime([x], , "yyyyMMddHHmmss.fZ", "yyyy-MM-dd")"#,
+        "at position 1: FormatDateTime is an Entra function that idsync does not support",
+    ),
+    (
+        r#"Trim(split([x], ","))"#,
+        "at position 6: Split is an Entra function that idsync does not support",
+    ),
+    (
+        r#"Left("abc")"#,
+        "at position 1: Left takes 2 arguments, as in Left(String, NumChars); found 1",
+    ),
+    (
+        r#"IsNull()"#,
+        "at position 1: IsNull takes 1 argument, as in IsNull(Expression); found 0",
+    ),
+    (
+        r#"ToLower("a", "tr", "x")"#,
+        "at position 1: ToLower takes 1 to 2 arguments, as in ToLower(source, culture); found 3",
+    ),
+    (
+        r#"Join(",")"#,
+        concat!(
+            "at position 1: Join takes at least 2 arguments, as in Join(separator, source1, source2, ...); ",
+            "found 1",
+        ),
+    ),
+    (
+        r#"Switch([a], "d", "k")"#,
+        concat!(
+            "at position 1: Switch takes at least 4 arguments, as in Switch(source, defaultValue, key1, ",
+            "value1, key2, value2, ...); found 3",
+        ),
+    ),
+    (
+        r#"Switch([a], "d", "k", "v", "k2")"#,
+        concat!(
+            "at position 1: Switch takes key/value pairs after source and defaultValue, so an even number ",
+            "of arguments; found 5",
+        ),
+    ),
+    (
+        r#"Switch([a], "d", , "v")"#,
+        "at position 18: Switch: argument 3 (key1) is required but empty",
+    ),
+    (
+        r#"IIF([a]="x", , "b")"#,
+        "at position 14: IIF: argument 2 (valueIfTrue) is required but empty",
+    ),
+    (
+        r#"Join(",", [a],, [b])"#,
+        "at position 15: Join: argument 3 (source2) is required but empty",
+    ),
+    (
+        r#"Replace([a], "x", , , "y")"#,
+        concat!(
+            "at position 1: Replace takes 7 arguments, as in Replace(source, oldValue, regexPattern, ",
+            "regexGroupName, replacementValue, replacementAttributeName, template); found 5",
+        ),
+    ),
+    (
+        r#"Replace(, "x", , , "y", , )"#,
+        "at position 9: Replace: argument 1 (source) is required but empty",
+    ),
+    (
+        r#"Replace([a], "x", , , , , )"#,
+        "at position 1: Replace: oldValue needs replacementValue or template",
+    ),
+    (
+        r#"Replace([a], "x", "y", , "z", , )"#,
+        "at position 1: Replace: give oldValue or regexPattern, not both",
+    ),
+    (
+        r#"Replace([a], , , , "z", , )"#,
+        "at position 1: Replace: needs oldValue or regexPattern",
+    ),
+    (
+        r#"Replace([a], "x", , , "y", , "t")"#,
+        "at position 1: Replace: give oldValue with replacementValue or with template, not both",
+    ),
+    (
+        r#"Replace([a], "x", , "g", "y", , )"#,
+        "at position 1: Replace: regexGroupName and replacementAttributeName work only with regexPattern",
+    ),
+    (
+        r#"Replace([a], , "x", , "y", , "t")"#,
+        "at position 1: Replace: template works only with oldValue",
+    ),
+    (
+        r#"Replace([a], , "x", , , [b], )"#,
+        "at position 1: Replace: replacementAttributeName needs regexGroupName",
+    ),
+    (
+        r#"Replace([a], , "(?<g>x)", "g", , , )"#,
+        "at position 1: Replace: regexGroupName needs replacementValue or replacementAttributeName",
+    ),
+    (
+        r#"Replace([a], , "(", , "z", , )"#,
+        "at position 16: Replace: regexPattern is not a valid regular expression: unclosed group",
+    ),
+    (
+        r#"Replace([a], , "(?<=a)b", , "z", , )"#,
+        concat!(
+            "at position 16: Replace: regexPattern is not a valid regular expression: look-around, ",
+            "including look-ahead and look-behind, is not supported",
+        ),
+    ),
+    (
+        r#"Replace([a], , "(?<x>a)", "y", "z", , )"#,
+        r#"at position 27: Replace: regexPattern has no group named "y""#,
+    ),
+    (
+        r#"[a"#,
+        "at position 3: expected ']' to close the attribute opened at position 1",
+    ),
+    (
+        r#"[]"#,
+        "at position 1: expected an attribute name between '[' and ']'",
+    ),
+    (
+        r#"[a b]"#,
+        concat!(
+            "at position 3: unexpected character ' ' in an attribute name: expected a letter, a digit, '_', ",
+            "'.', ':', '-' or the closing ']'",
+        ),
+    ),
+    (
+        r#""abc"#,
+        r#"at position 5: expected '"' to close the string constant opened at position 1"#,
+    ),
+    (
+        r#"Replace([a], , "\d", , "", , )"#,
+        concat!(
+            r#"at position 17: expected '\' or '"' after '\' in a string constant (write a literal "#,
+            r#"backslash as \\)"#,
+        ),
+    ),
+    (
+        r#"Join"#,
+        concat!(
+            r#"at position 1: expected '(' after 'Join': a bare word can only be a function name; "#,
+            r#"attributes go in [brackets] and strings in "quotes""#,
+        ),
+    ),
+    (
+        r#"Left("abc", vbBinaryCompare)"#,
+        concat!(
+            r#"at position 13: expected '(' after 'vbBinaryCompare': a bare word can only be a function "#,
+            r#"name; attributes go in [brackets] and strings in "quotes""#,
+        ),
+    ),
+    (
+        r#""#,
+        concat!(
+            "at position 1: expected an attribute, a string constant, a number or a function call, found ",
+            "the end of the expression",
+        ),
+    ),
+    (
+        r#"   "#,
+        concat!(
+            "at position 4: expected an attribute, a string constant, a number or a function call, found ",
+            "the end of the expression",
+        ),
+    ),
+    (
+        r#"[a] [b]"#,
+        "at position 5: expected the end of the expression, found attribute [b]",
+    ),
+    (
+        r#"ToLower([a]) )"#,
+        "at position 14: expected the end of the expression, found ')'",
+    ),
+    (
+        r#"[a]="x"="y""#,
+        concat!(
+            "at position 8: expected the end of the expression, found '=' (comparisons cannot be chained; ",
+            "nest IIF calls instead)",
+        ),
+    ),
+    (
+        r#"IIF([a]=, "x", "y")"#,
+        "at position 9: expected a value after '=', found ','",
+    ),
+    (
+        r#"Join(",", ([a]))"#,
+        "at position 11: expected an attribute, a string constant, a number or a function call, found '('",
+    ),
+    (
+        r#"Append([a], @)"#,
+        concat!(
+            r#"at position 13: unexpected character '@': expected an attribute in [brackets], a string in "#,
+            r#""quotes", a number or a function call"#,
+        ),
+    ),
+    (
+        r#"&HF"#,
+        concat!(
+            r#"at position 1: unexpected character '&': expected an attribute in [brackets], a string in "#,
+            r#""quotes", a number or a function call"#,
+        ),
+    ),
 ];
 
 #[test]
@@ -300,7 +813,10 @@ const ATTRIBUTES: &[(&str, &[&str])] = &[
         &["givenName", "mail", "surname"],
     ),
     (
-        r#"Replace([telephoneNumber], , "\\+(?<isdCode>\\d* )(?<phoneNumber>\\d{10})", "phoneNumber" , , [mobile], )"#,
+        concat!(
+            r#"Replace([telephoneNumber], , "\\+(?<isdCode>\\d* )(?<phoneNumber>\\d{10})", "phoneNumber" , "#,
+            r#", [mobile], )"#,
+        ),
         &["mobile", "telephoneNumber"],
     ),
     (r#"Replace([x], [old], , , [new], , )"#, &["new", "old", "x"]),
@@ -313,7 +829,10 @@ const ATTRIBUTES: &[(&str, &[&str])] = &[
         &["country", "department"],
     ),
     (
-        r#"Switch(IsPresent([directManager]),[directManager], IsPresent([skiplevelManager]),[skiplevelManager], IsPresent([director]),[director])"#,
+        concat!(
+            r#"Switch(IsPresent([directManager]),[directManager], "#,
+            r#"IsPresent([skiplevelManager]),[skiplevelManager], IsPresent([director]),[director])"#,
+        ),
         &["directManager", "director", "skiplevelManager"],
     ),
     (
@@ -376,7 +895,11 @@ fn mapping_reports_the_target_of_a_bad_expression() {
     let error = Mapping::new(rows).map(|_| ()).map_err(|e| e.to_string());
     assert_eq!(
         error,
-        Err(r#"mapping for "displayName": at position 23: expected ',' or ')' after argument 2 of Join, found attribute [surname]"#.to_owned())
+        Err(concat!(
+            r#"mapping for "displayName": at position 23: expected ',' or ')' after argument 2 of Join, "#,
+            r#"found attribute [surname]"#,
+        )
+        .to_owned())
     );
     let duplicate = Mapping::new([("a", "[x]", false), ("a", "[y]", true)]).map(|_| ());
     assert_eq!(
@@ -579,30 +1102,67 @@ fn operators_parse_in_any_documented_spelling() {
 /// (scope as JSON, expected error as displayed).
 fn scope_errors() -> Vec<(Json, &'static str)> {
     vec![
-        (json!([{"clauses": [{"attribute": "department", "operator": "EQUALS"}]}]),
-         "scoping filter 1, clause 1 (department EQUALS): EQUALS needs a value"),
-        (json!([{"clauses": [{"attribute": "mail", "operator": "IS NOT NULL"}]},
+        (
+            json!([{"clauses": [{"attribute": "department", "operator": "EQUALS"}]}]),
+            "scoping filter 1, clause 1 (department EQUALS): EQUALS needs a value",
+        ),
+        (
+            json!([{"clauses": [{"attribute": "mail", "operator": "IS NOT NULL"}]},
                 {"clauses": [{"attribute": "mail", "operator": "IS NOT NULL"},
                              {"attribute": "mail", "operator": "IS NULL", "value": "x"}]}]),
-         "scoping filter 2, clause 2 (mail IS NULL): IS NULL takes no value"),
-        (json!([{"clauses": [{"attribute": "upn", "operator": "REGEX MATCH", "value": "("}]}]),
-         "scoping filter 1, clause 1 (upn REGEX MATCH): value is not a valid regular expression: unclosed group"),
-        (json!([{"clauses": [{"attribute": "id", "operator": "Greater_Than", "value": "ten"}]}]),
-         "scoping filter 1, clause 1 (id Greater_Than): value must be an integer, got \"ten\""),
-        (json!([{"clauses": [{"attribute": " ", "operator": "IS NULL"}]}]),
-         "scoping filter 1, clause 1 (  IS NULL): attribute is empty"),
-        (json!([{"name": "empty", "clauses": []}]), "scoping filter 1 has no clauses"),
-        (json!([{"clauses": [{"attribute": "a", "operator": "LIKE", "value": "x"}]}]),
-         "unknown scoping operator \"LIKE\": the operators are IS NOT NULL, IS NULL, EQUALS, NOT EQUALS, IS TRUE, IS FALSE, REGEX MATCH, NOT REGEX MATCH, Greater_Than, Greater_Than_OR_EQUALS, Includes, ENDS_WITH"),
-        (json!([{"clauses": [{"attribute": "a", "operator": "&", "value": "x"}]}]),
-         "unknown scoping operator \"&\": Microsoft's description of '&' and '!&' leaves their meaning unclear, so idsync does not offer them; use REGEX MATCH"),
-        (json!([{"clauses": [{"attribute": "a", "operator": "contains", "value": "x"}]}]),
-         "unknown scoping operator \"contains\": use Includes"),
-        (json!([{"clauses": [{"attribute": "a", "operator": "EQUALS", "values": "x"}]}]),
-         "unknown field `values`, expected one of `attribute`, `operator`, `value`"),
-        (json!([{"clause": []}]), "unknown field `clause`, expected `name` or `clauses`"),
-        (json!([{"clauses": [{"attribute": "a", "operator": "EQUALS", "value": ["x"]}]}]),
-         "invalid type: sequence, expected a string or an integer"),
+            "scoping filter 2, clause 2 (mail IS NULL): IS NULL takes no value",
+        ),
+        (
+            json!([{"clauses": [{"attribute": "upn", "operator": "REGEX MATCH", "value": "("}]}]),
+            concat!(
+                "scoping filter 1, clause 1 (upn REGEX MATCH): value is not a valid regular expression: ",
+                "unclosed group",
+            ),
+        ),
+        (
+            json!([{"clauses": [{"attribute": "id", "operator": "Greater_Than", "value": "ten"}]}]),
+            "scoping filter 1, clause 1 (id Greater_Than): value must be an integer, got \"ten\"",
+        ),
+        (
+            json!([{"clauses": [{"attribute": " ", "operator": "IS NULL"}]}]),
+            "scoping filter 1, clause 1 (  IS NULL): attribute is empty",
+        ),
+        (
+            json!([{"name": "empty", "clauses": []}]),
+            "scoping filter 1 has no clauses",
+        ),
+        (
+            json!([{"clauses": [{"attribute": "a", "operator": "LIKE", "value": "x"}]}]),
+            concat!(
+                "unknown scoping operator \"LIKE\": the operators are IS NOT NULL, IS NULL, EQUALS, NOT ",
+                "EQUALS, IS TRUE, IS FALSE, REGEX MATCH, NOT REGEX MATCH, Greater_Than, ",
+                "Greater_Than_OR_EQUALS, Includes, ENDS_WITH",
+            ),
+        ),
+        (
+            json!([{"clauses": [{"attribute": "a", "operator": "&", "value": "x"}]}]),
+            concat!(
+                "unknown scoping operator \"&\": Microsoft's description ",
+                "of '&' and '!&' leaves their meaning ",
+                "unclear, so idsync does not offer them; use REGEX MATCH",
+            ),
+        ),
+        (
+            json!([{"clauses": [{"attribute": "a", "operator": "contains", "value": "x"}]}]),
+            "unknown scoping operator \"contains\": use Includes",
+        ),
+        (
+            json!([{"clauses": [{"attribute": "a", "operator": "EQUALS", "values": "x"}]}]),
+            "unknown field `values`, expected one of `attribute`, `operator`, `value`",
+        ),
+        (
+            json!([{"clause": []}]),
+            "unknown field `clause`, expected `name` or `clauses`",
+        ),
+        (
+            json!([{"clauses": [{"attribute": "a", "operator": "EQUALS", "value": ["x"]}]}]),
+            "invalid type: sequence, expected a string or an integer",
+        ),
     ]
 }
 
@@ -656,7 +1216,10 @@ fn decisions() -> Vec<(Json, &'static str, &'static str)> {
         (json!([]), r#"{}"#, "in scope: no scoping filters are configured"),
         (
             example_scope(),
-            r#"{"state": "New York", "department": "Engineering", "employeeId": "1500000", "jobTitle": "Dev"}"#,
+            concat!(
+                r#"{"state": "New York", "department": "Engineering", "employeeId": "1500000", "jobTitle": "#,
+                r#""Dev"}"#,
+            ),
             r#"in scope: every clause of scoping filter 1 ("NY engineers") holds"#,
         ),
         (
@@ -667,27 +1230,52 @@ fn decisions() -> Vec<(Json, &'static str, &'static str)> {
         (
             example_scope(),
             r#"{"state": "New York", "department": "Sales", "mail": "x@contoso.com"}"#,
-            r#"out of scope: scoping filter 1 ("NY engineers"), clause 2 (department EQUALS "Engineering") is false: the value is "Sales"; scoping filter 2, clause 1 (mail ENDS_WITH "@contractors.contoso.com") is false: the value is "x@contoso.com""#,
+            concat!(
+                r#"out of scope: scoping filter 1 ("NY engineers"), clause 2 (department EQUALS "#,
+                r#""Engineering") is false: the value is "Sales"; scoping filter 2, clause 1 (mail "#,
+                r#"ENDS_WITH "@contractors.contoso.com") is false: the value is "x@contoso.com""#,
+            ),
         ),
         (
             example_scope(),
-            r#"{"state": "New York", "department": "Engineering", "employeeId": "2500000", "jobTitle": "Dev"}"#,
-            r#"out of scope: scoping filter 1 ("NY engineers"), clause 4 (employeeId REGEX MATCH "^(1[0-9]{6}|2000000)$") is false: the value is "2500000"; scoping filter 2, clause 1 (mail ENDS_WITH "@contractors.contoso.com") is false: the attribute has no value"#,
+            concat!(
+                r#"{"state": "New York", "department": "Engineering", "employeeId": "2500000", "jobTitle": "#,
+                r#""Dev"}"#,
+            ),
+            concat!(
+                r#"out of scope: scoping filter 1 ("NY engineers"), clause 4 (employeeId REGEX MATCH "#,
+                r#""^(1[0-9]{6}|2000000)$") is false: the value is "2500000"; scoping filter 2, clause 1 "#,
+                r#"(mail ENDS_WITH "@contractors.contoso.com") is false: the attribute has no value"#,
+            ),
         ),
         (
             example_scope(),
-            r#"{"state": "New York", "department": "Engineering", "employeeId": "E1", "jobTitle": "Dev", "mail": ["a", "b"]}"#,
-            r#"out of scope: scoping filter 1 ("NY engineers"), clause 3 (employeeId Greater_Than_OR_EQUALS "1000000") is false: the value "E1" is not an integer; scoping filter 2, clause 1 (mail ENDS_WITH "@contractors.contoso.com") is false: the attribute has 2 values, and scoping filters do not support multi-valued attributes"#,
+            concat!(
+                r#"{"state": "New York", "department": "Engineering", "employeeId": "E1", "jobTitle": "#,
+                r#""Dev", "mail": ["a", "b"]}"#,
+            ),
+            concat!(
+                r#"out of scope: scoping filter 1 ("NY engineers"), clause 3 (employeeId "#,
+                r#"Greater_Than_OR_EQUALS "1000000") is false: the value "E1" is not an integer; scoping "#,
+                r#"filter 2, clause 1 (mail ENDS_WITH "@contractors.contoso.com") is false: the attribute "#,
+                r#"has 2 values, and scoping filters do not support multi-valued attributes"#,
+            ),
         ),
         (
             json!([{"clauses": [{"attribute": "profile.isAdmin", "operator": "IS TRUE"}]}]),
             r#"{"profile": {"isAdmin": "maybe"}}"#,
-            r#"out of scope: scoping filter 1, clause 1 (profile.isAdmin IS TRUE) is false: the value "maybe" is not a boolean"#,
+            concat!(
+                r#"out of scope: scoping filter 1, clause 1 (profile.isAdmin IS TRUE) is false: the value "#,
+                r#""maybe" is not a boolean"#,
+            ),
         ),
         (
             json!([{"clauses": [{"attribute": "manager", "operator": "EQUALS", "value": "x"}]}]),
             r#"{"manager": {"id": "x"}}"#,
-            r#"out of scope: scoping filter 1, clause 1 (manager EQUALS "x") is false: the attribute holds a JSON object"#,
+            concat!(
+                r#"out of scope: scoping filter 1, clause 1 (manager EQUALS "x") is false: the attribute "#,
+                r#"holds a JSON object"#,
+            ),
         ),
         (
             json!([{"clauses": [{"attribute": "mail", "operator": "IS NULL"}]}]),
