@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use idsync_source::http::{describe_reqwest, retry_after};
 use idsync_source::retry::{self, Failure, RetryPolicy};
 use idsync_source::{Secret, SourceError};
 use serde::Deserialize;
@@ -13,7 +14,6 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::client::{describe_reqwest, retry_after};
 use crate::error::GoogleError;
 use crate::key::{Signer, GRANT_TYPE};
 
