@@ -221,6 +221,16 @@ impl FakeGoogle {
         self.state().tokens.clear();
     }
 
+    /// A valid bearer token without the JWT grant, for bare clients (the benchmark's floor).
+    pub fn grant(&self) -> String {
+        let mut state = self.state();
+        state.next_token += 1;
+        let token = format!("ya29.fake-direct-{}", state.next_token);
+        let expiry = now() + state.settings.token_lifetime_secs;
+        state.tokens.insert(token.clone(), expiry);
+        token
+    }
+
     pub fn token_requests(&self) -> usize {
         self.state().token_requests
     }
