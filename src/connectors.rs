@@ -2,6 +2,7 @@
 
 use idsync_entra::EntraSource;
 use idsync_file::FileSource;
+use idsync_google::GoogleSource;
 use idsync_okta::OktaSource;
 use idsync_source::Source;
 
@@ -26,6 +27,7 @@ pub fn build(config: &ConnectorConfig) -> Connector {
         ConnectorKind::File(file) => Box::new(FileSource::new(&config.name, file.clone())),
         ConnectorKind::Entra(entra) => Box::new(EntraSource::new(&config.name, (**entra).clone())),
         ConnectorKind::Okta(okta) => Box::new(OktaSource::new(&config.name, (**okta).clone())),
+        ConnectorKind::Google(google) => Box::new(GoogleSource::new(&config.name, (**google).clone())),
     };
     Connector {
         config: config.clone(),

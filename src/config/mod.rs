@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use idsync_entra::EntraConfig;
 use idsync_file::FileConfig;
+use idsync_google::GoogleConfig;
 use idsync_okta::OktaConfig;
 use idsync_source::Secret;
 use serde::de::DeserializeOwned;
@@ -313,6 +314,7 @@ pub enum ConnectorKind {
     File(FileConfig),
     Entra(Box<EntraConfig>),
     Okta(Box<OktaConfig>),
+    Google(Box<GoogleConfig>),
 }
 
 impl Config {
@@ -481,10 +483,20 @@ fn connector(mut table: toml::Table, base: &Path) -> Result<ConnectorConfig, (St
                 .collect();
             ConnectorKind::Okta(Box::new(okta))
         }
+        "google" => {
+            let mut google: GoogleConfig = typed(toml::Value::Table(table))?;
+            google.check(base).map_err(|p| (p.key, p.message))?;
+            plan.create_only = google
+                .create_only_fields()
+                .into_iter()
+                .filter_map(|target| UserField::ALL.into_iter().find(|f| f.column() == target))
+                .collect();
+            ConnectorKind::Google(Box::new(google))
+        }
         other => {
             return Err((
                 "kind".into(),
-                format!("unknown connector kind {other:?} (known: file, entra, okta)"),
+                format!("unknown connector kind {other:?} (known: file, entra, okta, google)"),
             ))
         }
     };

@@ -67,6 +67,7 @@
 // Test code: a broken fixture should fail the test loudly, right where it broke.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 
+pub mod google;
 pub mod graph;
 pub mod keys;
 pub mod mirror;
