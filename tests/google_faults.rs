@@ -239,10 +239,11 @@ async fn an_empty_user_list_is_held_by_the_guard() {
     );
     let path = dir.path().join("idsync.toml");
     let config = Config::parse(&text, &path, Vec::new()).unwrap();
-    Db::open(&config.database).unwrap().migrate().unwrap();
+    let store = store::Store::open(&config.database);
+    store.migrate().await.unwrap();
     let connector = connectors::build(&config.connectors[0]);
     let progress = RunProgress::hidden();
-    let run = || reconcile::run_once(&config.database, &connector, RunOptions::default(), &progress);
+    let run = || reconcile::run_once(&store, &connector, RunOptions::default(), &progress);
 
     let report = run().await;
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.summary());
