@@ -269,7 +269,7 @@ struct CommonKeys {
     /// Unique; it becomes the `source` column of everything the connector owns. Changing it
     /// makes the connector a stranger to its own users.
     name: String,
-    /// `file` (more kinds come with their connectors).
+    /// `file`, `entra`, `okta` or `google`.
     kind: String,
     /// A crontab expression (`*/40 * * * *`, `0 6 * * 1-5`, `@hourly`, or 6-7 fields with
     /// seconds). Give this or `interval`; the default is every 40 minutes.
