@@ -570,7 +570,24 @@ fn the_guard_holds_mass_removals_but_not_a_first_sync() {
         max_deactivations: 500,
         max_deactivation_percent: 100.0,
     };
-    assert_eq!(planner::judge(&plan, &local, &loose, false), Verdict::Pass);
+    // An answer without any of the source's active users is held even by loose thresholds.
+    assert_eq!(
+        planner::judge(&plan, &local, &loose, false),
+        Verdict::Hold {
+            reason: "the source no longer lists any of its 10 active users: an empty or partial \
+                     answer is held whatever the thresholds"
+                .into()
+        }
+    );
+    let one_left = planner::plan(
+        SRC,
+        snapshot(vec![rec("e-1", "u1@example.com", None)], vec![]),
+        &local,
+        &PlanSettings::default(),
+        now(),
+    );
+    assert_eq!(one_left.deactivations.len(), 9);
+    assert_eq!(planner::judge(&one_left, &local, &loose, false), Verdict::Pass);
     let (safe, held) = planner::withhold_destructive(&plan);
     assert!(safe.deactivations.is_empty() && safe.links_removed.is_empty());
     assert_eq!(held.deactivations.len(), 10);

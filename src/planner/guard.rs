@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::model::Plan;
+use super::model::{DeactivationReason, Plan};
 use crate::local::LocalState;
 
 /// Thresholds, per connector.
@@ -60,13 +60,42 @@ pub fn judge(plan: &Plan, local: &LocalState, settings: &GuardSettings, approved
     });
     let users = (plan.deactivations.len() + plan.purges.len()) as u64;
     let groups = plan.group_deletes.len() as u64;
-    let reason = over(users, owned_users, "users", settings)
+    let reason = empties_the_source(plan, local)
+        .or_else(|| over(users, owned_users, "users", settings))
         .or_else(|| over(groups, owned_groups, "groups", settings));
     match (reason, approved) {
         (None, _) => Verdict::Pass,
         (Some(reason), true) => Verdict::Approved { reason },
         (Some(reason), false) => Verdict::Hold { reason },
     }
+}
+
+/// A complete answer that no longer lists a single one of the source's active users is far more
+/// often an empty or broken listing (an expired admin role, a filter gone wrong, a proxy's
+/// empty page) than a company that let everyone go. Such a run is held whatever the thresholds
+/// say, so a permissive `max_deactivation_percent` cannot turn an empty answer into a mass
+/// deactivation. Only a full load can tell: a targeted load sees part of the source.
+fn empties_the_source(plan: &Plan, local: &LocalState) -> Option<String> {
+    if local.owned_counts.is_some() {
+        return None;
+    }
+    let source = plan.source.as_str();
+    let active = local
+        .users
+        .iter()
+        .filter(|u| u.source.as_deref() == Some(source) && u.active && u.archived_at.is_none())
+        .count();
+    let removed = plan
+        .deactivations
+        .iter()
+        .filter(|d| d.reason == Some(DeactivationReason::Removed))
+        .count();
+    (active > 0 && removed >= active).then(|| {
+        format!(
+            "the source no longer lists any of its {active} active users: an empty or partial \
+             answer is held whatever the thresholds"
+        )
+    })
 }
 
 fn over(count: u64, base: u64, what: &str, settings: &GuardSettings) -> Option<String> {
