@@ -1,5 +1,6 @@
-//! A SCIM request is one transaction: a late 400 or 409 leaves every table as it was. Each
-//! case runs on SQLite and on PostgreSQL.
+//! A SCIM request is one transaction (a late 400 or 409 leaves every table as it was), and who
+//! may change what: the users of a pull connector are read-only to SCIM, the application's
+//! own users are not SCIM's to delete. Each case runs on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -8,12 +9,13 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use idsync::config::ScimDelete;
-use idsync::store::{DatabaseUrl, Db};
+use idsync::config::{Config, ScimDelete};
+use idsync::reconcile::{self, RunOptions, RunProgress};
+use idsync::store::{self, DatabaseUrl, Db};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::postgres::TestDatabase;
-use support::scim::{config, Server};
+use support::scim::{config, filter, Server};
 
 /// The tables a SCIM write may touch.
 const TABLES: &[&str] = &[
@@ -25,10 +27,11 @@ const TABLES: &[&str] = &[
     "conflicts",
 ];
 
-/// A SCIM server over a fresh database.
+/// A SCIM server over a database that a `file` connector named `hr` also writes.
 struct Fixture {
     s: Server,
-    _dir: tempfile::TempDir,
+    config: Config,
+    dir: tempfile::TempDir,
     _pg: Option<TestDatabase>,
 }
 
@@ -45,13 +48,32 @@ impl Fixture {
     }
 
     async fn start(url: String, dir: tempfile::TempDir, pg: Option<TestDatabase>) -> Fixture {
+        let export = dir.path().join("export.json");
+        support::write_export(&export, &[], &[]);
+        let path = support::file_config(dir.path(), &url, &export, "");
+        let loaded = Config::load(&path).unwrap();
         let db_url = DatabaseUrl::parse(&url).unwrap();
         let s = Server::start(db_url, None, config(ScimDelete::Archive)).await;
         Fixture {
             s,
-            _dir: dir,
+            config: loaded,
+            dir,
             _pg: pg,
         }
+    }
+
+    /// Runs the `hr` connector once over `users` (an export of `file`'s format).
+    async fn sync_hr(&self, users: &[Value]) {
+        support::write_export(&self.dir.path().join("export.json"), users, &[]);
+        let connector = idsync::connectors::build(&self.config.connectors[0]);
+        let report = reconcile::run_once(
+            &store::Store::open(&self.s.url),
+            &connector,
+            RunOptions::default(),
+            &RunProgress::hidden(),
+        )
+        .await;
+        assert!(!report.outcome.is_failed(), "{}", report.summary());
     }
 
     /// A user the application created itself (no source), as a SAML sign-in would.
@@ -74,6 +96,13 @@ impl Fixture {
         self.s
             .db(|db| TABLES.iter().map(|t| (*t, rows_of(db, t))).collect())
             .await
+    }
+
+    async fn user_id(&self, user_name: &str) -> String {
+        let q = filter(&format!("userName eq \"{user_name}\""));
+        let (st, list) = self.s.get(&format!("/Users?{q}")).await;
+        assert_eq!(st, StatusCode::OK, "{list}");
+        list["Resources"][0]["id"].as_str().unwrap().to_owned()
     }
 }
 
@@ -164,6 +193,135 @@ async fn a_late_conflict_adopts_nothing(f: Fixture) {
     assert_eq!(f.snapshot().await, before, "PATCH");
 }
 
+/// DELETE of the application's own user is refused until SCIM adopts it; then it archives.
+async fn a_local_user_is_deleted_only_once_adopted(f: Fixture) {
+    f.local_user("local1", "dana@contoso.example").await;
+    let before = f.snapshot().await;
+    let (st, e) = f.s.delete("/Users/local1").await;
+    refused(st, &e, "mutability");
+    assert!(e["detail"].as_str().unwrap().contains("local1"), "{e}");
+    assert_eq!(f.snapshot().await, before);
+    let (st, u) = f.s.get("/Users/local1").await;
+    assert_eq!((st, &u["active"]), (StatusCode::OK, &json!(true)), "{u}");
+
+    // Adopted by a PATCH (as Entra does after finding it by userName), it is SCIM's.
+    let (st, u) =
+        f.s.patch(
+            "/Users/local1",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{ "op": "replace", "path": "displayName", "value": "Dana" }],
+            }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    assert_eq!(u["displayName"], "Dana");
+    let (st, e) = f.s.delete("/Users/local1").await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
+    assert_eq!(f.s.get("/Users/local1").await.0, StatusCode::NOT_FOUND);
+    let (active, archived): (bool, bool) =
+        f.s.db(|db| {
+            use idsync::store::schema::users;
+            idsync::with_conn!(db, c => users::table
+                .filter(users::scim_id.eq("local1"))
+                .select((users::active, users::archived_at.is_not_null()))
+                .first(c))
+            .unwrap()
+        })
+        .await;
+    assert_eq!((active, archived), (false, true), "archived, the row kept");
+}
+
+/// DELETE of the application's own group is refused; a PATCH takes it over, then DELETE works.
+async fn a_local_group_is_deleted_only_once_taken_over(f: Fixture) {
+    f.s.db(|db| {
+        idsync::with_conn!(db, c => diesel::sql_query(
+            "INSERT INTO groups (scim_id, display_name, created_at, updated_at) \
+             VALUES ('lg1', 'Local group', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+        .execute(c))
+        .unwrap()
+    })
+    .await;
+    let before = f.snapshot().await;
+    let (st, e) = f.s.delete("/Groups/lg1").await;
+    refused(st, &e, "mutability");
+    assert_eq!(f.snapshot().await, before);
+    let (st, g) =
+        f.s.patch(
+            "/Groups/lg1",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{ "op": "replace", "path": "displayName", "value": "Taken" }],
+            }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{g}");
+    let (_, g) = f.s.get("/Groups/lg1").await;
+    assert_eq!(g["displayName"], "Taken", "{g}");
+    let (st, e) = f.s.delete("/Groups/lg1").await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
+    assert_eq!(f.s.get("/Groups/lg1").await.0, StatusCode::NOT_FOUND);
+}
+
+/// A user the `hr` connector owns: every SCIM write is a 400 naming `hr`, and nothing changes.
+async fn a_pull_owned_user_is_read_only(f: Fixture) {
+    f.sync_hr(&[support::export_user("E1", "eve@contoso.example", None, true)])
+        .await;
+    let id = f.user_id("eve@contoso.example").await;
+    let before = f.snapshot().await;
+    let patch = |op: Value| json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [op] });
+    let path = format!("/Users/{id}");
+    let answers = [
+        f.s.patch(
+            &path,
+            &patch(json!({ "op": "replace", "path": "displayName", "value": "X" })),
+        )
+        .await,
+        f.s.patch(
+            &path,
+            &patch(json!({ "op": "replace", "path": "active", "value": false })),
+        )
+        .await,
+        f.s.put(
+            &path,
+            &json!({ "userName": "eve@contoso.example", "active": false }),
+        )
+        .await,
+        f.s.delete(&path).await,
+    ];
+    for (st, e) in &answers {
+        refused(*st, e, "mutability");
+        assert!(e["detail"].as_str().unwrap().contains("\"hr\""), "{e}");
+    }
+    assert_eq!(f.snapshot().await, before);
+    let (_, u) = f.s.get(&path).await;
+    assert_eq!(
+        (&u["active"], &u["displayName"]),
+        (&json!(true), &json!("User E1")),
+        "{u}"
+    );
+
+    // A POST of the same person links to it and answers it as its owner has it...
+    let (st, u) =
+        f.s.post(
+            "/Users",
+            &json!({ "userName": "eve@contoso.example", "externalId": "x-eve", "displayName": "P" }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{u}");
+    assert_eq!(
+        (&u["id"], &u["displayName"]),
+        (&json!(id), &json!("User E1")),
+        "{u}"
+    );
+    // ...and the user stays the connector's.
+    let (st, e) = f.s.delete(&path).await;
+    refused(st, &e, "mutability");
+    let (_, u) = f.s.get(&path).await;
+    assert_eq!(u["active"], true, "{u}");
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -184,4 +342,7 @@ macro_rules! on_both {
 on_both!(
     a_failed_group_patch_writes_nothing,
     a_late_conflict_adopts_nothing,
+    a_local_user_is_deleted_only_once_adopted,
+    a_local_group_is_deleted_only_once_taken_over,
+    a_pull_owned_user_is_read_only,
 );
