@@ -346,3 +346,41 @@ on_both!(
     a_local_group_is_deleted_only_once_taken_over,
     a_pull_owned_user_is_read_only,
 );
+
+/// A SCIM write that arrives while another process holds SQLite's write lock (a connector's
+/// run) waits for it within the busy timeout, then succeeds; neither side fails.
+#[tokio::test]
+async fn a_scim_write_waits_for_another_writer_on_sqlite() {
+    let f = Fixture::sqlite().await;
+    f.local_user("local1", "dana@contoso.example").await;
+    let url = f.s.url.clone();
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+    let other = tokio::task::spawn_blocking(move || {
+        let mut db = Db::open(&url).unwrap();
+        db.write_transaction(|db| {
+            idsync::with_conn!(db, c => diesel::sql_query(
+                "UPDATE users SET display_name = 'Other writer' WHERE scim_id = 'local1'"
+            )
+            .execute(c))?;
+            locked_tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            Ok::<_, idsync::store::StoreError>(())
+        })
+    });
+    locked_rx.await.unwrap();
+    let started = std::time::Instant::now();
+    let (st, u) =
+        f.s.post(
+            "/Users",
+            &json!({ "userName": "eve@contoso.example", "externalId": "e1" }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{u}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(300),
+        "it waited"
+    );
+    other.await.unwrap().unwrap();
+    let (_, u) = f.s.get("/Users/local1").await;
+    assert_eq!(u["displayName"], "Other writer", "{u}");
+}
