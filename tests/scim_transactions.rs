@@ -27,6 +27,9 @@ const TABLES: &[&str] = &[
     "conflicts",
 ];
 
+/// The schema of a PATCH request (RFC 7644 section 3.5.2).
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
 /// A SCIM server over a database that a `file` connector named `hr` also writes.
 struct Fixture {
     s: Server,
@@ -153,7 +156,7 @@ async fn a_failed_group_patch_writes_nothing(f: Fixture) {
         f.s.patch(
             &format!("/Groups/{gid}"),
             &json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "schemas": [PATCH_OP],
                 "Operations": [{ "op": "add", "path": "members",
                                  "value": [{ "value": "local1" }, { "value": "bogus" }] }],
             }),
@@ -183,7 +186,7 @@ async fn a_late_conflict_adopts_nothing(f: Fixture) {
         f.s.patch(
             "/Users/local1",
             &json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "schemas": [PATCH_OP],
                 "Operations": [{ "op": "replace", "path": "userName",
                                  "value": "eve@contoso.example" }],
             }),
@@ -209,7 +212,7 @@ async fn a_local_user_is_deleted_only_once_adopted(f: Fixture) {
         f.s.patch(
             "/Users/local1",
             &json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "schemas": [PATCH_OP],
                 "Operations": [{ "op": "replace", "path": "displayName", "value": "Dana" }],
             }),
         )
@@ -251,7 +254,7 @@ async fn a_local_group_is_deleted_only_once_taken_over(f: Fixture) {
         f.s.patch(
             "/Groups/lg1",
             &json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "schemas": [PATCH_OP],
                 "Operations": [{ "op": "replace", "path": "displayName", "value": "Taken" }],
             }),
         )
@@ -270,7 +273,7 @@ async fn a_pull_owned_user_is_read_only(f: Fixture) {
         .await;
     let id = f.user_id("eve@contoso.example").await;
     let before = f.snapshot().await;
-    let patch = |op: Value| json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [op] });
+    let patch = |op: Value| json!({ "schemas": [PATCH_OP], "Operations": [op] });
     let path = format!("/Users/{id}");
     let answers = [
         f.s.patch(
