@@ -515,6 +515,18 @@ pub async fn delete(
         .write(move |db| {
             let row = db.group_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
             if_match.check(&etag(row.updated_at))?;
+            if row.source.is_none() {
+                // The application's own group: PUT and PATCH take it over, DELETE does not
+                // remove it (README, "SCIM", who may change what).
+                return Err(ScimError::bad(
+                    "mutability",
+                    format!(
+                        "group {} is a local group that SCIM never provisioned; \
+                         SCIM deletes only the groups it provisioned or took over",
+                        row.scim_id
+                    ),
+                ));
+            }
             let key = owned_key(db, &row)?;
             let keys = Keys {
                 group_external_ids: vec![key.clone()],

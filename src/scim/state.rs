@@ -110,14 +110,24 @@ impl ScimState {
         self.inner.store.with_conn(f).await
     }
 
-    /// Like [`Self::read`], holding the write lock: load, plan and apply run on one
-    /// connection and see no other SCIM write.
+    /// Like [`Self::read`], holding the write lock, as one database transaction: everything
+    /// `f` reads and writes (an early link, the load, the plan, the apply and its events)
+    /// commits together, and an error anywhere in it, a 400 found late too, rolls all of it
+    /// back (RFC 7644 section 3.5.2: a failed PATCH leaves the resource unmodified). On
+    /// SQLite the transaction takes the database's write lock first, so a connector's run
+    /// cannot make it fail half-way.
     pub async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Conn<'_>) -> Result<T, ScimError> + Send + 'static,
     ) -> Result<T, ScimError> {
         let _guard = self.inner.write.lock().await;
-        self.read(f).await
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ScimError::internal("the connection pool is closed"))?;
+        self.inner.store.with_write_transaction(f).await
     }
 
     /// Checkpoints SQLite's write-ahead log every 100 ms, off the request path (the pool's

@@ -18,11 +18,39 @@ use super::resource::{etag, generated_key, project, user_json, UserInput};
 use super::state::ScimState;
 use crate::config::ScimDelete;
 use crate::planner::PlanSettings;
-use crate::store::scim::{self as sstore, ScimUserRow, UserCond};
+use crate::store::scim::{self as sstore, ScimUserRow, UserCond, SCIM_SOURCE};
 use crate::store::Conn;
 
 fn missing(id: &str) -> ScimError {
     ScimError::not_found(format!("no user has id {id:?}"))
+}
+
+/// Who may change a user through SCIM (README, "SCIM", "Who may change what"): a user
+/// another source owns (a pull connector) is read-only here, 400 `mutability` naming the
+/// owner (RFC 7644 section 3.12: the request tried to modify what the client may not). A
+/// local user (no source) is adopted by POST, PUT or PATCH, but not removed by a DELETE
+/// before SCIM ever provisioned it: the application's own users are not the client's to
+/// archive. 400 and not 404, since a GET of the same id answers the user.
+fn check_owner(db: &mut Conn<'_>, row: &ScimUserRow, deleting: bool) -> Result<(), ScimError> {
+    match row.source.as_deref() {
+        Some(SCIM_SOURCE) => Ok(()),
+        Some(other) => Err(ScimError::bad(
+            "mutability",
+            format!(
+                "user {} is managed by the connector {other:?}, not through SCIM",
+                row.scim_id
+            ),
+        )),
+        None if deleting && db.scim_link_of(row.id)?.is_none() => Err(ScimError::bad(
+            "mutability",
+            format!(
+                "user {} is a local user that SCIM never provisioned; \
+                 SCIM deletes only the users it provisioned or adopted",
+                row.scim_id
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn user_response(status: StatusCode, row: &ScimUserRow, base: &str) -> Response {
@@ -125,6 +153,7 @@ async fn write_existing(
         .write(move |db| {
             let row = db.user_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
             if_match.check(&etag(row.updated_at))?;
+            check_owner(db, &row, false)?;
             let input = change(&row, &base)?;
             let key = ensure_linked(db, &row)?;
             let record = input.to_record(&key);
@@ -189,6 +218,7 @@ pub async fn delete(
         .write(move |db| {
             let row = db.user_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
             if_match.check(&etag(row.updated_at))?;
+            check_owner(db, &row, true)?;
             let key = ensure_linked(db, &row)?;
             remove(db, &row, &key, mode)
         })

@@ -1,6 +1,7 @@
 //! [`Conn`]: one pooled connection lent to a unit of work that must stay on one connection
-//! (a SCIM write: its load, plan and apply). It exposes the store's typed query functions
-//! and nothing of diesel, so the caller still reaches the database only through the store.
+//! (a SCIM write: its load, plan and apply, as one transaction). It exposes the store's typed
+//! query functions and nothing of diesel, so the caller still reaches the database only
+//! through the store.
 
 use super::scim::{self, GroupCond, Keys, MemberRef, Page, ScimGroupRow, ScimUserRow, UserCond};
 use super::{apply, ApplyContext, Db, Store, StoreError};
@@ -32,6 +33,22 @@ impl Store {
     {
         self.unit(move |db| work(&mut Conn { db })).await
     }
+
+    /// Like [`Self::with_conn`], with all of `work` in one transaction that holds the write
+    /// lock from its start (see [`Db::write_transaction`]): what it reads and writes commits
+    /// together, and an `Err` from anywhere in it (a late 400 too) leaves the database as it
+    /// was.
+    pub async fn with_write_transaction<T, E>(
+        &self,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.unit(move |db| db.write_transaction(|db| work(&mut Conn { db })))
+            .await
+    }
 }
 
 /// The SCIM endpoint's queries, as [`super::scim`] defines them.
@@ -40,7 +57,8 @@ impl Conn<'_> {
         scim::load_local_for(self.db, source, keys)
     }
 
-    /// Applies `plan` in one transaction (see [`super::apply()`]).
+    /// Applies `plan` in one transaction (see [`super::apply()`]); inside
+    /// [`Store::with_write_transaction`] a savepoint of the unit's transaction.
     pub fn apply(&mut self, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts, StoreError> {
         apply(self.db, plan, ctx)
     }

@@ -109,15 +109,40 @@ impl Db {
 
     /// Runs `work` in one transaction: committed when it returns `Ok`, rolled back otherwise.
     /// Unlike diesel's `transaction`, `work` gets the [`Db`], so the query functions it calls
-    /// stay ordinary functions over one connection.
+    /// stay ordinary functions over one connection. Inside [`Self::write_transaction`] (or
+    /// another transaction) it is a savepoint: its rollback undoes only its own work.
     pub fn transaction<T>(
         &mut self,
         work: impl FnOnce(&mut Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         with_conn!(self, |c| AnsiTransactionManager::begin_transaction(c))?;
+        self.finish(work)
+    }
+
+    /// Runs `work` as one outer transaction that takes the write lock at once: `BEGIN
+    /// IMMEDIATE` on SQLite (waiting up to the busy timeout for a running writer), so a
+    /// concurrent writer cannot fail the unit with "database is locked" after its reads; a
+    /// plain `BEGIN` on PostgreSQL, whose row locks wait by themselves. Everything `work`
+    /// writes, nested transactions included, commits together or not at all: any `Err`
+    /// (of the store or of the caller) rolls it all back.
+    pub fn write_transaction<T, E: From<StoreError>>(
+        &mut self,
+        work: impl FnOnce(&mut Db) -> Result<T, E>,
+    ) -> Result<T, E> {
+        match self {
+            Db::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+            Db::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
+        }
+        .map_err(|e| E::from(StoreError::from(e)))?;
+        self.finish(work)
+    }
+
+    /// Runs `work` in the transaction just begun, then commits it or rolls it back.
+    fn finish<T, E: From<StoreError>>(&mut self, work: impl FnOnce(&mut Db) -> Result<T, E>) -> Result<T, E> {
         match work(self) {
             Ok(value) => {
-                with_conn!(self, |c| AnsiTransactionManager::commit_transaction(c))?;
+                with_conn!(self, |c| AnsiTransactionManager::commit_transaction(c))
+                    .map_err(|e| E::from(StoreError::from(e)))?;
                 Ok(value)
             }
             Err(e) => {
