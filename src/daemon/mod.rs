@@ -73,6 +73,9 @@ pub fn store_options(config: &Config) -> StoreOptions {
 /// Why the daemon could not start.
 #[derive(Debug, Error)]
 pub enum DaemonError {
+    /// The configuration cannot work here (a database that cannot be written).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -106,6 +109,7 @@ pub async fn run_with(
     connectors: Vec<Connector>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    crate::config::check_writable(&config)?;
     let migrated = store.migrate().await?;
     if !migrated.is_empty() {
         info!(migrations = ?migrated, "database migrated");
