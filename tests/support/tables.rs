@@ -1,8 +1,22 @@
 //! The application's tables as a test reads them: plain diesel connections established
 //! directly (a SQLite file or a PostgreSQL URL), never the store's own types.
 
+use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Text};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
+use idsync::store::DatabaseUrl;
+
+/// Runs `$body` with `$c` bound to the concrete connection of a [`Tables`], so a query is
+/// written once for both backends: `with_tables!(tables, c => users::table.count().get_result(c))`.
+#[macro_export]
+macro_rules! with_tables {
+    ($tables:expr, $c:ident => $body:expr) => {
+        match $tables {
+            $crate::support::tables::Tables::Sqlite($c) => $body,
+            $crate::support::tables::Tables::Postgres($c) => $body,
+        }
+    };
+}
 
 /// One connection to the database behind a `[database] url`.
 pub enum Tables {
@@ -25,9 +39,20 @@ struct Count {
 impl Tables {
     /// `sqlite://PATH` or `postgres://...`, as in the configuration.
     pub fn open(url: &str) -> Tables {
-        match url.strip_prefix("sqlite://") {
-            Some(path) => Tables::Sqlite(SqliteConnection::establish(path).unwrap()),
-            None => Tables::Postgres(PgConnection::establish(url).unwrap()),
+        Tables::connect(&DatabaseUrl::parse(url).unwrap())
+    }
+
+    /// A connection to `url`; SQLite waits for the application's writers rather than failing.
+    pub fn connect(url: &DatabaseUrl) -> Tables {
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut c = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+                c.batch_execute("PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;")
+                    .unwrap();
+                Tables::Sqlite(c)
+            }
+            DatabaseUrl::Postgres(u) => Tables::Postgres(PgConnection::establish(u).unwrap()),
+            DatabaseUrl::SqliteMemory => panic!("an in-memory database has no tables to read"),
         }
     }
 
