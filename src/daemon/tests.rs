@@ -228,16 +228,17 @@ impl idsync_source::Source for Panicky {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_run_that_panics_is_marked_failed_counted_and_the_connector_rescheduled() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("app.db");
+/// A daemon configuration with one connector `hr` on `interval`, whose first two runs panic
+/// (`extra` is added to `[daemon]`), its store, and what its source saw.
+fn panicky_daemon(dir: &std::path::Path, interval: &str, extra: &str) -> (Config, Store, Connector, Seen) {
+    let db = dir.join("app.db");
     let text = format!(
-        "[database]\nurl = \"sqlite://{}\"\n\n[daemon]\njitter_secs = 0\nquarantine_after_failures = 5\n\n\
-         [[connectors]]\nname = \"hr\"\nkind = \"file\"\npath = \"unused.json\"\ninterval = \"1m\"\n",
+        "[database]\nurl = \"sqlite://{}\"\n\n[daemon]\njitter_secs = 0\nquarantine_after_failures = 5\n\
+         {extra}\n[[connectors]]\nname = \"hr\"\nkind = \"file\"\npath = \"unused.json\"\n\
+         interval = \"{interval}\"\n",
         db.display()
     );
-    let config = Config::parse(&text, &dir.path().join("idsync.toml"), Vec::new()).unwrap();
+    let config = Config::parse(&text, &dir.join("idsync.toml"), Vec::new()).unwrap();
     let store = Store::open(&config.database);
     let seen: Seen = Arc::default();
     let source = Panicky {
@@ -250,11 +251,17 @@ async fn a_run_that_panics_is_marked_failed_counted_and_the_connector_reschedule
         config: config.connectors[0].clone(),
         source: Box::new(source),
     };
+    (config, store, connector, seen)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_panics_is_marked_failed_counted_and_the_connector_rescheduled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, store, connector, seen) = panicky_daemon(dir.path(), "1m", "");
     let stopped = tokio::time::sleep(Duration::from_secs(150));
     run_with(config, store.clone(), vec![connector], stopped)
         .await
         .unwrap();
-
     // Three runs (0 s, 60 s, 120 s): two panicked and were counted, the third ran.
     let seen = seen.lock().unwrap().clone();
     assert_eq!(
@@ -273,4 +280,54 @@ async fn a_run_that_panics_is_marked_failed_counted_and_the_connector_reschedule
     assert_eq!(runs[1].error.as_deref(), Some("the run panicked: boom 1"));
     assert_eq!(store.health("hr").await.unwrap().consecutive_failures, 0);
     assert_eq!(store.lease_holder("hr").await.unwrap(), None);
+}
+
+/// `GET path` on 127.0.0.1:`port`: the status and the body, or `None` while nothing answers.
+async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_says_a_run_died_until_the_connectors_next_run_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ops = format!("\n[ops]\nlisten = \"127.0.0.1:{port}\"\n");
+    let (config, store, connector, _) = panicky_daemon(dir.path(), "1s", &ops);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(run_with(config, store, vec![connector], async {
+        let _ = stop_rx.await;
+    }));
+    let mut answers = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        if let Some(answer) = get(port, "/healthz").await {
+            let done = answer.0 == 200 && answers.iter().any(|(s, _)| *s == 503);
+            answers.push(answer);
+            if done {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop_tx.send(());
+    daemon.await.unwrap().unwrap();
+    let died = answers.iter().find(|(status, _)| *status == 503);
+    let (_, body) = died.unwrap_or_else(|| panic!("no 503: {answers:?}"));
+    assert!(
+        body.contains("\"died\":[{\"connector\":\"hr\",\"error\":\"the run panicked: boom"),
+        "{body}"
+    );
+    assert_eq!(answers.last().map(|a| a.0), Some(200), "{answers:?}");
 }
