@@ -331,3 +331,25 @@ async fn healthz_says_a_run_died_until_the_connectors_next_run_completes() {
     );
     assert_eq!(answers.last().map(|a| a.0), Some(200), "{answers:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_loop_that_panics_is_counted_and_restarted_at_its_next_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, store, connector, seen) = panicky_daemon(dir.path(), "1m", "");
+    store.migrate().await.unwrap();
+    let supervisor = Arc::new(Supervisor::new(&config, store.clone()).unwrap());
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let clock = Clock::starting_at(Utc::now());
+    let mut loops = watchdog::Loops::new(supervisor, clock, Duration::ZERO, stop_rx);
+    // A loop that dies outside any run (no run of this source has panicked yet).
+    loops.spawn(Arc::new(connector), async { panic!("a bug in the loop") });
+    loops
+        .watch_until(tokio::time::sleep(Duration::from_secs(90)))
+        .await;
+
+    // Restarted at its next slot (60 s), not at once: one run by 90 s, which saw the
+    // loop's death counted as a failure.
+    assert_eq!(*seen.lock().unwrap(), vec![(1, None)]);
+    drop(loops);
+    assert_eq!(store.lease_holder("hr").await.unwrap(), None);
+}

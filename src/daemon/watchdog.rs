@@ -57,13 +57,22 @@ impl Loops {
         let name = connector.config.name.clone();
         let schedule = connector.config.schedule.clone();
         let (jitter, clock, mut stop) = (self.jitter, self.clock, self.stop.clone());
-        let handle = self.tasks.spawn(async move {
+        self.spawn(connector, async move {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = stop.changed() => return,
             }
             schedule_loop(name, schedule, jitter, clock, run, stop).await;
         });
+    }
+
+    /// Watches `task` as `connector`'s loop.
+    pub(super) fn spawn(
+        &mut self,
+        connector: Arc<Connector>,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let handle = self.tasks.spawn(task);
         self.by_task.insert(handle.id(), connector);
     }
 
