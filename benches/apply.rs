@@ -93,7 +93,8 @@ fn run(url: &DatabaseUrl, fetched: Fetched, label: &str) {
     .unwrap();
     let total = started.elapsed();
     println!(
-        "{label:<18} {:>6.2} s  (load {:.2} s, plan {:.2} s, apply {:.2} s)  peak RSS so far {:.0} MB\n    {counts}",
+        "{label:<18} {:>6.2} s  (load {:.2} s, plan {:.2} s, apply {:.2} s)  \
+         peak RSS so far {:.0} MB\n    {counts}",
         total.as_secs_f64(),
         loaded.as_secs_f64(),
         (planned - loaded).as_secs_f64(),
