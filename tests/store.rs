@@ -518,10 +518,9 @@ fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
         },
     ] {
         for (name, changes) in &cases {
-            // The targeted load is the store's internal step; only its own API reaches it.
-            let mut db = store::Db::open(&h.url).unwrap();
-            let full = store::load_local(&mut db, "hr").unwrap();
-            let part = store::load_local_for_changes(&mut db, "hr", changes, &settings, now)
+            let store = h.store();
+            let full = block_on(store.load_local("hr")).unwrap();
+            let part = block_on(store.load_for_changes("hr", changes, &settings, now))
                 .unwrap()
                 .unwrap();
             assert!(
@@ -551,13 +550,10 @@ fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
         users: vec![record("e30", "émile@example.com", None)],
         ..ChangeSet::default()
     };
-    assert!(store::load_local_for_changes(
-        &mut store::Db::open(&h.url).unwrap(),
-        "hr",
-        &accented,
-        &PlanSettings::default(),
-        now
-    )
-    .unwrap()
-    .is_none());
+    let settings = PlanSettings::default();
+    assert!(
+        block_on(h.store().load_for_changes("hr", &accented, &settings, now))
+            .unwrap()
+            .is_none()
+    );
 }
