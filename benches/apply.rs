@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use idsync::planner::{self, PlanSettings};
-use idsync::store::{self, ApplyContext, CursorUpdate, DatabaseUrl, Db};
+use idsync::store::{self, ApplyContext, CursorUpdate, DatabaseUrl, Store};
 use idsync_source::{Fetched, GroupRecord, Snapshot, UserRecord};
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -61,19 +61,26 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// One run as the daemon does it: a fresh connection, load, plan, apply.
+/// Runs `work` to completion on a runtime of its own.
+fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(work)
+}
+
+/// One run as the daemon does it: a fresh store, load, plan, apply.
 fn run(url: &DatabaseUrl, fetched: Fetched, label: &str) {
     let started = Instant::now();
-    let mut db = Db::open(url).unwrap();
-    let db = &mut db;
-    let local = store::load_local(db, "bench").unwrap();
+    let store = Store::open(url);
+    let local = block_on(store.load_local("bench")).unwrap();
     let loaded = started.elapsed();
     let plan = planner::plan("bench", fetched, &local, &PlanSettings::default(), store::now());
     let planned = started.elapsed();
-    let counts = store::apply(
-        db,
-        &plan,
-        &ApplyContext {
+    let counts = block_on(store.apply(
+        plan,
+        ApplyContext {
             run_id: None,
             run_end: None,
             now: store::now(),
@@ -82,11 +89,12 @@ fn run(url: &DatabaseUrl, fetched: Fetched, label: &str) {
                 full: true,
             },
         },
-    )
+    ))
     .unwrap();
     let total = started.elapsed();
     println!(
-        "{label:<18} {:>6.2} s  (load {:.2} s, plan {:.2} s, apply {:.2} s)  peak RSS so far {:.0} MB\n    {counts}",
+        "{label:<18} {:>6.2} s  (load {:.2} s, plan {:.2} s, apply {:.2} s)  \
+         peak RSS so far {:.0} MB\n    {counts}",
         total.as_secs_f64(),
         loaded.as_secs_f64(),
         (planned - loaded).as_secs_f64(),
@@ -106,7 +114,7 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let url = DatabaseUrl::Sqlite(dir.path().join("bench.db"));
-    Db::open(&url).unwrap().migrate().unwrap();
+    block_on(Store::open(&url).migrate()).unwrap();
     println!("idsync apply benchmark: {users} users, {groups} groups, {memberships} memberships, SQLite");
 
     // Each run gets a freshly generated snapshot, as each sync gets a fresh fetch.

@@ -293,6 +293,8 @@ fn parse_since(text: &str) -> anyhow::Result<chrono::NaiveDateTime> {
 /// `idsync config check`: the configuration parsed (or we would not be here); now the database
 /// and each source, without syncing.
 pub async fn config_check(config: &Config) -> anyhow::Result<ExitCode> {
+    // The same refusal as `idsync run` at start-up.
+    crate::config::check_writable(config)?;
     println!(
         "{}: configuration is valid ({} connectors)",
         config.path.display(),
@@ -303,15 +305,17 @@ pub async fn config_check(config: &Config) -> anyhow::Result<ExitCode> {
         // Opening a SQLite file creates it; a check changes nothing.
         store::DatabaseUrl::Sqlite(path) if !path.exists() => {
             println!(
-                "database {}: does not exist yet; `idsync run` or `migrate` creates it",
+                "database {}: does not exist yet; `idsync run` or `migrate` creates it \
+                 (its directory is writable)",
                 path.display()
             );
-            Ok(false)
+            None
         }
-        url => Store::open(url).has_pending_migrations().await,
+        url => Some(Store::open(url).has_pending_migrations().await),
     };
     match database {
-        Ok(pending) => println!(
+        None => {}
+        Some(Ok(pending)) => println!(
             "database {}: reachable{}",
             config.database.redacted(),
             if pending {
@@ -320,7 +324,7 @@ pub async fn config_check(config: &Config) -> anyhow::Result<ExitCode> {
                 ""
             }
         ),
-        Err(e) => {
+        Some(Err(e)) => {
             ok = false;
             println!("database {}: FAILED: {e}", config.database.redacted());
         }

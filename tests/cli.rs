@@ -342,3 +342,98 @@ fn provision_on_demand_explains_then_applies_one_user() {
     );
     assert_failed(&out, &out.stdout, "hr has no user nobody@example.com");
 }
+
+/// `idsync run` with `config` exits 1 within a minute, saying `needle` on stderr.
+fn run_refuses(dir: &Path, config: &str, needle: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idsync"))
+        .args(["--config", config, "run"])
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("`idsync run` kept running instead of refusing: {needle}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_failed(&out, &out.stderr, needle);
+}
+
+/// `config check` and `run` refuse `config` alike, naming the key and its value.
+fn both_refuse(dir: &Path, config: &Path, needle: &str) {
+    let config = config.to_str().unwrap();
+    let out = idsync(dir, &["--config", config, "config", "check"]);
+    assert_failed(&out, &out.stderr, needle);
+    run_refuses(dir, config, needle);
+}
+
+#[test]
+fn config_check_and_run_refuse_a_database_they_cannot_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    write_export(&export, &[export_user("e1", "u1@example.com", None, true)], &[]);
+
+    let missing = dir.path().join("missing");
+    let url = format!("sqlite://{}", missing.join("app.db").display());
+    let config = file_config(dir.path(), &url, &export, "");
+    let said = format!(
+        "database.url: {url}: the directory {} does not exist",
+        missing.display()
+    );
+    both_refuse(dir.path(), &config, &said);
+
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let url = format!("sqlite://{}", locked.join("app.db").display());
+    let config = file_config(dir.path(), &url, &export, "");
+    let said = format!(
+        "database.url: {url}: the directory {} is not writable",
+        locked.display()
+    );
+    both_refuse(dir.path(), &config, &said);
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let (_, db, config) = hr_files(dir.path());
+    let out = idsync(dir.path(), &["--config", config.to_str().unwrap(), "migrate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let said = format!(
+        "database.url: sqlite://{}: the database file {} is read-only",
+        db.display(),
+        db.display()
+    );
+    both_refuse(dir.path(), &config, &said);
+}
+
+#[test]
+fn config_check_and_run_refuse_schedules_that_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (export, _db, _) = hr_files(dir.path());
+    write_export(&export, &[export_user("e1", "u1@example.com", None, true)], &[]);
+    let url = format!("sqlite://{}", dir.path().join("app.db").display());
+    for (extra, said) in [
+        (
+            "schedule = \"0 0 30 2 *\"\n",
+            "connectors[0].schedule: the cron expression \"0 0 30 2 *\" never fires",
+        ),
+        (
+            "interval = \"300000000000d\"\n",
+            "connectors[0].interval: invalid interval \"300000000000d\": longer than the maximum, 366d",
+        ),
+        (
+            "\n[daemon]\njitter_secs = 9223372036854775807\n",
+            "daemon.jitter_secs: 9223372036854775807 is more than the maximum, 3600",
+        ),
+    ] {
+        let config = file_config(dir.path(), &url, &export, extra);
+        both_refuse(dir.path(), &config, said);
+    }
+}

@@ -162,6 +162,50 @@ fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 #[test]
+fn failing_writes_turn_healthz_503_until_a_write_succeeds_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    write_export(&export, &[export_user("e1", "u1@example.com", None, true)], &[]);
+    let port = free_port();
+    let extra =
+        format!("interval = \"1s\"\n\n[daemon]\njitter_secs = 0\n\n[ops]\nlisten = \"127.0.0.1:{port}\"\n");
+    let url = format!("sqlite://{}", dir.path().join("app.db").display());
+    let config = file_config(dir.path(), &url, &export, &extra);
+    let _daemon = spawn_daemon(&config);
+    wait_until("200 from /healthz", || {
+        get(port, "/healthz").is_some_and(|(s, _)| s == 200)
+    });
+
+    // A full disk, as SQLite reports it: every write to the runs and the health fails.
+    let mut tables = support::tables::Tables::open(&url);
+    for (name, event, table) in [
+        ("full_runs", "INSERT", "runs"),
+        ("full_state_insert", "INSERT", "sync_state"),
+        ("full_state_update", "UPDATE", "sync_state"),
+    ] {
+        tables.execute(&format!(
+            "CREATE TRIGGER {name} BEFORE {event} ON {table} \
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        ));
+    }
+    wait_until("503 from /healthz", || {
+        get(port, "/healthz").is_some_and(|(s, _)| s == 503)
+    });
+    let (_, body) = get(port, "/healthz").unwrap();
+    assert!(
+        body.contains("\"writes\":\"recording the run's health: ") && body.contains("disk is full"),
+        "{body}"
+    );
+
+    for name in ["full_runs", "full_state_insert", "full_state_update"] {
+        tables.execute(&format!("DROP TRIGGER {name}"));
+    }
+    wait_until("200 from /healthz again", || {
+        get(port, "/healthz").is_some_and(|(s, _)| s == 200)
+    });
+}
+
+#[test]
 fn healthz_and_metrics_follow_the_connector_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("export.json");

@@ -24,8 +24,10 @@ retry = {{ initial_backoff_secs = 0.01, max_backoff_secs = 0.05 }}"#
 }
 
 /// The tables must hold the tenant (every user in scope, nested groups flattened).
-fn assert_tables_match(fake: &FakeGraph, setup: &Binary, step: &str) {
-    setup.assert_tables_match(truth(fake, true, |_, _| true), step);
+async fn assert_tables_match(fake: &FakeGraph, setup: &Binary, step: &str) {
+    setup
+        .assert_tables_match(truth(fake, true, |_, _| true), step)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,7 +37,7 @@ async fn the_binary_syncs_a_changing_tenant_into_sqlite() {
 
     let (code, out) = setup.resync(false).await;
     assert_eq!(code, 0, "{out}");
-    assert_tables_match(&fake, &setup, "initial");
+    assert_tables_match(&fake, &setup, "initial").await;
 
     // Creates, an update of a create-only field, a rename, disable, soft delete,
     // membership changes, a nested change.
@@ -48,8 +50,8 @@ async fn the_binary_syncs_a_changing_tenant_into_sqlite() {
     fake.remove_member("g-all", "u-ann");
     let (code, out) = setup.resync(false).await;
     assert_eq!(code, 0, "{out}");
-    assert_tables_match(&fake, &setup, "after changes");
-    let titles = setup.tables().titles;
+    assert_tables_match(&fake, &setup, "after changes").await;
+    let titles = setup.tables().await.titles;
     assert_eq!(
         titles["u-ann"].as_deref(),
         Some("Engineer"),
@@ -62,14 +64,14 @@ async fn the_binary_syncs_a_changing_tenant_into_sqlite() {
     fake.hard_delete_user("u-eve");
     fake.inject(Route::UsersDelta, Fault::Throttle(Some("0.2".into())));
     fake.inject(Route::GroupsDelta, Fault::Truncated);
-    let before = setup.tables();
+    let before = setup.tables().await;
     let (code, out) = setup.resync(false).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("/v1.0/groups/delta"), "{out}");
-    assert_eq!(setup.tables(), before, "a failed run applies nothing");
+    assert_eq!(setup.tables().await, before, "a failed run applies nothing");
     let (code, out) = setup.resync(false).await;
     assert_eq!(code, 0, "{out}");
-    assert_tables_match(&fake, &setup, "after restore and delete");
+    assert_tables_match(&fake, &setup, "after restore and delete").await;
 
     // Group deleted and renamed; then the delta token expires: a full sync, logged.
     fake.rename_group("g-eng", "Engineering & Research");
@@ -77,13 +79,13 @@ async fn the_binary_syncs_a_changing_tenant_into_sqlite() {
     fake.add_member("g-all", "u-dee");
     let (code, out) = setup.resync(false).await;
     assert_eq!(code, 0, "{out}");
-    assert_tables_match(&fake, &setup, "group changes");
+    assert_tables_match(&fake, &setup, "group changes").await;
     fake.patch_user("u-fay", json!({"surname": "Fuchs"}));
     fake.expire_delta_tokens();
     let (code, out) = setup.resync(false).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("falling back to a full sync"), "{out}");
-    assert_tables_match(&fake, &setup, "after the expired token");
+    assert_tables_match(&fake, &setup, "after the expired token").await;
 
     // `resync --full` forces a full round.
     fake.clear_log();
@@ -93,7 +95,7 @@ async fn the_binary_syncs_a_changing_tenant_into_sqlite() {
         .requests()
         .iter()
         .any(|r| r.path == "/v1.0/users/delta" && r.param("$select").is_some()));
-    assert_tables_match(&fake, &setup, "forced full");
+    assert_tables_match(&fake, &setup, "forced full").await;
 }
 
 /// `idsync config check` reaches the token endpoint: the right secret passes, a wrong one is

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use axum::http::StatusCode;
-use idsync::store::{self, DatabaseUrl, Db};
+use idsync::store::{DatabaseUrl, Store};
 use idsync_fakes::google::support::{key_file, person, seed, truth};
 use idsync_fakes::google::{backend_error, error, rate_limited, FakeGoogle, ADMIN, RSA_KEY_PEM, USERS};
 use idsync_fakes::server::Reply;
@@ -73,9 +73,9 @@ type Tables = (
 );
 
 /// Active users (external id -> upn) and groups (external id -> (name, active members)).
-fn tables(db: &Path) -> Tables {
-    let mut db = Db::open(&DatabaseUrl::Sqlite(db.to_owned())).unwrap();
-    let local = store::load_local(&mut db, "google").unwrap();
+async fn tables(db: &Path) -> Tables {
+    let store = Store::open(&DatabaseUrl::Sqlite(db.to_owned()));
+    let local = store.load_local("google").await.unwrap();
     let ext: BTreeMap<i64, String> = local
         .users
         .iter()
@@ -109,12 +109,12 @@ fn tables(db: &Path) -> Tables {
 
 /// The tables must hold the directory: active users, and each group's active members (the
 /// application does not show deactivated users' memberships).
-fn assert_tables_match(fake: &FakeGoogle, setup: &Setup, step: &str) {
+async fn assert_tables_match(fake: &FakeGoogle, setup: &Setup, step: &str) {
     let (users, mut groups) = truth(fake, &[], true, |_| true);
     for (_, members) in groups.values_mut() {
         members.retain(|m| users.contains_key(m));
     }
-    assert_eq!(tables(&setup.db), (users, groups), "{step}");
+    assert_eq!(tables(&setup.db).await, (users, groups), "{step}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +125,7 @@ async fn the_binary_follows_a_changing_directory_through_faults() {
     let resync = ["resync", "--connector", "google"];
     let (code, text) = idsync(&setup, &resync).await;
     assert_eq!(code, 0, "{text}");
-    assert_tables_match(&fake, &setup, "the first sync");
+    assert_tables_match(&fake, &setup, "the first sync").await;
 
     type Step = Box<dyn Fn(&FakeGoogle)>;
     let steps: Vec<(&str, Step)> = vec![
@@ -166,11 +166,11 @@ async fn the_binary_follows_a_changing_directory_through_faults() {
         step(&fake);
         let (code, text) = idsync(&setup, &resync).await;
         assert_eq!(code, 0, "{name}: {text}");
-        assert_tables_match(&fake, &setup, name);
+        assert_tables_match(&fake, &setup, name).await;
     }
 
     // A failed run changes nothing.
-    let before = tables(&setup.db);
+    let before = tables(&setup.db).await;
     fake.delete_user("u-eve");
     fake.inject(
         USERS,
@@ -180,7 +180,7 @@ async fn the_binary_follows_a_changing_directory_through_faults() {
     let (code, text) = idsync(&setup, &resync).await;
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("invalid: Invalid Input"), "{text}");
-    assert_eq!(tables(&setup.db), before);
+    assert_eq!(tables(&setup.db).await, before);
 
     // An empty answer is held by the deletion guard (exit 3); nothing is deactivated.
     let empty = Reply::json(StatusCode::OK, &json!({"kind": "admin#directory#users"}));
@@ -188,10 +188,10 @@ async fn the_binary_follows_a_changing_directory_through_faults() {
     let (code, text) = idsync(&setup, &resync).await;
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("HELD by the deletion guard"), "{text}");
-    assert_eq!(tables(&setup.db).0, before.0);
+    assert_eq!(tables(&setup.db).await.0, before.0);
     let (code, text) = idsync(&setup, &resync).await;
     assert_eq!(code, 0, "{text}");
-    assert_tables_match(&fake, &setup, "the run after the held one");
+    assert_tables_match(&fake, &setup, "the run after the held one").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +223,7 @@ async fn config_check_and_provision_on_demand() {
         text.contains("Google returned user u-bob (bob@example.com), active"),
         "{text}"
     );
-    let (active, _) = tables(&setup.db);
+    let (active, _) = tables(&setup.db).await;
     assert_eq!(
         active.keys().cloned().collect::<Vec<_>>(),
         ["u-bob"],

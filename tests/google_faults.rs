@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use idsync::config::Config;
 use idsync::connectors;
 use idsync::reconcile::{self, Outcome, RunOptions, RunProgress};
-use idsync::store::{self, Db};
+use idsync::store;
 use idsync_fakes::google::support::{config_text, key_file, parse_config, seed, source, truth};
 use idsync_fakes::google::{
     backend_error, error, rate_limited, too_many_requests, FakeGoogle, OTHER_KEY_PEM, USERS,
@@ -192,9 +192,8 @@ async fn a_broken_page_fails_the_run_and_changes_nothing() {
 
 /// The store's active users (external id -> upn) and groups (external id -> active members;
 /// deactivated users keep their memberships, which the application does not show).
-fn tables(url: &store::DatabaseUrl) -> (BTreeMap<String, String>, BTreeMap<String, BTreeSet<String>>) {
-    let mut db = Db::open(url).unwrap();
-    let local = store::load_local(&mut db, "google").unwrap();
+async fn tables(url: &store::DatabaseUrl) -> (BTreeMap<String, String>, BTreeMap<String, BTreeSet<String>>) {
+    let local = store::Store::open(url).load_local("google").await.unwrap();
     let ext: BTreeMap<i64, String> = local
         .users
         .iter()
@@ -250,7 +249,10 @@ async fn an_empty_user_list_is_held_by_the_guard() {
     let (users, groups) = truth(&fake, &[], true, |_| true);
     let truth_groups: BTreeMap<String, BTreeSet<String>> =
         groups.into_iter().map(|(id, (_, m))| (id, m)).collect();
-    assert_eq!(tables(&config.database), (users.clone(), truth_groups.clone()));
+    assert_eq!(
+        tables(&config.database).await,
+        (users.clone(), truth_groups.clone())
+    );
 
     // The customer answers with no users at all (every page complete, just empty).
     let empty = Reply::json(
@@ -264,7 +266,7 @@ async fn an_empty_user_list_is_held_by_the_guard() {
         "{}",
         report.summary()
     );
-    assert_eq!(tables(&config.database).0, users, "nobody was deactivated");
+    assert_eq!(tables(&config.database).await.0, users, "nobody was deactivated");
 
     // The next complete answer applies as usual.
     fake.delete_user("u-eve");
@@ -273,5 +275,5 @@ async fn an_empty_user_list_is_held_by_the_guard() {
     let (users, groups) = truth(&fake, &[], true, |_| true);
     let truth_groups: BTreeMap<String, BTreeSet<String>> =
         groups.into_iter().map(|(id, (_, m))| (id, m)).collect();
-    assert_eq!(tables(&config.database), (users, truth_groups));
+    assert_eq!(tables(&config.database).await, (users, truth_groups));
 }

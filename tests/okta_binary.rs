@@ -27,8 +27,10 @@ retry = {{ initial_backoff_secs = 0.01, max_backoff_secs = 0.05, max_wait_secs =
 }
 
 /// The tables must hold the org (every user in scope, the synced groups).
-fn assert_tables_match(fake: &FakeOkta, setup: &Binary, step: &str) {
-    setup.assert_tables_match(truth(fake, &[], |_, _, _| true), step);
+async fn assert_tables_match(fake: &FakeOkta, setup: &Binary, step: &str) {
+    setup
+        .assert_tables_match(truth(fake, &[], |_, _, _| true), step)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,8 +42,8 @@ async fn the_binary_syncs_a_changing_org_into_sqlite() {
 
     let (code, out) = setup.resync(false).await;
     assert_eq!(code, 0, "{out}");
-    assert_tables_match(&fake, &setup, "initial");
-    let titles = setup.tables().titles;
+    assert_tables_match(&fake, &setup, "initial").await;
+    let titles = setup.tables().await.titles;
     assert_eq!(titles["00uann"].as_deref(), Some("Engineer"));
 
     // A new user, an update of a create-only field, a login rename, deactivation,
@@ -56,8 +58,8 @@ async fn the_binary_syncs_a_changing_org_into_sqlite() {
     fake.remove_member("00geng", "00uann");
     let (code, out) = setup.resync(false).await;
     assert_eq!(code, 0, "{out}");
-    assert_tables_match(&fake, &setup, "after changes");
-    let titles = setup.tables().titles;
+    assert_tables_match(&fake, &setup, "after changes").await;
+    let titles = setup.tables().await.titles;
     assert_eq!(
         titles["00uann"].as_deref(),
         Some("Engineer"),
@@ -70,17 +72,17 @@ async fn the_binary_syncs_a_changing_org_into_sqlite() {
     fake.add_member("00geng", "00ufay");
     fake.inject(Route::Users, Fault::TooManyRequests);
     fake.inject(Route::Members, Fault::InternalError);
-    let before = setup.tables();
+    let before = setup.tables().await;
     let (code, out) = setup.resync(false).await;
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("/api/v1/groups/") && out.contains("E0000009"),
         "{out}"
     );
-    assert_eq!(setup.tables(), before, "a failed run applies nothing");
+    assert_eq!(setup.tables().await, before, "a failed run applies nothing");
     let (code, out) = setup.resync(false).await;
     assert_eq!(code, 0, "{out}");
-    assert_tables_match(&fake, &setup, "after the fault");
+    assert_tables_match(&fake, &setup, "after the fault").await;
 
     // Hard deletions: unseen by the incremental run, caught by `resync --full`.
     fake.delete_user("00ubob");
@@ -88,11 +90,11 @@ async fn the_binary_syncs_a_changing_org_into_sqlite() {
     fake.add_member("00gad", "00udee");
     let (code, out) = setup.resync(false).await;
     assert_eq!(code, 0, "{out}");
-    let tables = setup.tables();
+    let tables = setup.tables().await;
     assert!(tables.active.contains_key("00ubob") && tables.groups.contains_key("00gops"));
     let (code, out) = setup.resync(true).await;
     assert_eq!(code, 0, "{out}");
-    assert_tables_match(&fake, &setup, "after the full reconcile");
+    assert_tables_match(&fake, &setup, "after the full reconcile").await;
     assert_eq!(fake.throttled(), 0, "pacing kept the bucket from running dry");
 }
 
@@ -148,7 +150,7 @@ async fn config_check_and_provision_on_demand() {
     assert!(!setup.db.exists(), "a dry run creates no database");
     let (code, text) = run(&["resync", "--connector", "okta", "--user", "00uann"], API_TOKEN).await;
     assert_eq!(code, Some(0), "{text}");
-    let active = setup.tables().active;
+    let active = setup.tables().await.active;
     assert_eq!(
         active.keys().cloned().collect::<Vec<_>>(),
         vec!["00uann".to_owned()],

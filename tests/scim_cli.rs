@@ -7,9 +7,10 @@ mod support;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use idsync::store::{DatabaseUrl, Db};
+use idsync::store::DatabaseUrl;
 use reqwest::StatusCode;
 use serde_json::json;
+use support::tables::Tables;
 use support::{free_port, idsync, scim_only_config};
 
 fn last_line(out: &Output) -> String {
@@ -100,8 +101,8 @@ async fn tokens_rotate_and_revoke_and_run_serves_the_endpoint() {
     let (source, read_only): (Option<String>, bool) = tokio::task::spawn_blocking(move || {
         use diesel::prelude::*;
         use idsync::store::schema::groups;
-        let mut db = Db::open(&url).unwrap();
-        idsync::with_conn!(&mut db, c => groups::table.select((groups::source, groups::read_only)).first(c).unwrap())
+        let mut tables = Tables::connect(&url);
+        with_tables!(&mut tables, c => groups::table.select((groups::source, groups::read_only)).first(c).unwrap())
     })
     .await
     .unwrap();

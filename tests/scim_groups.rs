@@ -153,7 +153,7 @@ async fn groups_with_entra_and_okta_membership_changes() {
         .db(|db| {
             use diesel::prelude::*;
             use idsync::store::schema::groups;
-            idsync::with_conn!(db, c => groups::table.select(groups::read_only).first(c).unwrap())
+            with_tables!(db, c => groups::table.select(groups::read_only).first(c).unwrap())
         })
         .await;
     assert!(read_only);
@@ -264,16 +264,16 @@ async fn a_member_change_loads_only_the_members_it_names() {
         .await;
     assert_eq!(st, StatusCode::CREATED);
     assert_eq!(g["members"].as_array().unwrap().len(), 40);
+    let keys = idsync::store::scim::Keys {
+        external_ids: vec!["ext-big7@x.example".into()],
+        group_external_ids: vec!["big".into()],
+        ..Default::default()
+    };
     let local = s
-        .db(|db| {
-            let keys = idsync::store::scim::Keys {
-                external_ids: vec!["ext-big7@x.example".into()],
-                group_external_ids: vec!["big".into()],
-                ..Default::default()
-            };
-            idsync::store::scim::load_local_for(db, "scim", &keys).unwrap()
-        })
-        .await;
+        .store()
+        .with_conn(move |c| c.load_local_for("scim", &keys))
+        .await
+        .unwrap();
     assert_eq!(local.users.len(), 1);
     assert_eq!(local.groups.len(), 1);
     assert_eq!(local.members.values().map(|m| m.len()).sum::<usize>(), 1);

@@ -393,7 +393,7 @@ async fn seed_scim_users(s: &Server, n: usize) -> Vec<String> {
         use idsync::store::schema::{user_links, users};
         let now = idsync::store::now();
         let ids: Vec<String> = (0..n).map(|i| format!("seed-{i:06}")).collect();
-        idsync::with_conn!(db, c => {
+        with_tables!(db, c => {
             for chunk in ids.chunks(1000) {
                 let rows: Vec<_> = chunk
                     .iter()

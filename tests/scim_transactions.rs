@@ -11,11 +11,12 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use idsync::config::{Config, ScimDelete};
 use idsync::reconcile::{self, RunOptions, RunProgress};
-use idsync::store::{self, DatabaseUrl, Db};
+use idsync::store::{self, DatabaseUrl};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::postgres::TestDatabase;
 use support::scim::{config, filter, Server};
+use support::tables::Tables;
 
 /// The tables a SCIM write may touch.
 const TABLES: &[&str] = &[
@@ -83,7 +84,7 @@ impl Fixture {
     async fn local_user(&self, scim_id: &'static str, upn: &'static str) {
         self.s
             .db(move |db| {
-                idsync::with_conn!(db, c => diesel::sql_query(format!(
+                with_tables!(db, c => diesel::sql_query(format!(
                     "INSERT INTO users (scim_id, upn, email, display_name, active, created_at, \
                      updated_at) VALUES ('{scim_id}', '{upn}', '{upn}', 'Local', TRUE, \
                      CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
@@ -115,15 +116,15 @@ struct Line {
     v: String,
 }
 
-fn rows_of(db: &mut Db, table: &str) -> Vec<String> {
+fn rows_of(db: &mut Tables, table: &str) -> Vec<String> {
     let columns_sql = match db {
-        Db::Sqlite(_) => format!("SELECT name AS v FROM pragma_table_info('{table}')"),
-        Db::Postgres(_) => format!(
+        Tables::Sqlite(_) => format!("SELECT name AS v FROM pragma_table_info('{table}')"),
+        Tables::Postgres(_) => format!(
             "SELECT column_name::text AS v FROM information_schema.columns \
              WHERE table_name = '{table}' AND table_schema = current_schema()"
         ),
     };
-    let columns: Vec<Line> = idsync::with_conn!(db, c => diesel::sql_query(columns_sql).load(c)).unwrap();
+    let columns: Vec<Line> = with_tables!(db, c => diesel::sql_query(columns_sql).load(c)).unwrap();
     assert!(!columns.is_empty(), "table {table} has columns");
     let row = columns
         .iter()
@@ -131,7 +132,7 @@ fn rows_of(db: &mut Db, table: &str) -> Vec<String> {
         .collect::<Vec<_>>()
         .join(" || '|' || ");
     let sql = format!("SELECT {row} AS v FROM {table}");
-    let mut rows: Vec<String> = idsync::with_conn!(db, c => diesel::sql_query(sql).load::<Line>(c))
+    let mut rows: Vec<String> = with_tables!(db, c => diesel::sql_query(sql).load::<Line>(c))
         .unwrap()
         .into_iter()
         .map(|l| l.v)
@@ -225,7 +226,7 @@ async fn a_local_user_is_deleted_only_once_adopted(f: Fixture) {
     let (active, archived): (bool, bool) =
         f.s.db(|db| {
             use idsync::store::schema::users;
-            idsync::with_conn!(db, c => users::table
+            with_tables!(db, c => users::table
                 .filter(users::scim_id.eq("local1"))
                 .select((users::active, users::archived_at.is_not_null()))
                 .first(c))
@@ -238,7 +239,7 @@ async fn a_local_user_is_deleted_only_once_adopted(f: Fixture) {
 /// DELETE of the application's own group is refused; a PATCH takes it over, then DELETE works.
 async fn a_local_group_is_deleted_only_once_taken_over(f: Fixture) {
     f.s.db(|db| {
-        idsync::with_conn!(db, c => diesel::sql_query(
+        with_tables!(db, c => diesel::sql_query(
             "INSERT INTO groups (scim_id, display_name, created_at, updated_at) \
              VALUES ('lg1', 'Local group', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
         )
@@ -359,16 +360,13 @@ async fn a_scim_write_waits_for_another_writer_on_sqlite() {
     let url = f.s.url.clone();
     let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
     let other = tokio::task::spawn_blocking(move || {
-        let mut db = Db::open(&url).unwrap();
-        db.write_transaction(|db| {
-            idsync::with_conn!(db, c => diesel::sql_query(
-                "UPDATE users SET display_name = 'Other writer' WHERE scim_id = 'local1'"
-            )
-            .execute(c))?;
-            locked_tx.send(()).unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(700));
-            Ok::<_, idsync::store::StoreError>(())
-        })
+        let mut db = Tables::connect(&url);
+        db.execute("BEGIN IMMEDIATE");
+        db.execute("UPDATE users SET display_name = 'Other writer' WHERE scim_id = 'local1'");
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        db.execute("COMMIT");
+        Ok::<_, String>(())
     });
     locked_rx.await.unwrap();
     let started = std::time::Instant::now();

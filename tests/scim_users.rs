@@ -259,7 +259,7 @@ async fn patch_accepts_entra_and_okta_quirks() {
     let events: i64 = s.db(|db| {
         use diesel::prelude::*;
         use idsync::store::schema::events;
-        idsync::with_conn!(db, c => events::table.filter(events::connector.eq("scim")).count().get_result(c).unwrap())
+        with_tables!(db, c => events::table.filter(events::connector.eq("scim")).count().get_result(c).unwrap())
     }).await;
     assert!(events >= 5, "{events} events");
 }
@@ -308,7 +308,7 @@ async fn put_replaces_and_delete_archives() {
         .db(move |db| {
             use diesel::prelude::*;
             use idsync::store::schema::users;
-            idsync::with_conn!(db, c => users::table
+            with_tables!(db, c => users::table
             .filter(users::scim_id.eq(&id))
             .select((users::active, users::archived_at.is_not_null()))
             .first(c)
@@ -335,7 +335,7 @@ async fn hard_delete_removes_the_row() {
         .db(|db| {
             use diesel::prelude::*;
             use idsync::store::schema::users;
-            idsync::with_conn!(db, c => users::table.count().get_result(c).unwrap())
+            with_tables!(db, c => users::table.count().get_result(c).unwrap())
         })
         .await;
     assert_eq!(rows, 0);
@@ -369,7 +369,7 @@ async fn retention_purges_deleted_users_only() {
         s.db(|db| {
             use diesel::prelude::*;
             use idsync::store::schema::users;
-            idsync::with_conn!(db, c => users::table.count().get_result::<i64>(c).unwrap())
+            with_tables!(db, c => users::table.count().get_result::<i64>(c).unwrap())
         })
     };
     assert_eq!(count().await, 3, "DELETE archives; the row waits for retention");
@@ -490,7 +490,7 @@ async fn a_pushed_user_links_to_the_existing_local_user() {
     // A user the application created itself (SAML sign-in), and one a pull connector owns.
     s.db(|db| {
         use diesel::prelude::*;
-        idsync::with_conn!(db, c => {
+        with_tables!(db, c => {
             diesel::sql_query("INSERT INTO users (scim_id, upn, email, active, created_at, updated_at) VALUES ('local1', 'dana@contoso.example', 'dana@contoso.example', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)").execute(c).unwrap();
             diesel::sql_query("INSERT INTO users (scim_id, upn, source, external_id, active, created_at, updated_at) VALUES ('hr1', 'eve@contoso.example', 'hr', 'E1', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)").execute(c).unwrap();
             diesel::sql_query("INSERT INTO user_links (source, external_id, user_id, linked_at) SELECT 'hr', 'E1', id, CURRENT_TIMESTAMP FROM users WHERE scim_id = 'hr1'").execute(c).unwrap();

@@ -14,9 +14,9 @@ use idsync::reconcile::{self, Outcome, RunOptions, RunProgress};
 use idsync::store::schema::{
     alert_state, conflicts, events, group_members, groups, leases, runs, scim_tokens, sync_state, users,
 };
-use idsync::store::{self, runs as store_runs, DatabaseUrl, Db};
-use idsync::with_conn;
+use idsync::store::{self, DatabaseUrl};
 use serde_json::{json, Value};
+use support::tables::Tables;
 use support::{export_user, file_config, write_export};
 
 /// (upn, email, active, archived, source) for every user, sorted.
@@ -29,6 +29,15 @@ type StoredUser = (
     Option<chrono::NaiveDateTime>,
     Option<String>,
 );
+
+/// Runs `work` to completion on a runtime of its own (these tests are synchronous).
+fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(work)
+}
 
 struct Harness {
     dir: tempfile::TempDir,
@@ -44,7 +53,7 @@ impl Harness {
         let path = file_config(dir.path(), database_url, &export, extra);
         let config = Config::load(&path).unwrap();
         let url = config.database.clone();
-        Db::open(&url).unwrap().migrate().unwrap();
+        block_on(store::Store::open(&url).migrate()).unwrap();
         Harness { dir, url, config }
     }
 
@@ -58,11 +67,7 @@ impl Harness {
 
     fn sync_with(&self, options: RunOptions) -> reconcile::RunReport {
         let connector = connectors::build(&self.config.connectors[0]);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(reconcile::run_once(
+        block_on(reconcile::run_once(
             &store::Store::open(&self.url),
             &connector,
             options,
@@ -70,12 +75,16 @@ impl Harness {
         ))
     }
 
-    fn db(&self) -> Db {
-        Db::open(&self.url).unwrap()
+    fn store(&self) -> store::Store {
+        store::Store::open(&self.url)
+    }
+
+    fn db(&self) -> Tables {
+        Tables::connect(&self.url)
     }
 
     fn users(&self) -> Vec<UserRow> {
-        let rows: Vec<StoredUser> = with_conn!(&mut self.db(), c =>
+        let rows: Vec<StoredUser> = with_tables!(&mut self.db(), c =>
             users::table.select((users::upn, users::email, users::active, users::archived_at, users::source)).order(users::upn).load(c)).unwrap();
         rows.into_iter()
             .map(|(u, e, a, arch, s)| (u, e, a, arch.is_some(), s))
@@ -84,7 +93,7 @@ impl Harness {
 
     /// group name -> member upns.
     fn memberships(&self) -> BTreeSet<(String, String, bool)> {
-        let rows: Vec<(String, String, bool)> = with_conn!(&mut self.db(), c =>
+        let rows: Vec<(String, String, bool)> = with_tables!(&mut self.db(), c =>
             group_members::table.inner_join(groups::table).inner_join(users::table)
                 .select((groups::display_name, users::upn, groups::read_only)).load(c))
         .unwrap();
@@ -92,16 +101,16 @@ impl Harness {
     }
 
     fn count_events(&self) -> i64 {
-        with_conn!(&mut self.db(), c => events::table.count().get_result(c)).unwrap()
+        with_tables!(&mut self.db(), c => events::table.count().get_result(c)).unwrap()
     }
 
     fn last_updated(&self) -> Option<chrono::NaiveDateTime> {
-        with_conn!(&mut self.db(), c => users::table.select(diesel::dsl::max(users::updated_at)).first(c))
+        with_tables!(&mut self.db(), c => users::table.select(diesel::dsl::max(users::updated_at)).first(c))
             .unwrap()
     }
 
     fn run_statuses(&self) -> Vec<String> {
-        with_conn!(&mut self.db(), c => runs::table.order(runs::id).select(runs::status).load(c)).unwrap()
+        with_tables!(&mut self.db(), c => runs::table.order(runs::id).select(runs::status).load(c)).unwrap()
     }
 }
 
@@ -132,7 +141,7 @@ fn scenario(database_url: &str) {
     let h = Harness::new(database_url, "max_deactivation_percent = 30");
 
     // A user the application created itself (SAML sign-in) before the first sync.
-    with_conn!(&mut h.db(), c => diesel::insert_into(users::table).values((
+    with_tables!(&mut h.db(), c => diesel::insert_into(users::table).values((
         users::upn.eq("U3@Example.com"), users::email.eq("u3@example.com"), users::active.eq(true),
         users::created_at.eq(store::now()), users::updated_at.eq(store::now()),
     )).execute(c))
@@ -244,16 +253,16 @@ fn scenario(database_url: &str) {
     );
     assert_eq!(h.run_statuses().last().map(String::as_str), Some("held"));
     let held: Option<String> =
-        with_conn!(&mut h.db(), c => runs::table.order(runs::id.desc()).select(runs::held_changes).first(c))
+        with_tables!(&mut h.db(), c => runs::table.order(runs::id.desc()).select(runs::held_changes).first(c))
             .unwrap();
     assert!(held.unwrap().contains("deactivate user u3@example.com"));
 
     // ... until someone approves; then it goes through once.
-    store_runs::approve(&mut h.db(), "hr", store::now()).unwrap();
+    block_on(h.store().approve("hr", store::now())).unwrap();
     let report = h.sync();
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.summary());
     assert_eq!(h.users().iter().filter(|u| u.2).count(), 2);
-    let approved: bool = with_conn!(&mut h.db(), c => sync_state::table.find("hr").select(sync_state::guard_approved).first(c)).unwrap();
+    let approved: bool = with_tables!(&mut h.db(), c => sync_state::table.find("hr").select(sync_state::guard_approved).first(c)).unwrap();
     assert!(!approved, "an approval is used once");
     assert!(
         h.memberships()
@@ -282,7 +291,7 @@ fn scenario(database_url: &str) {
         assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.summary());
     }
     let open: Vec<(String, String)> =
-        with_conn!(&mut h.db(), c => conflicts::table.filter(conflicts::status.eq("open"))
+        with_tables!(&mut h.db(), c => conflicts::table.filter(conflicts::status.eq("open"))
         .select((conflicts::external_id, conflicts::reason)).load(c))
         .unwrap();
     assert_eq!(open, vec![("e12".to_owned(), "linked_to_other".to_owned())]);
@@ -349,15 +358,16 @@ fn migrations_match_the_schema_and_run_once() {
         )
         .unwrap()
         .count();
-        let mut db = Db::open(&url).unwrap();
+        let migrated = store::Store::open(&url);
         assert_eq!(
-            db.migrate().unwrap().len(),
+            block_on(migrated.migrate()).unwrap().len(),
             folders,
             "every migration folder of {backend} applies"
         );
-        assert!(db.migrate().unwrap().is_empty());
+        assert!(block_on(migrated.migrate()).unwrap().is_empty());
         // Every column diesel knows, read back from the migrated tables.
-        with_conn!(&mut db, c => {
+        let mut db = Tables::connect(&url);
+        with_tables!(&mut db, c => {
             users::table.select(users::all_columns).load::<(i64, String, Option<String>, Option<String>, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, bool, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime, chrono::NaiveDateTime)>(c).unwrap();
             groups::table.select(groups::all_columns).load::<(i64, String, Option<String>, Option<String>, String, bool, chrono::NaiveDateTime, chrono::NaiveDateTime)>(c).unwrap();
             runs::table.select(runs::all_columns).execute(c).unwrap();
@@ -381,11 +391,11 @@ fn housekeeping_prunes_old_runs_and_events_only() {
     assert!(events >= 3);
     // Nothing is older than a day: nothing goes.
     let day_ago = store::now() - chrono::Duration::days(1);
-    assert_eq!(store_runs::prune_history(&mut h.db(), day_ago).unwrap(), (0, 0));
+    assert_eq!(block_on(h.store().prune_history(day_ago)).unwrap(), (0, 0));
     // Everything is older than tomorrow: the history goes, the users stay.
     let tomorrow = store::now() + chrono::Duration::days(1);
     assert_eq!(
-        store_runs::prune_history(&mut h.db(), tomorrow).unwrap(),
+        block_on(h.store().prune_history(tomorrow)).unwrap(),
         (1, events as usize)
     );
     assert_eq!(
@@ -508,9 +518,9 @@ fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
         },
     ] {
         for (name, changes) in &cases {
-            let mut db = h.db();
-            let full = store::load_local(&mut db, "hr").unwrap();
-            let part = store::load_local_for_changes(&mut db, "hr", changes, &settings, now)
+            let store = h.store();
+            let full = block_on(store.load_local("hr")).unwrap();
+            let part = block_on(store.load_for_changes("hr", changes, &settings, now))
                 .unwrap()
                 .unwrap();
             assert!(
@@ -540,8 +550,9 @@ fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
         users: vec![record("e30", "émile@example.com", None)],
         ..ChangeSet::default()
     };
+    let settings = PlanSettings::default();
     assert!(
-        store::load_local_for_changes(&mut h.db(), "hr", &accented, &PlanSettings::default(), now)
+        block_on(h.store().load_for_changes("hr", &accented, &settings, now))
             .unwrap()
             .is_none()
     );

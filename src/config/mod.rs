@@ -4,6 +4,7 @@
 //! The doc comments on these structs are the configuration reference (`config/README.md`
 //! shows them with examples).
 
+mod database;
 mod overrides;
 pub mod schedule;
 
@@ -18,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use database::check_writable;
 pub use schedule::{Schedule, ScheduleError};
 
 use crate::planner::{GuardSettings, PlanSettings, UserField};
@@ -30,6 +32,9 @@ pub enum ConfigError {
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }
+
+/// The longest random delay before a run: an hour.
+pub const MAX_JITTER_SECS: u64 = 3600;
 
 /// The whole configuration.
 #[derive(Debug, Clone)]
@@ -189,7 +194,8 @@ pub struct DaemonConfig {
     /// How long a run's lease lasts without renewal; a crashed process's connectors are taken
     /// over by another process after this long.
     pub lease_secs: u64,
-    /// Up to this many seconds of random delay before a scheduled run.
+    /// Up to this many seconds of random delay before a scheduled run, and at most a tenth
+    /// of the gap between the connector's slots; at most [`MAX_JITTER_SECS`].
     pub jitter_secs: u64,
     /// When housekeeping prunes old history (a crontab expression or shortcut).
     pub housekeeping_schedule: String,
@@ -380,6 +386,15 @@ impl Config {
         }
         Schedule::parse_cron(&shape.daemon.housekeeping_schedule)
             .map_err(|m| invalid("daemon.housekeeping_schedule".into(), m.to_string()))?;
+        if shape.daemon.jitter_secs > MAX_JITTER_SECS {
+            return Err(invalid(
+                "daemon.jitter_secs".into(),
+                format!(
+                    "{} is more than the maximum, {MAX_JITTER_SECS} (an hour)",
+                    shape.daemon.jitter_secs
+                ),
+            ));
+        }
         if shape.daemon.quarantine_after_failures == 0 {
             return Err(invalid(
                 "daemon.quarantine_after_failures".into(),

@@ -17,6 +17,9 @@ pub struct ScheduleError(String);
 /// The default, as the identity providers' own provisioning cycles: every 40 minutes.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(40 * 60);
 
+/// The longest interval: a year (leap years included). Longer ones cannot be added to a date.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(366 * 86400);
+
 #[derive(Debug, Clone)]
 pub enum Schedule {
     Every(Duration),
@@ -38,8 +41,19 @@ impl Schedule {
         }
     }
 
-    /// Parses a crontab expression or shortcut.
+    /// Parses a crontab expression or shortcut that fires at least once after now.
     pub fn parse_cron(expr: &str) -> Result<Schedule, ScheduleError> {
+        let schedule = Schedule::parse_cron_expression(expr)?;
+        if schedule.next_after(Utc::now()).is_none() {
+            return Err(ScheduleError(format!(
+                "the cron expression {:?} never fires (no date matches it)",
+                expr.trim()
+            )));
+        }
+        Ok(schedule)
+    }
+
+    fn parse_cron_expression(expr: &str) -> Result<Schedule, ScheduleError> {
         let expr = expr.trim();
         let expanded = match expr.to_ascii_lowercase().as_str() {
             "@yearly" | "@annually" => "0 0 1 1 *".to_owned(),
@@ -90,10 +104,23 @@ impl Schedule {
                     )))
                 }
             };
-            let n: u64 = number.parse().map_err(|_| {
-                ScheduleError(format!("invalid interval {text:?}: a number must precede {ch:?}"))
-            })?;
-            total += n * unit;
+            if number.is_empty() {
+                return Err(ScheduleError(format!(
+                    "invalid interval {text:?}: a number must precede {ch:?}"
+                )));
+            }
+            // Digits only: a number that does not parse is too large for u64.
+            total = number
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| n.checked_mul(unit))
+                .and_then(|secs| total.checked_add(secs))
+                .filter(|secs| *secs <= MAX_INTERVAL.as_secs())
+                .ok_or_else(|| {
+                    ScheduleError(format!(
+                        "invalid interval {text:?}: longer than the maximum, 366d"
+                    ))
+                })?;
             number.clear();
         }
         if !number.is_empty() || total == 0 {
@@ -235,5 +262,20 @@ mod tests {
         assert!(every("40").is_err());
         assert!(every("5x").is_err());
         assert!(every("0m").is_err());
+        assert_eq!(every("366d"), Ok(366 * 86400));
+        for long in ["367d", "300000000000d", "99999999999999999999s", "366d1s"] {
+            let err = every(long).unwrap_err();
+            assert!(err.contains("longer than the maximum, 366d"), "{long}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_schedule_that_never_fires_is_refused() {
+        let err = Schedule::parse_cron("0 0 30 2 *").unwrap_err().to_string();
+        assert!(err.contains("\"0 0 30 2 *\" never fires"), "{err}");
+        assert!(
+            Schedule::parse_cron("0 0 29 2 *").is_ok(),
+            "29 February comes in leap years"
+        );
     }
 }

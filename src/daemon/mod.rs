@@ -6,13 +6,16 @@
 //! [`Clock`] built on tokio's clock, so tests drive schedules with a paused clock.
 
 mod ops;
+mod watchdog;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use rand::Rng;
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -23,7 +26,7 @@ pub use ops::{install_metrics, router as ops_router, OpsState};
 
 use crate::config::{Config, Schedule, ScheduleError};
 use crate::connectors::{self, Connector};
-use crate::reconcile::{RunOptions, RunProgress};
+use crate::reconcile::{panic_message, RunOptions, RunProgress};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::supervise::quarantine::Health;
 use crate::supervise::{SuperviseError, Supervised, Supervisor};
@@ -70,6 +73,9 @@ pub fn store_options(config: &Config) -> StoreOptions {
 /// Why the daemon could not start.
 #[derive(Debug, Error)]
 pub enum DaemonError {
+    /// The configuration cannot work here (a database that cannot be written).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -91,6 +97,19 @@ pub async fn run(
     store: Store,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    let connectors = config.connectors.iter().map(connectors::build).collect();
+    run_with(config, store, connectors, shutdown).await
+}
+
+/// [`run`] with the connectors already built (one per configured connector, in order), so a
+/// test can hand in its own sources.
+pub async fn run_with(
+    config: Config,
+    store: Store,
+    connectors: Vec<Connector>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    crate::config::check_writable(&config)?;
     let migrated = store.migrate().await?;
     if !migrated.is_empty() {
         info!(migrations = ?migrated, "database migrated");
@@ -104,6 +123,7 @@ pub async fn run(
         store: store.clone(),
         connectors: config.connectors.iter().map(|c| c.name.clone()).collect(),
         metrics,
+        problems: supervisor.problems().clone(),
     };
     // /healthz and /metrics: on [ops] listen when set, else beside the SCIM endpoint.
     let ops_on_scim = config.ops.is_none() && config.scim.is_some();
@@ -151,20 +171,14 @@ pub async fn run(
     }
     let clock = Clock::starting_at(Utc::now());
     let jitter = Duration::from_secs(config.daemon.jitter_secs);
-    for c in &config.connectors {
-        let connector = Arc::new(connectors::build(c));
-        let supervisor = supervisor.clone();
-        let run = move || {
-            let (supervisor, connector) = (supervisor.clone(), connector.clone());
-            async move { supervise_once(&supervisor, &connector).await }
-        };
-        let (name, schedule, stop) = (c.name.clone(), c.schedule.clone(), stop_rx.clone());
-        tasks.spawn(schedule_loop(name, schedule, jitter, clock, run, stop));
+    let mut loops = watchdog::Loops::new(supervisor, clock, jitter, stop_rx);
+    for connector in connectors {
+        loops.start(Arc::new(connector));
     }
-    shutdown.await;
+    loops.watch_until(shutdown).await;
     info!("shutting down: no new runs start; waiting for runs in progress");
     let _ = stop_tx.send(true);
-    drain(tasks).await;
+    drain(tasks, loops.into_tasks()).await;
     Ok(())
 }
 
@@ -204,9 +218,10 @@ async fn serve_scim(
     }
 }
 
-/// Waits for the runs in progress, at most [`SHUTDOWN_GRACE`].
-async fn drain(mut tasks: tokio::task::JoinSet<()>) {
+/// Waits for the runs in progress (and the listeners), at most [`SHUTDOWN_GRACE`].
+async fn drain(mut tasks: tokio::task::JoinSet<()>, mut loops: tokio::task::JoinSet<()>) {
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while loops.join_next().await.is_some() {}
         while tasks.join_next().await.is_some() {}
     })
     .await;
@@ -258,14 +273,23 @@ async fn housekeeping(
     }
 }
 
+/// One supervised run. A panic the run itself did not catch (in the supervisor's own steps)
+/// is caught here: the failure is counted, the lease released, and the loop goes on.
 async fn supervise_once(supervisor: &Supervisor, connector: &Connector) -> Health {
-    let result = supervisor
-        .run(connector, RunOptions::default(), &RunProgress::hidden())
-        .await;
-    if let Supervised::Ran { report, .. } = &result {
-        info!(connector = %connector.config.name, summary = %report.summary(), "run summary");
+    let progress = RunProgress::hidden();
+    let run = supervisor.run(connector, RunOptions::default(), &progress);
+    match AssertUnwindSafe(run).catch_unwind().await {
+        Ok(result) => {
+            if let Supervised::Ran { report, .. } = &result {
+                info!(connector = %connector.config.name, summary = %report.summary(), "run summary");
+            }
+            result.health().clone()
+        }
+        Err(panic) => {
+            let reason = format!("the run panicked: {}", panic_message(panic.as_ref()));
+            supervisor.after_panic(&connector.config.name, reason).await
+        }
     }
-    result.health().clone()
 }
 
 /// One connector's loop: run, then sleep until the next slot (or the end of a quarantine).
@@ -308,12 +332,7 @@ pub async fn schedule_loop<F, Fut>(
                         "the run outlasted its interval; skipped the slots it missed");
                     next = resumed;
                 }
-                let jitter = if max_jitter.is_zero() {
-                    Duration::ZERO
-                } else {
-                    Duration::from_millis(rand::rng().random_range(0..=max_jitter.as_millis() as u64))
-                };
-                next + chrono::Duration::from_std(jitter).unwrap_or_default()
+                next + jitter(&schedule, next, max_jitter)
             }
         };
         info!(connector = %name, next = %next, "next run scheduled");
@@ -323,6 +342,22 @@ pub async fn schedule_loop<F, Fut>(
             _ = stop.changed() => return,
         }
     }
+}
+
+/// A random delay for the slot at `slot`: at most a tenth of the gap to the slot after it
+/// (so a two-second schedule is late by 0.2 s at most), and at most `max_jitter`.
+fn jitter(schedule: &Schedule, slot: DateTime<Utc>, max_jitter: Duration) -> chrono::Duration {
+    let gap = schedule
+        .next_after(slot)
+        .and_then(|after| (after - slot).to_std().ok())
+        .unwrap_or_default();
+    let bound = max_jitter.min(gap / 10);
+    let millis = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
+    if millis == 0 {
+        return chrono::Duration::zero();
+    }
+    let millis = rand::rng().random_range(0..=millis);
+    chrono::Duration::milliseconds(i64::try_from(millis).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Operational endpoints: `/healthz` (200 when the database answers and no connector is
-//! quarantined, 503 with the reasons otherwise) and `/metrics` (Prometheus text).
+//! Operational endpoints: `/healthz` (200 when the database answers, its writes succeed, no
+//! connector is quarantined and none's last run died; 503 with the reasons otherwise) and
+//! `/metrics` (Prometheus text).
 
 use std::sync::OnceLock;
 
@@ -12,12 +13,15 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
 use crate::store::Store;
+use crate::supervise::Problems;
 
 #[derive(Debug, Clone)]
 pub struct OpsState {
     pub store: Store,
     pub connectors: Vec<String>,
     pub metrics: PrometheusHandle,
+    /// Failing writes and dead runs, as the supervisor saw them.
+    pub problems: Problems,
 }
 
 /// Installs the process-wide Prometheus recorder once; later calls return the same handle.
@@ -55,7 +59,20 @@ async fn healthz(State(state): State<OpsState>) -> Response {
         });
         quarantined.collect::<Vec<_>>()
     });
+    let problems = state.problems.snapshot();
+    let died: Vec<_> = problems
+        .died
+        .iter()
+        .map(|(connector, error)| json!({ "connector": connector, "error": error }))
+        .collect();
+    let writes = problems.write.clone().unwrap_or_else(|| "ok".to_owned());
     match quarantined {
+        Ok(quarantined) if !problems.is_empty() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unhealthy", "database": "ok", "writes": writes,
+                "died": died, "quarantined": quarantined })),
+        )
+            .into_response(),
         Ok(quarantined) if quarantined.is_empty() => (
             StatusCode::OK,
             Json(json!({ "status": "ok", "database": "ok", "quarantined": [] })),

@@ -9,7 +9,10 @@ mod progress;
 mod report;
 pub mod retention;
 
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
+
+use futures_util::FutureExt;
 
 use idsync_source::{Batch, FetchRequest, Fetched};
 use thiserror::Error;
@@ -79,6 +82,50 @@ async fn run_in_span(
         tracing::Span::current().record("run_id", id);
     }
     info!(connector = %name, run_id, "run started");
+    // A panic anywhere below (a source, the planner, the store) ends this run, not the daemon:
+    // the run row is marked failed with the panic's message and the caller counts the failure.
+    let rest = fetch_plan_apply(store, connector, options, progress, state, report, started);
+    match AssertUnwindSafe(rest).catch_unwind().await {
+        Ok(report) => report,
+        Err(panic) => {
+            let error = format!("the run panicked: {}", panic_message(panic.as_ref()));
+            error!(connector = %name, run_id, error = %error, "run failed; nothing more applied");
+            record_failure(store, run_id, &error).await;
+            let mut report = RunReport::new(&name);
+            report.run_id = run_id;
+            report.panicked = true;
+            report.fail(error, false, started)
+        }
+    }
+}
+
+/// The text a panic was raised with (`panic!("...")` carries a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    // A message is a diagnosis, not a dump: bounded, on one line.
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
+}
+
+/// The run after its row exists: fetch, plan, judge, apply, record.
+async fn fetch_plan_apply(
+    store: &Store,
+    connector: &Connector,
+    options: RunOptions,
+    progress: &RunProgress,
+    state: SyncState,
+    mut report: RunReport,
+    started: Instant,
+) -> RunReport {
+    let (name, run_id) = (connector.config.name.clone(), report.run_id);
 
     progress.stage("fetching");
     let request = FetchRequest {

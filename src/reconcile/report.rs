@@ -70,6 +70,8 @@ pub struct RunReport {
     pub plan: Option<Plan>,
     pub verdict: Option<Verdict>,
     pub elapsed: Duration,
+    /// The run ended in a panic (caught; its outcome is `Failed` with the panic's message).
+    pub panicked: bool,
 }
 
 impl RunReport {
@@ -85,6 +87,7 @@ impl RunReport {
             plan: None,
             verdict: None,
             elapsed: Duration::ZERO,
+            panicked: false,
         }
     }
 

@@ -16,7 +16,7 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const MIGRATION_LOCK: i64 = 0x6964_7379_6e63;
 
 /// One connection to the application database.
-pub enum Db {
+pub(crate) enum Db {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
 }
@@ -50,7 +50,7 @@ impl Db {
     /// Opens a connection. SQLite gets WAL (readers do not block the sync), foreign keys and a
     /// busy timeout so a daemon and a `resync` can share the file; the timeout comes first, as
     /// switching the journal mode needs a lock a writer may be holding.
-    pub fn open(url: &DatabaseUrl) -> Result<Db, StoreError> {
+    pub(crate) fn open(url: &DatabaseUrl) -> Result<Db, StoreError> {
         let fail = |e: diesel::ConnectionError| StoreError::Unavailable {
             url: url.redacted(),
             detail: e.to_string(),
@@ -111,7 +111,7 @@ impl Db {
     /// Unlike diesel's `transaction`, `work` gets the [`Db`], so the query functions it calls
     /// stay ordinary functions over one connection. Inside [`Self::write_transaction`] (or
     /// another transaction) it is a savepoint: its rollback undoes only its own work.
-    pub fn transaction<T>(
+    pub(crate) fn transaction<T>(
         &mut self,
         work: impl FnOnce(&mut Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {

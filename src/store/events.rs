@@ -39,7 +39,7 @@ pub struct EventRow {
 }
 
 /// The newest `limit` events matching the filter, oldest first.
-pub fn list(db: &mut Db, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
+pub(crate) fn list(db: &mut Db, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
     let mut rows: Vec<EventRow> = with_conn!(db, |c| {
         let mut query = events::table.select(EventRow::as_select()).into_boxed();
         if let Some(connector) = &filter.connector {

@@ -47,7 +47,7 @@ impl Store {
 
 /// Takes the lease of `connector` for `holder` until `now + ttl`, when it is free, expired, or
 /// already ours. Returns whether we hold it.
-pub fn acquire(
+pub(crate) fn acquire(
     db: &mut Db,
     connector: &str,
     holder: &str,
@@ -83,7 +83,7 @@ pub fn acquire(
 }
 
 /// Extends our lease; false when it is no longer ours (it expired and someone took it).
-pub fn renew(
+pub(crate) fn renew(
     db: &mut Db,
     connector: &str,
     holder: &str,
@@ -99,7 +99,7 @@ pub fn renew(
 }
 
 /// Gives the lease back.
-pub fn release(db: &mut Db, connector: &str, holder: &str) -> Result<(), StoreError> {
+pub(crate) fn release(db: &mut Db, connector: &str, holder: &str) -> Result<(), StoreError> {
     with_conn!(db, |c| diesel::delete(
         leases::table.filter(leases::connector.eq(connector).and(leases::holder.eq(holder)))
     )
@@ -108,7 +108,7 @@ pub fn release(db: &mut Db, connector: &str, holder: &str) -> Result<(), StoreEr
 }
 
 /// The current holder and the lease's expiry, when it is held and not expired.
-pub fn holder_until(
+pub(crate) fn holder_until(
     db: &mut Db,
     connector: &str,
     now: NaiveDateTime,

@@ -16,7 +16,7 @@ use crate::matcher::identity_key;
 use crate::planner::PlanSettings;
 
 /// Loads the local state for `source`.
-pub fn load_local(db: &mut Db, source: &str) -> Result<LocalState, StoreError> {
+pub(crate) fn load_local(db: &mut Db, source: &str) -> Result<LocalState, StoreError> {
     let users = with_conn!(db, |c| users::table.select(UserRow::as_select()).load(c))?;
     let links = with_conn!(db, |c| user_links::table.select(LinkRow::as_select()).load(c))?;
     let groups = with_conn!(db, |c| groups::table
@@ -54,7 +54,7 @@ const KEYS_PER_QUERY: usize = 500;
 ///
 /// Returns `None` when a record's UPN or email is not ASCII: SQL's `lower()` cannot match the
 /// matcher's Unicode folding, so such a run takes the full load.
-pub fn load_local_for_changes(
+pub(crate) fn load_local_for_changes(
     db: &mut Db,
     source: &str,
     changes: &ChangeSet,

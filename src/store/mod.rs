@@ -25,11 +25,12 @@ pub mod supervision;
 mod url;
 
 pub(crate) use crate::with_conn;
-pub use apply::{apply, ApplyContext, CursorUpdate};
+pub(crate) use apply::apply;
+pub use apply::{ApplyContext, CursorUpdate};
 pub use conn::Conn;
-pub use db::Db;
+pub(crate) use db::Db;
 pub use error::StoreError;
-pub use load::{load_local, load_local_for_changes};
+pub(crate) use load::{load_local, load_local_for_changes};
 pub use pool::{Store, StoreOptions};
 pub use url::{DatabaseUrl, UrlError};
 

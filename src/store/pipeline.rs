@@ -1,7 +1,7 @@
 //! The store's side of a run: the local state a plan is made on, and applying the plan.
 
 use chrono::NaiveDateTime;
-use idsync_source::Fetched;
+use idsync_source::{ChangeSet, Fetched};
 
 use super::{apply, load_local, load_local_for_changes, ApplyContext, Store, StoreError};
 use crate::local::LocalState;
@@ -31,6 +31,20 @@ impl Store {
             Ok((data, local))
         })
         .await
+    }
+
+    /// The targeted load [`Store::load_for_run`] plans an incremental run on, or `None` when
+    /// `changes` need the full load (so tests can hold the two to the same plan).
+    pub async fn load_for_changes(
+        &self,
+        source: &str,
+        changes: &ChangeSet,
+        settings: &PlanSettings,
+        now: NaiveDateTime,
+    ) -> Result<Option<LocalState>, StoreError> {
+        let (source, changes, settings) = (source.to_owned(), changes.clone(), settings.clone());
+        self.unit(move |db| load_local_for_changes(db, &source, &changes, &settings, now))
+            .await
     }
 
     /// Everything `source` has in the store (the full load).

@@ -45,7 +45,12 @@ pub struct RunEnd {
 
 /// Records the start of a run. An older run of the connector still marked running was cut
 /// off (the process died): it is marked interrupted.
-pub fn start_run(db: &mut Db, connector: &str, mode: &str, now: NaiveDateTime) -> Result<i64, StoreError> {
+pub(crate) fn start_run(
+    db: &mut Db,
+    connector: &str,
+    mode: &str,
+    now: NaiveDateTime,
+) -> Result<i64, StoreError> {
     with_conn!(db, |c| c.transaction::<_, StoreError, _>(|c| {
         diesel::update(runs::table.filter(runs::connector.eq(connector).and(runs::status.eq("running"))))
             .set((
@@ -111,7 +116,7 @@ impl<'a> RunEndChanges<'a> {
 }
 
 /// Ends a run outside any apply (a failed fetch, a failed apply).
-pub fn end_run(db: &mut Db, end: &RunEnd, now: NaiveDateTime) -> Result<(), StoreError> {
+pub(crate) fn end_run(db: &mut Db, end: &RunEnd, now: NaiveDateTime) -> Result<(), StoreError> {
     with_conn!(db, |c| diesel::update(runs::table.find(end.id))
         .set(&RunEndChanges::new(end, now))
         .execute(c))?;
@@ -119,7 +124,7 @@ pub fn end_run(db: &mut Db, end: &RunEnd, now: NaiveDateTime) -> Result<(), Stor
 }
 
 /// Lets the next run of `connector` through the deletion guard once.
-pub fn approve(db: &mut Db, connector: &str, now: NaiveDateTime) -> Result<(), StoreError> {
+pub(crate) fn approve(db: &mut Db, connector: &str, now: NaiveDateTime) -> Result<(), StoreError> {
     with_conn!(db, |c| {
         diesel::insert_into(sync_state::table)
             .values((
@@ -151,7 +156,7 @@ pub struct SyncState {
     pub last_error: Option<String>,
 }
 
-pub fn sync_state(db: &mut Db, connector: &str) -> Result<SyncState, StoreError> {
+pub(crate) fn sync_state(db: &mut Db, connector: &str) -> Result<SyncState, StoreError> {
     let state = with_conn!(db, |c| sync_state::table
         .find(connector)
         .select(SyncState::as_select())
@@ -186,7 +191,7 @@ pub struct RunRow {
 }
 
 /// The last `limit` runs of a connector, newest first.
-pub fn recent_runs(db: &mut Db, connector: &str, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+pub(crate) fn recent_runs(db: &mut Db, connector: &str, limit: i64) -> Result<Vec<RunRow>, StoreError> {
     Ok(with_conn!(db, |c| runs::table
         .filter(runs::connector.eq(connector))
         .order(runs::id.desc())
@@ -210,7 +215,7 @@ pub struct ConflictRow {
     pub first_seen_at: NaiveDateTime,
 }
 
-pub fn open_conflicts(db: &mut Db) -> Result<Vec<ConflictRow>, StoreError> {
+pub(crate) fn open_conflicts(db: &mut Db) -> Result<Vec<ConflictRow>, StoreError> {
     Ok(with_conn!(db, |c| conflicts::table
         .filter(conflicts::status.eq("open"))
         .order(conflicts::id)
@@ -219,7 +224,7 @@ pub fn open_conflicts(db: &mut Db) -> Result<Vec<ConflictRow>, StoreError> {
 }
 
 /// Deletes finished runs and events older than `before`; returns how many of each.
-pub fn prune_history(db: &mut Db, before: NaiveDateTime) -> Result<(usize, usize), StoreError> {
+pub(crate) fn prune_history(db: &mut Db, before: NaiveDateTime) -> Result<(usize, usize), StoreError> {
     use super::schema::events;
     Ok(with_conn!(db, |c| c.transaction::<_, diesel::result::Error, _>(
         |c| {

@@ -114,7 +114,7 @@ pub struct Keys {
 /// Loads the candidate users (by SCIM id, by link, by external id, by UPN, by email) with all
 /// their links, and the named groups of `source` with their relevant memberships: the same
 /// [`LocalState`] shape as [`super::load_local`], restricted to what one request touches.
-pub fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalState, StoreError> {
+pub(crate) fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalState, StoreError> {
     let lower_upns: Vec<String> = keys.upns.iter().map(|u| u.trim().to_lowercase()).collect();
     let lower_emails: Vec<String> = keys.emails.iter().map(|e| e.trim().to_lowercase()).collect();
     with_conn!(db, |c| {
@@ -243,7 +243,7 @@ macro_rules! not_deleted {
 }
 
 /// A user by SCIM id, unless deleted through SCIM.
-pub fn user_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimUserRow>, StoreError> {
+pub(crate) fn user_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimUserRow>, StoreError> {
     with_conn!(db, |c| Ok(users::table
         .filter(users::scim_id.eq(scim_id))
         .filter(not_deleted!())
@@ -253,7 +253,7 @@ pub fn user_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimUserRow>
 }
 
 /// The user holding the link (`scim`, `key`).
-pub fn user_by_link(db: &mut Db, key: &str) -> Result<Option<ScimUserRow>, StoreError> {
+pub(crate) fn user_by_link(db: &mut Db, key: &str) -> Result<Option<ScimUserRow>, StoreError> {
     with_conn!(db, |c| Ok(users::table
         .inner_join(user_links::table)
         .filter(
@@ -267,7 +267,7 @@ pub fn user_by_link(db: &mut Db, key: &str) -> Result<Option<ScimUserRow>, Store
 }
 
 /// The user's `scim` link: its external id and whether it is marked removed.
-pub fn scim_link_of(db: &mut Db, user_id: i64) -> Result<Option<(String, bool)>, StoreError> {
+pub(crate) fn scim_link_of(db: &mut Db, user_id: i64) -> Result<Option<(String, bool)>, StoreError> {
     with_conn!(db, |c| {
         let row: Option<(String, Option<NaiveDateTime>)> = user_links::table
             .filter(
@@ -283,7 +283,7 @@ pub fn scim_link_of(db: &mut Db, user_id: i64) -> Result<Option<(String, bool)>,
 }
 
 /// The `scim` link keys of the users with these SCIM ids: SCIM id -> (row id, link key).
-pub fn scim_keys_of(
+pub(crate) fn scim_keys_of(
     db: &mut Db,
     scim_ids: &[String],
 ) -> Result<HashMap<String, (i64, Option<String>)>, StoreError> {
@@ -308,7 +308,7 @@ pub fn scim_keys_of(
 }
 
 /// A page of users matching every condition, ordered by row id. `count` 0 counts only.
-pub fn list_users(
+pub(crate) fn list_users(
     db: &mut Db,
     conds: &[UserCond],
     offset: u64,
@@ -356,7 +356,7 @@ pub fn list_users(
 }
 
 /// A group by SCIM id.
-pub fn group_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimGroupRow>, StoreError> {
+pub(crate) fn group_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimGroupRow>, StoreError> {
     with_conn!(db, |c| Ok(groups::table
         .filter(groups::scim_id.eq(scim_id))
         .select(ScimGroupRow::as_select())
@@ -365,7 +365,7 @@ pub fn group_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimGroupRo
 }
 
 /// The group `scim` owns under `key`.
-pub fn group_by_key(db: &mut Db, key: &str) -> Result<Option<ScimGroupRow>, StoreError> {
+pub(crate) fn group_by_key(db: &mut Db, key: &str) -> Result<Option<ScimGroupRow>, StoreError> {
     with_conn!(db, |c| Ok(groups::table
         .filter(groups::source.eq(SCIM_SOURCE).and(groups::external_id.eq(key)))
         .select(ScimGroupRow::as_select())
@@ -374,7 +374,7 @@ pub fn group_by_key(db: &mut Db, key: &str) -> Result<Option<ScimGroupRow>, Stor
 }
 
 /// A page of groups matching every condition, ordered by row id.
-pub fn list_groups(
+pub(crate) fn list_groups(
     db: &mut Db,
     conds: &[GroupCond],
     offset: u64,
@@ -422,7 +422,7 @@ pub fn list_groups(
 }
 
 /// The members of these groups: group id -> members, in row order.
-pub fn members_of(db: &mut Db, group_ids: &[i64]) -> Result<HashMap<i64, Vec<MemberRef>>, StoreError> {
+pub(crate) fn members_of(db: &mut Db, group_ids: &[i64]) -> Result<HashMap<i64, Vec<MemberRef>>, StoreError> {
     with_conn!(db, c => {
         let mut out: HashMap<i64, Vec<MemberRef>> = HashMap::new();
         // Each chunk holds whole groups, so every member list stays in row order.
@@ -443,7 +443,7 @@ pub fn members_of(db: &mut Db, group_ids: &[i64]) -> Result<HashMap<i64, Vec<Mem
 }
 
 /// A cheap query, for the health check.
-pub fn ping(db: &mut Db) -> Result<(), StoreError> {
+pub(crate) fn ping(db: &mut Db) -> Result<(), StoreError> {
     with_conn!(db, |c| {
         diesel::sql_query("SELECT 1").execute(c)?;
         Ok(())
@@ -451,7 +451,7 @@ pub fn ping(db: &mut Db) -> Result<(), StoreError> {
 }
 
 /// The digest of the active token, if there is one.
-pub fn token_digest(db: &mut Db) -> Result<Option<String>, StoreError> {
+pub(crate) fn token_digest(db: &mut Db) -> Result<Option<String>, StoreError> {
     with_conn!(db, |c| Ok(scim_tokens::table
         .order(scim_tokens::id.desc())
         .select(scim_tokens::token_sha256)
@@ -460,7 +460,7 @@ pub fn token_digest(db: &mut Db) -> Result<Option<String>, StoreError> {
 }
 
 /// Replaces any token with one whose digest is `digest`.
-pub fn replace_token(db: &mut Db, digest: &str, now: NaiveDateTime) -> Result<(), StoreError> {
+pub(crate) fn replace_token(db: &mut Db, digest: &str, now: NaiveDateTime) -> Result<(), StoreError> {
     with_conn!(db, |c| c.transaction::<_, StoreError, _>(|c| {
         diesel::delete(scim_tokens::table).execute(c)?;
         diesel::insert_into(scim_tokens::table)
@@ -475,7 +475,7 @@ pub fn replace_token(db: &mut Db, digest: &str, now: NaiveDateTime) -> Result<()
 
 /// Removes the token; with `detach_groups`, the groups SCIM owns become ordinary local groups.
 /// Returns (tokens removed, groups detached).
-pub fn revoke_token(
+pub(crate) fn revoke_token(
     db: &mut Db,
     detach_groups: bool,
     now: NaiveDateTime,

@@ -118,7 +118,7 @@ impl Store {
     }
 }
 
-pub fn load_health(db: &mut Db, connector: &str) -> Result<Health, StoreError> {
+pub(crate) fn load_health(db: &mut Db, connector: &str) -> Result<Health, StoreError> {
     let row: Option<(i64, i64, Option<NaiveDateTime>)> = with_conn!(db, |c| sync_state::table
         .find(connector)
         .select((
@@ -137,7 +137,7 @@ pub fn load_health(db: &mut Db, connector: &str) -> Result<Health, StoreError> {
         .unwrap_or_default())
 }
 
-pub fn save_health(
+pub(crate) fn save_health(
     db: &mut Db,
     connector: &str,
     health: &Health,
@@ -160,7 +160,7 @@ pub fn save_health(
     Ok(())
 }
 
-pub fn alert_rows(db: &mut Db, connector: &str) -> Result<AlertRows, StoreError> {
+pub(crate) fn alert_rows(db: &mut Db, connector: &str) -> Result<AlertRows, StoreError> {
     let rows: Vec<(String, bool, String, NaiveDateTime, Option<NaiveDateTime>)> =
         with_conn!(db, |c| alert_state::table
             .filter(alert_state::connector.eq(connector))
@@ -189,7 +189,7 @@ pub fn alert_rows(db: &mut Db, connector: &str) -> Result<AlertRows, StoreError>
         .collect())
 }
 
-pub fn save_alert(
+pub(crate) fn save_alert(
     db: &mut Db,
     connector: &str,
     condition: Condition,
@@ -214,7 +214,7 @@ pub fn save_alert(
     Ok(())
 }
 
-pub fn open_conflicts(db: &mut Db, connector: &str) -> Result<i64, StoreError> {
+pub(crate) fn open_conflicts(db: &mut Db, connector: &str) -> Result<i64, StoreError> {
     Ok(with_conn!(db, |c| conflicts::table
         .filter(
             conflicts::connector

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 mod mail;
+pub mod problems;
 pub mod quarantine;
 
 use std::time::Duration as StdDuration;
@@ -14,6 +15,7 @@ use tracing::{info, warn, Instrument};
 
 use self::alerts::{AlertRow, Condition, Mail};
 pub use self::mail::{MailError, Mailer};
+pub use self::problems::Problems;
 use self::quarantine::{Health, QuarantineSettings, Transition};
 use crate::config::{Config, Schedule};
 use crate::connectors::Connector;
@@ -57,6 +59,8 @@ pub struct Supervisor {
     quarantine: QuarantineSettings,
     mailer: Option<Mailer>,
     reminder: Duration,
+    /// Failing writes and dead runs, for `/healthz`.
+    problems: Problems,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -96,11 +100,31 @@ impl Supervisor {
             },
             mailer,
             reminder,
+            problems: Problems::default(),
         })
     }
 
     pub fn holder(&self) -> &str {
         &self.holder
+    }
+
+    /// What is wrong right now: failing writes, runs that died.
+    pub fn problems(&self) -> &Problems {
+        &self.problems
+    }
+
+    /// After a supervised run died outside the run itself (a panic the run could not catch):
+    /// counts the failure toward quarantine, releases the lease, and says so on `/healthz`.
+    pub async fn after_panic(&self, name: &str, reason: String) -> Health {
+        warn!(connector = %name, error = %reason, "the connector's run died; it is rescheduled");
+        let outcome = Outcome::Failed {
+            error: reason.clone(),
+            needs_operator: false,
+        };
+        let (health, _) = self.record(name, &outcome).await;
+        self.release(name).await;
+        self.problems.run_died(name, reason);
+        health
     }
 
     /// The connector's stored health (for scheduling a quarantined connector's next attempt).
@@ -144,8 +168,13 @@ impl Supervisor {
         let run = reconcile::run_once(&self.store, connector, options, progress);
         let report = idsync_source::telemetry::scoped(name.clone(), run).await;
         heartbeat.abort();
-        let (health, transition) = self.record(&name, &report).await;
+        let (health, transition) = self.record(&name, &report.outcome).await;
         self.release(&name).await;
+        if report.panicked {
+            self.problems.run_died(&name, report.outcome.error().to_owned());
+        } else {
+            self.problems.run_completed(&name);
+        }
         record_metrics(&name, &report, &health);
         self.alert(&name, &report, &health).await;
         Supervised::Ran {
@@ -175,6 +204,7 @@ impl Supervisor {
             }
             Err(e) => {
                 warn!(error = %e, "cannot take the lease; run skipped");
+                self.problems.write_failed(format!("taking the lease: {e}"));
                 Some(Supervised::Skipped {
                     reason: format!("lease: {e}"),
                     health: Health::default(),
@@ -212,13 +242,12 @@ impl Supervisor {
         })
     }
 
-    async fn record(&self, name: &str, report: &RunReport) -> (Health, Transition) {
-        let error = report.outcome.is_failed().then(|| report.outcome.error());
+    async fn record(&self, name: &str, outcome: &Outcome) -> (Health, Transition) {
+        let error = outcome.is_failed().then(|| outcome.error());
         let now = store::now();
         let recorded = match self.store.health(name).await {
             Ok(before) => {
-                let (after, transition) =
-                    quarantine::after_run(&before, &report.outcome, &self.quarantine, now);
+                let (after, transition) = quarantine::after_run(&before, outcome, &self.quarantine, now);
                 self.store
                     .save_health(name, &after, error, now)
                     .await
@@ -228,6 +257,7 @@ impl Supervisor {
         };
         match recorded {
             Ok((health, transition)) => {
+                self.problems.write_succeeded();
                 match transition {
                     Transition::Entered | Transition::Extended => warn!(
                         until = ?health.quarantined_until,
@@ -241,6 +271,8 @@ impl Supervisor {
             }
             Err(e) => {
                 warn!(error = %e, "cannot record the run's health");
+                self.problems
+                    .write_failed(format!("recording the run's health: {e}"));
                 (Health::default(), Transition::None)
             }
         }

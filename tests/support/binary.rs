@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use idsync::store::{self, DatabaseUrl, Db};
+use idsync::store::{self, DatabaseUrl};
 
 /// Active users (external id -> upn) and groups (external id -> (name, member ids)).
 pub type Truth = (
@@ -81,9 +81,9 @@ impl Binary {
     }
 
     /// The application tables as the connector's runs left them.
-    pub fn tables(&self) -> Tables {
-        let mut db = Db::open(&DatabaseUrl::Sqlite(self.db.clone())).unwrap();
-        let local = store::load_local(&mut db, &self.connector).unwrap();
+    pub async fn tables(&self) -> Tables {
+        let store = store::Store::open(&DatabaseUrl::Sqlite(self.db.clone()));
+        let local = store.load_local(&self.connector).await.unwrap();
         let ext: BTreeMap<i64, String> = local
             .users
             .iter()
@@ -122,12 +122,12 @@ impl Binary {
 
     /// The tables must hold the directory's truth: active users, and each group's live,
     /// active members.
-    pub fn assert_tables_match(&self, (users, groups): Truth, step: &str) {
+    pub async fn assert_tables_match(&self, (users, groups): Truth, step: &str) {
         let Tables {
             active,
             groups: mut table_groups,
             ..
-        } = self.tables();
+        } = self.tables().await;
         assert_eq!(active, users, "{step}: users");
         // Archived users keep their memberships; the application sees only active ones.
         for (_, members) in table_groups.values_mut() {

@@ -5,6 +5,7 @@ pub mod binary;
 pub mod postgres;
 pub mod scim;
 pub mod smtp;
+pub mod tables;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 
 use idsync::config::{ScimConfig, ScimDelete};
 use idsync::scim::{self, ScimState};
-use idsync::store::{self, DatabaseUrl, Db};
+use idsync::store::{self, DatabaseUrl};
+
+use super::tables::Tables;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -56,14 +58,9 @@ impl Server {
     pub async fn start(url: DatabaseUrl, dir: Option<tempfile::TempDir>, config: ScimConfig) -> Server {
         let token = scim::tokens::new_secret();
         let digest = scim::tokens::digest(&token);
-        let u = url.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut db = Db::open(&u).unwrap();
-            db.migrate().unwrap();
-            store::scim::replace_token(&mut db, &digest, store::now()).unwrap();
-        })
-        .await
-        .unwrap();
+        let setup = store::Store::open(&url);
+        setup.migrate().await.unwrap();
+        setup.replace_scim_token(&digest, store::now()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let options = store::StoreOptions {
@@ -134,12 +131,17 @@ impl Server {
         self.call(Method::DELETE, path, None).await
     }
 
-    /// Runs SQL on the database (for setting up local users).
-    pub async fn db<T: Send + 'static>(&self, f: impl FnOnce(&mut Db) -> T + Send + 'static) -> T {
+    /// The application's store over the same database, for what its API can say.
+    pub fn store(&self) -> store::Store {
+        store::Store::open(&self.url)
+    }
+
+    /// Runs SQL on the database (for setting up local users and reading the tables).
+    pub async fn db<T: Send + 'static>(&self, f: impl FnOnce(&mut Tables) -> T + Send + 'static) -> T {
         let u = self.url.clone();
         tokio::task::spawn_blocking(move || {
-            let mut db = Db::open(&u).unwrap();
-            f(&mut db)
+            let mut tables = Tables::connect(&u);
+            f(&mut tables)
         })
         .await
         .unwrap()

@@ -45,7 +45,7 @@ struct Step<'a> {
 }
 
 /// Applies `plan` in one transaction. Returns what it changed.
-pub fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts, StoreError> {
+pub(crate) fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts, StoreError> {
     // A 64 MiB page cache (filled only as needed) keeps a large first sync's index pages in
     // memory instead of spilling them to the WAL again and again. Reads before the apply
     // keep the small default.

@@ -1,0 +1,121 @@
+//! The connectors' loops, watched: a loop that dies (a panic outside a run) is noticed, its
+//! failure counted toward quarantine, its lease released, and the loop started again at the
+//! connector's next slot.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::{Id, JoinError, JoinSet};
+use tracing::warn;
+
+use super::{schedule_loop, supervise_once, Clock};
+use crate::connectors::Connector;
+use crate::reconcile::panic_message;
+use crate::supervise::Supervisor;
+
+/// One loop per connector, and which connector each task runs.
+pub(super) struct Loops {
+    supervisor: Arc<Supervisor>,
+    clock: Clock,
+    jitter: Duration,
+    stop: watch::Receiver<bool>,
+    tasks: JoinSet<()>,
+    by_task: HashMap<Id, Arc<Connector>>,
+}
+
+impl Loops {
+    pub(super) fn new(
+        supervisor: Arc<Supervisor>,
+        clock: Clock,
+        jitter: Duration,
+        stop: watch::Receiver<bool>,
+    ) -> Loops {
+        Loops {
+            supervisor,
+            clock,
+            jitter,
+            stop,
+            tasks: JoinSet::new(),
+            by_task: HashMap::new(),
+        }
+    }
+
+    /// Starts `connector`'s loop: its first run now, then on its schedule.
+    pub(super) fn start(&mut self, connector: Arc<Connector>) {
+        self.start_after(connector, Duration::ZERO);
+    }
+
+    fn start_after(&mut self, connector: Arc<Connector>, delay: Duration) {
+        let (supervisor, c) = (self.supervisor.clone(), connector.clone());
+        let run = move || {
+            let (supervisor, connector) = (supervisor.clone(), c.clone());
+            async move { supervise_once(&supervisor, &connector).await }
+        };
+        let name = connector.config.name.clone();
+        let schedule = connector.config.schedule.clone();
+        let (jitter, clock, mut stop) = (self.jitter, self.clock, self.stop.clone());
+        self.spawn(connector, async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.changed() => return,
+            }
+            schedule_loop(name, schedule, jitter, clock, run, stop).await;
+        });
+    }
+
+    /// Watches `task` as `connector`'s loop.
+    pub(super) fn spawn(
+        &mut self,
+        connector: Arc<Connector>,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let handle = self.tasks.spawn(task);
+        self.by_task.insert(handle.id(), connector);
+    }
+
+    /// Watches the loops until `shutdown` completes, restarting any that panics.
+    pub(super) async fn watch_until(&mut self, shutdown: impl Future<Output = ()>) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let ended = tokio::select! {
+                () = &mut shutdown => return,
+                Some(ended) = self.tasks.join_next_with_id() => ended,
+            };
+            self.ended(ended).await;
+        }
+    }
+
+    async fn ended(&mut self, ended: Result<(Id, ()), JoinError>) {
+        let (id, panic) = match ended {
+            Ok((id, ())) => (id, None),
+            Err(e) => (e.id(), e.try_into_panic().ok()),
+        };
+        let Some(connector) = self.by_task.remove(&id) else {
+            return;
+        };
+        let name = connector.config.name.clone();
+        let Some(payload) = panic else {
+            // The loop ended on its own (it said why); nothing to restart.
+            return;
+        };
+        let reason = format!(
+            "the connector's loop panicked: {}",
+            panic_message(payload.as_ref())
+        );
+        self.supervisor.after_panic(&name, reason).await;
+        // Restarted at its next slot, so a loop that keeps panicking does not spin.
+        let now = self.clock.now();
+        let next = connector.config.schedule.next_after(now).unwrap_or(now);
+        let delay = (next - now).to_std().unwrap_or_default();
+        warn!(connector = %name, next = %next, "connector loop restarted at its next slot");
+        self.start_after(connector, delay);
+    }
+
+    /// The loops' tasks, for shutdown to wait on.
+    pub(super) fn into_tasks(self) -> JoinSet<()> {
+        self.tasks
+    }
+}
