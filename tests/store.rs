@@ -358,8 +358,8 @@ fn migrations_match_the_schema_and_run_once() {
         assert!(db.migrate().unwrap().is_empty());
         // Every column diesel knows, read back from the migrated tables.
         with_conn!(&mut db, c => {
-            users::table.select(users::all_columns).load::<(i64, String, Option<String>, Option<String>, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, bool, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime, chrono::NaiveDateTime)>(c).unwrap();
-            groups::table.select(groups::all_columns).load::<(i64, String, Option<String>, Option<String>, String, bool, chrono::NaiveDateTime, chrono::NaiveDateTime)>(c).unwrap();
+            users::table.select(users::all_columns).load::<(i64, String, Option<String>, Option<String>, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, bool, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>, Option<String>)>(c).unwrap();
+            groups::table.select(groups::all_columns).load::<(i64, String, Option<String>, Option<String>, String, bool, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>)>(c).unwrap();
             runs::table.select(runs::all_columns).execute(c).unwrap();
             events::table.select(events::all_columns).execute(c).unwrap();
             conflicts::table.select(conflicts::all_columns).execute(c).unwrap();
@@ -454,6 +454,17 @@ fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
             },
         ),
         (
+            "names that differ from known users' only by case, width and Unicode form",
+            ChangeSet {
+                users: vec![
+                    record("e24", "\u{ff35}2@EXAMPLE.COM", None),
+                    record("e25", "u25@example.com", Some("U\u{ff13}@Example.com")),
+                    record("e26", "\u{e9}mile@example.com", None),
+                ],
+                ..ChangeSet::default()
+            },
+        ),
+        (
             "a reused UPN, a taken UPN, an email pointing elsewhere",
             ChangeSet {
                 users: vec![
@@ -510,9 +521,7 @@ fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
         for (name, changes) in &cases {
             let mut db = h.db();
             let full = store::load_local(&mut db, "hr").unwrap();
-            let part = store::load_local_for_changes(&mut db, "hr", changes, &settings, now)
-                .unwrap()
-                .unwrap();
+            let part = store::load_local_for_changes(&mut db, "hr", changes, &settings, now).unwrap();
             assert!(
                 part.users.len() < full.users.len(),
                 "{name}: the targeted load should be smaller"
@@ -535,14 +544,15 @@ fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
             );
         }
     }
-    // A non-ASCII name takes the full load.
-    let accented = ChangeSet {
-        users: vec![record("e30", "émile@example.com", None)],
+    // A record differing from a known user only by case and width finds that user through
+    // the key columns: it is matched (here: refused, as u2 is linked to e2), not created.
+    let wide = ChangeSet {
+        users: vec![record("e27", "\u{ff35}2@EXAMPLE.COM", None)],
         ..ChangeSet::default()
     };
-    assert!(
-        store::load_local_for_changes(&mut h.db(), "hr", &accented, &PlanSettings::default(), now)
-            .unwrap()
-            .is_none()
-    );
+    let part =
+        store::load_local_for_changes(&mut h.db(), "hr", &wide, &PlanSettings::default(), now).unwrap();
+    assert!(part.users.iter().any(|u| u.upn == "u2@example.com"));
+    let plan = planner::plan("hr", Fetched::Changes(wide), &part, &PlanSettings::default(), now);
+    assert!(plan.user_creates.is_empty(), "{}", plan.render());
 }
