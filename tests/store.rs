@@ -372,6 +372,57 @@ fn migrations_match_the_schema_and_run_once() {
 }
 
 #[test]
+fn migrating_fills_the_keys_of_rows_written_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = support::postgres::TestDatabase::create();
+    for url in [
+        format!("sqlite://{}", dir.path().join("k.db").display()),
+        pg.url.clone(),
+    ] {
+        let mut db = Db::open(&DatabaseUrl::parse(&url).unwrap()).unwrap();
+        db.migrate().unwrap();
+        // As the application writes rows: no keys.
+        with_conn!(&mut db, c => {
+            diesel::sql_query(
+                "INSERT INTO users (scim_id, upn, email, active, created_at, updated_at) VALUES \
+                 ('a', ' A\u{30a}SA@X.com', '\u{ff22}ob@x.com', TRUE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            )
+            .execute(c)
+            .unwrap();
+            diesel::sql_query(
+                "INSERT INTO groups (scim_id, display_name, read_only, created_at, updated_at) VALUES \
+                 ('g', '\u{ff25}ng Team', FALSE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            )
+            .execute(c)
+            .unwrap();
+        });
+        let keys = |db: &mut Db| -> (Option<String>, Option<String>, Option<String>) {
+            with_conn!(db, c => {
+                let (u, e) = users::table
+                    .select((users::upn_key, users::email_key))
+                    .first::<(Option<String>, Option<String>)>(c)
+                    .unwrap();
+                let g = groups::table.select(groups::name_key).first::<Option<String>>(c).unwrap();
+                (u, e, g)
+            })
+        };
+        assert_eq!(keys(&mut db), (None, None, None), "{url}");
+        for _ in 0..2 {
+            assert!(db.migrate().unwrap().is_empty());
+            assert_eq!(
+                keys(&mut db),
+                (
+                    Some("\u{e5}sa@x.com".to_owned()),
+                    Some("bob@x.com".to_owned()),
+                    Some("eng team".to_owned())
+                ),
+                "{url}"
+            );
+        }
+    }
+}
+
+#[test]
 fn housekeeping_prunes_old_runs_and_events_only() {
     let dir = tempfile::tempdir().unwrap();
     let h = Harness::new(&format!("sqlite://{}", dir.path().join("h.db").display()), "");
