@@ -99,7 +99,7 @@ async fn filters_compare_the_key() {
         let bob = wide["id"].as_str().unwrap().to_owned();
 
         let (asa, other, alice, bob) = (asa.as_str(), other.as_str(), alice.as_str(), bob.as_str());
-        let cases: [(&str, Vec<&str>); 15] = [
+        let cases: [(&str, Vec<&str>); 17] = [
             ("userName eq \"ÅSA@x.com\"", vec![asa]),
             ("userName eq \"åsa@x.com\"", vec![asa]),
             ("userName eq \"a\u{30a}sa@x.com\"", vec![asa]),
@@ -116,6 +116,9 @@ async fn filters_compare_the_key() {
             ("userName co \"_\"", vec![]),
             ("userName sw \"%\"", vec![]),
             ("emails.value ew \"@mail.x.com\"", vec![bob]),
+            // Evaluated in memory (no SQL for `or`): the same key.
+            ("userName eq \"BOB@x.com\" or userName eq \"nobody\"", vec![bob]),
+            ("userName eq \"a\u{30a}sa@x.com\" or title pr", vec![asa]),
         ];
         for (f, expected) in cases {
             assert_eq!(find(&s, f).await, expected, "{name}: {f}");
