@@ -368,8 +368,8 @@ fn migrations_match_the_schema_and_run_once() {
         // Every column diesel knows, read back from the migrated tables.
         let mut db = Tables::connect(&url);
         with_tables!(&mut db, c => {
-            users::table.select(users::all_columns).load::<(i64, String, Option<String>, Option<String>, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, bool, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime, chrono::NaiveDateTime)>(c).unwrap();
-            groups::table.select(groups::all_columns).load::<(i64, String, Option<String>, Option<String>, String, bool, chrono::NaiveDateTime, chrono::NaiveDateTime)>(c).unwrap();
+            users::table.select(users::all_columns).load::<(i64, String, Option<String>, Option<String>, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, bool, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>, Option<String>)>(c).unwrap();
+            groups::table.select(groups::all_columns).load::<(i64, String, Option<String>, Option<String>, String, bool, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>)>(c).unwrap();
             runs::table.select(runs::all_columns).execute(c).unwrap();
             events::table.select(events::all_columns).execute(c).unwrap();
             conflicts::table.select(conflicts::all_columns).execute(c).unwrap();
@@ -378,6 +378,58 @@ fn migrations_match_the_schema_and_run_once() {
             alert_state::table.select(alert_state::all_columns).execute(c).unwrap();
             scim_tokens::table.select(scim_tokens::all_columns).load::<(i64, String, chrono::NaiveDateTime)>(c).unwrap();
         });
+    }
+}
+
+#[test]
+fn migrating_fills_the_keys_of_rows_written_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = support::postgres::TestDatabase::create();
+    for url in [
+        format!("sqlite://{}", dir.path().join("k.db").display()),
+        pg.url.clone(),
+    ] {
+        let store = store::Store::open(&DatabaseUrl::parse(&url).unwrap());
+        block_on(store.migrate()).unwrap();
+        let mut db = Tables::open(&url);
+        // As the application writes rows: no keys.
+        with_tables!(&mut db, c => {
+            diesel::sql_query(
+                "INSERT INTO users (scim_id, upn, email, active, created_at, updated_at) VALUES \
+                 ('a', ' A\u{30a}SA@X.com', '\u{ff22}ob@x.com', TRUE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            )
+            .execute(c)
+            .unwrap();
+            diesel::sql_query(
+                "INSERT INTO groups (scim_id, display_name, read_only, created_at, updated_at) VALUES \
+                 ('g', '\u{ff25}ng Team', FALSE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            )
+            .execute(c)
+            .unwrap();
+        });
+        let keys = |db: &mut Tables| -> (Option<String>, Option<String>, Option<String>) {
+            with_tables!(db, c => {
+                let (u, e) = users::table
+                    .select((users::upn_key, users::email_key))
+                    .first::<(Option<String>, Option<String>)>(c)
+                    .unwrap();
+                let g = groups::table.select(groups::name_key).first::<Option<String>>(c).unwrap();
+                (u, e, g)
+            })
+        };
+        assert_eq!(keys(&mut db), (None, None, None), "{url}");
+        for _ in 0..2 {
+            assert!(block_on(store.migrate()).unwrap().is_empty());
+            assert_eq!(
+                keys(&mut db),
+                (
+                    Some("\u{e5}sa@x.com".to_owned()),
+                    Some("bob@x.com".to_owned()),
+                    Some("eng team".to_owned())
+                ),
+                "{url}"
+            );
+        }
     }
 }
 
@@ -464,6 +516,17 @@ fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
             },
         ),
         (
+            "names that differ from known users' only by case, width and Unicode form",
+            ChangeSet {
+                users: vec![
+                    record("e24", "\u{ff35}2@EXAMPLE.COM", None),
+                    record("e25", "u25@example.com", Some("U\u{ff13}@Example.com")),
+                    record("e26", "\u{e9}mile@example.com", None),
+                ],
+                ..ChangeSet::default()
+            },
+        ),
+        (
             "a reused UPN, a taken UPN, an email pointing elsewhere",
             ChangeSet {
                 users: vec![
@@ -520,9 +583,7 @@ fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
         for (name, changes) in &cases {
             let store = h.store();
             let full = block_on(store.load_local("hr")).unwrap();
-            let part = block_on(store.load_for_changes("hr", changes, &settings, now))
-                .unwrap()
-                .unwrap();
+            let part = block_on(store.load_for_changes("hr", changes, &settings, now)).unwrap();
             assert!(
                 part.users.len() < full.users.len(),
                 "{name}: the targeted load should be smaller"
@@ -545,15 +606,18 @@ fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
             );
         }
     }
-    // A non-ASCII name takes the full load.
-    let accented = ChangeSet {
-        users: vec![record("e30", "émile@example.com", None)],
+    // A record differing from a known user only by case and width finds that user through
+    // the key columns: it is matched (here: refused, as u2 is linked to e2), not created.
+    let wide = ChangeSet {
+        users: vec![record("e27", "\u{ff35}2@EXAMPLE.COM", None)],
         ..ChangeSet::default()
     };
-    let settings = PlanSettings::default();
-    assert!(
-        block_on(h.store().load_for_changes("hr", &accented, &settings, now))
-            .unwrap()
-            .is_none()
-    );
+    let part = block_on(
+        h.store()
+            .load_for_changes("hr", &wide, &PlanSettings::default(), now),
+    )
+    .unwrap();
+    assert!(part.users.iter().any(|u| u.upn == "u2@example.com"));
+    let plan = planner::plan("hr", Fetched::Changes(wide), &part, &PlanSettings::default(), now);
+    assert!(plan.user_creates.is_empty(), "{}", plan.render());
 }

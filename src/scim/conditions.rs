@@ -3,7 +3,7 @@
 //! [`Filter::matches`].
 
 use super::filter::{AttrPath, CompValue, CompareOp, Filter};
-use crate::store::scim::{GroupCond, UserCond};
+use crate::store::scim::{GroupCond, KeyMatch, UserCond};
 
 /// The `and`-ed parts of a filter.
 fn conjuncts(filter: &Filter) -> Vec<&Filter> {
@@ -62,24 +62,50 @@ fn email_value_path(attr: &AttrPath, inner: &Filter) -> Option<String> {
     value
 }
 
+/// `userName` and the work email under `eq`, `sw`, `co` and `ew`: compared by the matcher's
+/// key, as the uniqueness check compares them (both are caseExact false, RFC 7643 section
+/// 4.1.1 and 4.1.2).
+fn key_condition(part: &Filter) -> Option<UserCond> {
+    let Filter::Compare {
+        path,
+        op,
+        value: CompValue::Str(v),
+    } = part
+    else {
+        return None;
+    };
+    let m = match op {
+        CompareOp::Eq => KeyMatch::Eq,
+        CompareOp::Sw => KeyMatch::StartsWith,
+        CompareOp::Co => KeyMatch::Contains,
+        CompareOp::Ew => KeyMatch::EndsWith,
+        _ => return None,
+    };
+    if path.is("userName", None) {
+        Some(UserCond::Upn(m, v.clone()))
+    } else if path.is("emails", Some("value")) {
+        Some(UserCond::Email(m, v.clone()))
+    } else {
+        None
+    }
+}
+
 /// SQL conditions for the parts of a user filter that have them; `true` when every part
 /// did (no evaluation in memory needed).
 pub fn user_conditions(filter: &Filter) -> (Vec<UserCond>, bool) {
     let mut conds = Vec::new();
     let mut complete = true;
     for part in conjuncts(filter) {
-        let cond = if let Some((path, v)) = eq_str(part) {
+        let cond = if let Some(c) = key_condition(part) {
+            Some(c)
+        } else if let Some((path, v)) = eq_str(part) {
             let v = v.to_owned();
-            if path.is("userName", None) {
-                Some(UserCond::Upn(v))
-            } else if path.is("externalId", None) {
+            if path.is("externalId", None) {
                 Some(UserCond::ExternalId(v))
             } else if path.is("id", None) {
                 Some(UserCond::ScimId(v))
             } else if path.is("displayName", None) {
                 Some(UserCond::DisplayName(v))
-            } else if path.is("emails", Some("value")) {
-                Some(UserCond::Email(v))
             } else {
                 None
             }
@@ -90,7 +116,9 @@ pub fn user_conditions(filter: &Filter) -> (Vec<UserCond>, bool) {
                     op: CompareOp::Eq,
                     value: CompValue::Bool(b),
                 } if path.is("active", None) => Some(UserCond::Active(*b)),
-                Filter::ValuePath { attr, filter } => email_value_path(attr, filter).map(UserCond::Email),
+                Filter::ValuePath { attr, filter } => {
+                    email_value_path(attr, filter).map(|v| UserCond::Email(KeyMatch::Eq, v))
+                }
                 _ => None,
             }
         };
@@ -157,11 +185,11 @@ mod tests {
     fn entra_and_okta_filters_become_sql() {
         assert_eq!(
             users("userName eq \"A@x\""),
-            (vec![UserCond::Upn("A@x".into())], true)
+            (vec![UserCond::Upn(KeyMatch::Eq, "A@x".into())], true)
         );
         assert_eq!(
             users("emails[type eq \"work\"].value eq \"a@x\""),
-            (vec![UserCond::Email("a@x".into())], true)
+            (vec![UserCond::Email(KeyMatch::Eq, "a@x".into())], true)
         );
         assert_eq!(
             users("externalId eq \"e1\" and active eq true"),
@@ -173,7 +201,10 @@ mod tests {
         assert!(!users("title co \"x\"").1);
         assert_eq!(users("userName eq \"a\" or userName eq \"b\""), (vec![], false));
         let (c, complete) = users("userName eq \"a\" and title sw \"x\"");
-        assert_eq!((c, complete), (vec![UserCond::Upn("a".into())], false));
+        assert_eq!(
+            (c, complete),
+            (vec![UserCond::Upn(KeyMatch::Eq, "a".into())], false)
+        );
         let g = group_conditions(&parse_filter("displayName eq \"G\" and members[value eq \"u\"]").unwrap());
         assert_eq!(
             g,

@@ -95,7 +95,11 @@ impl Db {
                 applied
             }
         };
-        applied.map_err(|e| StoreError::Migration(e.to_string()))
+        let applied = applied.map_err(|e| StoreError::Migration(e.to_string()))?;
+        // The comparison keys are computed in Rust, so rows from before their columns get them
+        // here (see `keys.rs`).
+        super::keys::fill_missing(self)?;
+        Ok(applied)
     }
 
     /// True when migrations are waiting (a dry run refuses to change the schema).

@@ -55,11 +55,10 @@ pub(crate) fn list(db: &mut Db, filter: &EventFilter) -> Result<Vec<EventRow>, S
             let key = user.trim().to_lowercase();
             let id: Option<i64> = match key.parse::<i64>() {
                 Ok(id) => Some(id),
+                // By the matcher's key, as every other lookup of a sign-in name.
                 Err(_) => users::table
-                    .filter(
-                        diesel::dsl::sql::<diesel::sql_types::Bool>("lower(upn) = ")
-                            .bind::<diesel::sql_types::Text, _>(key.clone()),
-                    )
+                    .filter(users::upn_key.eq(crate::matcher::identity_key(user)))
+                    .order(users::archived_at.is_not_null())
                     .select(users::id)
                     .first(c)
                     .optional()?,

@@ -7,9 +7,9 @@ use idsync_source::{ChangeSet, MembersChange};
 
 use diesel::prelude::*;
 
+use super::keys::fill_missing;
 use super::models::{GroupRow, LinkRow, UserRow};
 use super::schema::{conflicts, group_members, groups, sync_state, user_links, users};
-use super::sql::{lower, lower_nullable};
 use super::{with_conn, Db, StoreError};
 use crate::local::LocalState;
 use crate::matcher::identity_key;
@@ -43,47 +43,134 @@ pub(crate) fn load_local(db: &mut Db, source: &str) -> Result<LocalState, StoreE
     })
 }
 
-/// Parameters per `IN (...)` list, well under SQLite's bound-parameter limit.
+/// Parameters per `IN (...)` list, well under SQLite's bound-parameter limit (a SCIM group
+/// PATCH may name 40,000 members).
 const KEYS_PER_QUERY: usize = 500;
 
-/// Loads only what an incremental change set can touch: the users its records may match (by
-/// link, external id, UPN, email), the users its removals and member changes name, the
-/// current members of the groups it changes, the source's purge candidates, their links,
-/// and the source's counts for the deletion guard. The planner gives the same plan as with
-/// [`load_local`], for a fraction of a large directory's cost.
-///
-/// Returns `None` when a record's UPN or email is not ASCII: SQL's `lower()` cannot match the
-/// matcher's Unicode folding, so such a run takes the full load.
-pub(crate) fn load_local_for_changes(
+/// What a targeted load looks up: the rows a change may touch. UPNs and emails are given as
+/// they are; the load compares their [`identity_key`]s with the key columns.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    pub scim_ids: Vec<String>,
+    /// External ids of `source`'s links (and of the `external_id` column).
+    pub external_ids: Vec<String>,
+    /// External ids resolved through `source`'s links only (removals, member references).
+    pub linked_ids: Vec<String>,
+    pub upns: Vec<String>,
+    pub emails: Vec<String>,
+    /// User row ids (e.g. the members a group change names).
+    pub user_ids: Vec<i64>,
+    /// External ids of `source`'s groups.
+    pub group_external_ids: Vec<String>,
+    /// Group row ids (a local group a SCIM client is about to take over).
+    pub group_ids: Vec<i64>,
+    /// Load every member of the groups (a full member replacement); otherwise only the
+    /// memberships of the loaded users.
+    pub all_members: bool,
+}
+
+/// What a caller of [`load_local_for`] needs beyond the rows [`Keys`] names.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Users of the source archived before this are purge candidates.
+    pub purge_before: Option<NaiveDateTime>,
+    /// Load the application's own groups too (groups may be matched by name).
+    pub local_groups: bool,
+    /// The members of the loaded groups join the loaded users.
+    pub member_users: bool,
+    /// Load what only a run reads: open conflicts, first sync, the deletion guard's counts.
+    pub run_state: bool,
+}
+
+/// Loads only what an incremental change set can touch, through [`load_local_for`]: the
+/// planner gives the same plan as with [`load_local`], for a fraction of a large
+/// directory's cost.
+pub fn load_local_for_changes(
     db: &mut Db,
     source: &str,
     changes: &ChangeSet,
     settings: &PlanSettings,
     now: NaiveDateTime,
-) -> Result<Option<LocalState>, StoreError> {
-    let ascii = changes
-        .users
-        .iter()
-        .all(|r| r.upn.is_ascii() && r.email.as_deref().is_none_or(str::is_ascii));
-    if !ascii {
-        return Ok(None);
+) -> Result<LocalState, StoreError> {
+    let options = LoadOptions {
+        purge_before: settings
+            .delete_archived_after_days
+            .map(|d| now - chrono::Duration::days(i64::from(d))),
+        local_groups: settings.match_groups_by_name,
+        member_users: true,
+        run_state: true,
+    };
+    load_local_for(db, source, &keys_of(changes), &options)
+}
+
+/// What a change set names, as [`load_local_for`] looks it up.
+fn keys_of(changes: &ChangeSet) -> Keys {
+    let owned = |v: &String| v.clone();
+    let mut linked_ids: BTreeSet<&String> = changes.removed_users.iter().collect();
+    for group in &changes.groups {
+        match &group.members {
+            MembersChange::Unchanged => {}
+            MembersChange::Replace(list) => linked_ids.extend(list),
+            MembersChange::Delta { added, removed } => linked_ids.extend(added.iter().chain(removed)),
+        }
     }
-    let keys = ChangeKeys::of(changes, settings, now);
-    let mut ids = candidate_users(db, source, &keys)?;
-    let groups = changed_groups(db, source, &keys.group_ids, settings.match_groups_by_name)?;
-    let owned: Vec<i64> = groups
+    Keys {
+        external_ids: changes.users.iter().map(|r| r.external_id.clone()).collect(),
+        linked_ids: linked_ids.into_iter().map(owned).collect(),
+        upns: changes.users.iter().map(|r| r.upn.clone()).collect(),
+        emails: changes.users.iter().filter_map(|r| r.email.clone()).collect(),
+        group_external_ids: changes
+            .groups
+            .iter()
+            .map(|g| &g.external_id)
+            .chain(&changes.removed_groups)
+            .map(owned)
+            .collect(),
+        all_members: true,
+        ..Keys::default()
+    }
+}
+
+/// The one targeted load, for incremental runs and SCIM writes: the candidate users (by SCIM
+/// id, by link, by external id, by UPN and email key) with all their links, the named groups
+/// of `source` with their relevant memberships, and what `options` adds. The same
+/// [`LocalState`] shape as [`load_local`], restricted to what one change touches.
+pub fn load_local_for(
+    db: &mut Db,
+    source: &str,
+    keys: &Keys,
+    options: &LoadOptions,
+) -> Result<LocalState, StoreError> {
+    // Rows written without keys (by the application) are found by key like any other.
+    fill_missing(db)?;
+    let mut ids = candidate_users(db, source, keys, options.purge_before)?;
+    let groups = named_groups(db, source, keys, options.local_groups)?;
+    let member_groups: Vec<i64> = groups
         .iter()
-        .filter(|g| g.source.as_deref() == Some(source))
+        .filter(|g| g.source.as_deref() == Some(source) || keys.group_ids.contains(&g.id))
         .map(|g| g.id)
         .collect();
-    let members = members_of(db, &owned, &mut ids)?;
-    let ids: Vec<i64> = ids.into_iter().collect();
-    let (mut users, links) = users_and_links(db, &ids)?;
-    users.sort_by_key(|u: &UserRow| u.id);
-    let open_conflicts = open_conflicts(db, source)?;
-    let first_sync = first_sync(db, source)?;
-    let owned_counts = Some(owned_counts(db, source)?);
-    Ok(Some(LocalState {
+    let members = memberships(
+        db,
+        &member_groups,
+        keys.all_members,
+        options.member_users,
+        &mut ids,
+    )?;
+    let mut ids: Vec<i64> = ids.into_iter().collect();
+    ids.sort_unstable();
+    let (users, links) = users_and_links(db, &ids)?;
+    let (open_conflicts, first_sync, owned_counts) = if options.run_state {
+        (
+            open_conflicts(db, source)?,
+            first_sync(db, source)?,
+            Some(owned_counts(db, source)?),
+        )
+    } else {
+        // A SCIM write skips the deletion guard, the only reader of these.
+        (HashSet::new(), false, None)
+    };
+    Ok(LocalState {
         users: users.into_iter().map(Into::into).collect(),
         links: links.into_iter().map(Into::into).collect(),
         groups: groups.into_iter().map(Into::into).collect(),
@@ -91,65 +178,29 @@ pub(crate) fn load_local_for_changes(
         open_conflicts,
         first_sync,
         owned_counts,
-    }))
+    })
 }
 
-/// What a change set names, as the targeted load looks it up.
-struct ChangeKeys<'a> {
-    /// The records' external ids: they may match by link or by the users' column.
-    record_ids: Vec<&'a str>,
-    /// Removals and member references resolve through this source's links only.
-    linked_ids: Vec<&'a str>,
-    upns: Vec<String>,
-    emails: Vec<String>,
-    group_ids: Vec<&'a str>,
-    /// Users archived before this are purge candidates.
-    cutoff: Option<NaiveDateTime>,
+/// The distinct comparison keys of `values`.
+fn keys_of_values(values: &[String]) -> Vec<String> {
+    let set: BTreeSet<String> = values.iter().map(|v| identity_key(v)).collect();
+    set.into_iter().collect()
 }
 
-impl<'a> ChangeKeys<'a> {
-    fn of(changes: &'a ChangeSet, settings: &PlanSettings, now: NaiveDateTime) -> Self {
-        let record_ids: Vec<&str> = changes.users.iter().map(|r| r.external_id.as_str()).collect();
-        let mut linked_ids: BTreeSet<&str> = record_ids.iter().copied().collect();
-        linked_ids.extend(changes.removed_users.iter().map(String::as_str));
-        for group in &changes.groups {
-            match &group.members {
-                MembersChange::Unchanged => {}
-                MembersChange::Replace(list) => linked_ids.extend(list.iter().map(String::as_str)),
-                MembersChange::Delta { added, removed } => {
-                    linked_ids.extend(added.iter().map(String::as_str));
-                    linked_ids.extend(removed.iter().map(String::as_str));
-                }
-            }
-        }
-        let keys = |values: &mut dyn Iterator<Item = &str>| -> Vec<String> {
-            let set: BTreeSet<String> = values.map(identity_key).collect();
-            set.into_iter().collect()
-        };
-        let group_ids = changes
-            .groups
-            .iter()
-            .map(|g| g.external_id.as_str())
-            .chain(changes.removed_groups.iter().map(String::as_str))
-            .collect();
-        ChangeKeys {
-            linked_ids: linked_ids.into_iter().collect(),
-            upns: keys(&mut changes.users.iter().map(|r| r.upn.as_str())),
-            emails: keys(&mut changes.users.iter().filter_map(|r| r.email.as_deref())),
-            record_ids,
-            group_ids,
-            cutoff: settings
-                .delete_archived_after_days
-                .map(|d| now - chrono::Duration::days(i64::from(d))),
-        }
-    }
-}
-
-/// The ids of the users the change set's records and references may touch.
-fn candidate_users(db: &mut Db, source: &str, keys: &ChangeKeys<'_>) -> Result<HashSet<i64>, StoreError> {
-    let mut ids: HashSet<i64> = HashSet::new();
+/// The ids of the users the keys name, and the source's purge candidates.
+fn candidate_users(
+    db: &mut Db,
+    source: &str,
+    keys: &Keys,
+    purge_before: Option<NaiveDateTime>,
+) -> Result<HashSet<i64>, StoreError> {
+    let mut ids: HashSet<i64> = keys.user_ids.iter().copied().collect();
     // (source, external_id) is the links' primary key: these lookups use it.
-    for chunk in keys.linked_ids.chunks(KEYS_PER_QUERY) {
+    for chunk in keys
+        .external_ids
+        .chunks(KEYS_PER_QUERY)
+        .chain(keys.linked_ids.chunks(KEYS_PER_QUERY))
+    {
         let links = user_links::table.filter(
             user_links::source
                 .eq(source)
@@ -159,66 +210,91 @@ fn candidate_users(db: &mut Db, source: &str, keys: &ChangeKeys<'_>) -> Result<H
             .select(user_links::user_id)
             .load::<i64>(c))?);
     }
-    for chunk in keys.record_ids.chunks(KEYS_PER_QUERY) {
+    for chunk in keys.external_ids.chunks(KEYS_PER_QUERY) {
         let found = users::table.filter(users::external_id.eq_any(chunk));
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
-    for chunk in keys.upns.chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(lower(users::upn).eq_any(chunk));
+    for chunk in keys.scim_ids.chunks(KEYS_PER_QUERY) {
+        let found = users::table.filter(users::scim_id.eq_any(chunk));
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
-    for chunk in keys.emails.chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(lower_nullable(users::email).eq_any(chunk));
+    for chunk in keys_of_values(&keys.upns).chunks(KEYS_PER_QUERY) {
+        let found = users::table.filter(users::upn_key.eq_any(chunk));
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
-    if let Some(cutoff) = keys.cutoff {
+    for chunk in keys_of_values(&keys.emails).chunks(KEYS_PER_QUERY) {
+        let found = users::table.filter(users::email_key.eq_any(chunk));
+        ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
+    }
+    if let Some(cutoff) = purge_before {
         let found = users::table.filter(users::source.eq(source).and(users::archived_at.le(cutoff)));
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
     Ok(ids)
 }
 
-/// The source's groups the change set names, and the application's own groups when groups
-/// may be matched by name.
-fn changed_groups(
-    db: &mut Db,
-    source: &str,
-    group_ids: &[&str],
-    by_name: bool,
-) -> Result<Vec<GroupRow>, StoreError> {
+/// The source's groups the keys name, the groups named by row id, and the application's own
+/// groups when `local` (groups may be matched by name).
+fn named_groups(db: &mut Db, source: &str, keys: &Keys, local: bool) -> Result<Vec<GroupRow>, StoreError> {
     let mut groups: Vec<GroupRow> = Vec::new();
-    for chunk in group_ids.chunks(KEYS_PER_QUERY) {
+    for chunk in keys.group_external_ids.chunks(KEYS_PER_QUERY) {
         let found = groups::table.filter(groups::source.eq(source).and(groups::external_id.eq_any(chunk)));
         groups.extend(with_conn!(db, |c| found.select(GroupRow::as_select()).load(c))?);
     }
-    if by_name {
-        let local = groups::table.filter(groups::source.is_null());
-        groups.extend(with_conn!(db, |c| local.select(GroupRow::as_select()).load(c))?);
+    for chunk in keys.group_ids.chunks(KEYS_PER_QUERY) {
+        let found = groups::table.filter(groups::id.eq_any(chunk));
+        groups.extend(with_conn!(db, |c| found.select(GroupRow::as_select()).load(c))?);
     }
+    if local {
+        let found = groups::table.filter(groups::source.is_null());
+        groups.extend(with_conn!(db, |c| found.select(GroupRow::as_select()).load(c))?);
+    }
+    let mut seen = HashSet::new();
+    groups.retain(|g| seen.insert(g.id));
     Ok(groups)
 }
 
-/// The current members of `group_ids`; each member joins `ids`.
-fn members_of(
+/// The memberships of `group_ids`: all of them (`all`), or those of the users in `ids`.
+/// With `join`, every member joins `ids`.
+fn memberships(
     db: &mut Db,
     group_ids: &[i64],
+    all: bool,
+    join: bool,
     ids: &mut HashSet<i64>,
 ) -> Result<HashMap<i64, HashSet<i64>>, StoreError> {
-    let mut members: HashMap<i64, HashSet<i64>> = HashMap::new();
-    for chunk in group_ids.chunks(KEYS_PER_QUERY) {
-        let rows = group_members::table.filter(group_members::group_id.eq_any(chunk));
-        let pairs: Vec<(i64, i64)> = with_conn!(db, |c| rows
-            .select((group_members::group_id, group_members::user_id))
-            .load(c))?;
-        for (g, u) in pairs {
-            ids.insert(u);
-            members.entry(g).or_default().insert(u);
+    let mut pairs: Vec<(i64, i64)> = Vec::new();
+    if all {
+        for chunk in group_ids.chunks(KEYS_PER_QUERY) {
+            let rows = group_members::table.filter(group_members::group_id.eq_any(chunk));
+            pairs.extend(with_conn!(db, |c| rows
+                .select((group_members::group_id, group_members::user_id))
+                .load::<(i64, i64)>(c))?);
         }
+    } else if !group_ids.is_empty() {
+        let users: Vec<i64> = ids.iter().copied().collect();
+        for chunk in users.chunks(KEYS_PER_QUERY) {
+            let rows = group_members::table.filter(
+                group_members::group_id
+                    .eq_any(group_ids)
+                    .and(group_members::user_id.eq_any(chunk)),
+            );
+            pairs.extend(with_conn!(db, |c| rows
+                .select((group_members::group_id, group_members::user_id))
+                .load::<(i64, i64)>(c))?);
+        }
+    }
+    let mut members: HashMap<i64, HashSet<i64>> = HashMap::new();
+    for (g, u) in pairs {
+        if join {
+            ids.insert(u);
+        }
+        members.entry(g).or_default().insert(u);
     }
     Ok(members)
 }
 
-/// The users with `ids` and all their links.
+/// The users with `ids` (in id order) and all their links.
 fn users_and_links(db: &mut Db, ids: &[i64]) -> Result<(Vec<UserRow>, Vec<LinkRow>), StoreError> {
     let mut users = Vec::with_capacity(ids.len());
     let mut links = Vec::with_capacity(ids.len());
@@ -228,6 +304,7 @@ fn users_and_links(db: &mut Db, ids: &[i64]) -> Result<(Vec<UserRow>, Vec<LinkRo
         let theirs = user_links::table.filter(user_links::user_id.eq_any(chunk));
         links.extend(with_conn!(db, |c| theirs.select(LinkRow::as_select()).load(c))?);
     }
+    users.sort_by_key(|u: &UserRow| u.id);
     Ok((users, links))
 }
 

@@ -12,6 +12,7 @@ mod conn;
 mod db;
 mod error;
 pub mod events;
+mod keys;
 pub mod lease;
 mod load;
 mod models;

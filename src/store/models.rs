@@ -65,6 +65,8 @@ pub struct NewUser<'a> {
     pub archived_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub upn_key: String,
+    pub email_key: Option<String>,
 }
 
 /// Column updates; `None` leaves a column alone, `Some(None)` sets it NULL.
@@ -72,7 +74,11 @@ pub struct NewUser<'a> {
 #[diesel(table_name = users)]
 pub struct UserChanges {
     pub upn: Option<String>,
+    /// Set with `upn`.
+    pub upn_key: Option<String>,
     pub email: Option<Option<String>>,
+    /// Set with `email`.
+    pub email_key: Option<Option<String>>,
     pub display_name: Option<Option<String>>,
     pub given_name: Option<Option<String>>,
     pub family_name: Option<Option<String>>,
@@ -145,6 +151,7 @@ pub struct NewGroup<'a> {
     pub read_only: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub name_key: String,
 }
 
 #[derive(Debug, Insertable)]

@@ -9,8 +9,8 @@ use crate::planner::{Plan, PlanCounts, PlanSettings};
 
 impl Store {
     /// The local state `source`'s run plans on. An incremental run loads only what its
-    /// changes can touch (the same plan, far less work); a snapshot, or a change set the
-    /// targeted load cannot serve, loads everything. `data` is handed back for planning.
+    /// changes can touch (the same plan, far less work); a snapshot loads everything.
+    /// `data` is handed back for planning.
     pub async fn load_for_run(
         &self,
         source: &str,
@@ -20,28 +20,24 @@ impl Store {
     ) -> Result<(Fetched, LocalState), StoreError> {
         let (source, settings) = (source.to_owned(), settings.clone());
         self.unit(move |db| {
-            let targeted = match &data {
+            let local = match &data {
                 Fetched::Changes(changes) => load_local_for_changes(db, &source, changes, &settings, now)?,
-                Fetched::Snapshot(_) => None,
-            };
-            let local = match targeted {
-                Some(local) => local,
-                None => load_local(db, &source)?,
+                Fetched::Snapshot(_) => load_local(db, &source)?,
             };
             Ok((data, local))
         })
         .await
     }
 
-    /// The targeted load [`Store::load_for_run`] plans an incremental run on, or `None` when
-    /// `changes` need the full load (so tests can hold the two to the same plan).
+    /// The targeted load [`Store::load_for_run`] plans an incremental run on (so tests can hold
+    /// it to the same plan as the full load).
     pub async fn load_for_changes(
         &self,
         source: &str,
         changes: &ChangeSet,
         settings: &PlanSettings,
         now: NaiveDateTime,
-    ) -> Result<Option<LocalState>, StoreError> {
+    ) -> Result<LocalState, StoreError> {
         let (source, changes, settings) = (source.to_owned(), changes.clone(), settings.clone());
         self.unit(move |db| load_local_for_changes(db, &source, &changes, &settings, now))
             .await

@@ -19,6 +19,10 @@ diesel::table! {
         archived_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        /// [`identity_key`](crate::matcher::identity_key) of `upn`; NULL until filled.
+        upn_key -> Nullable<Text>,
+        /// [`identity_key`](crate::matcher::identity_key) of `email`.
+        email_key -> Nullable<Text>,
     }
 }
 
@@ -32,6 +36,8 @@ diesel::table! {
         read_only -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        /// [`identity_key`](crate::matcher::identity_key) of `display_name`; NULL until filled.
+        name_key -> Nullable<Text>,
     }
 }
 

@@ -1,16 +1,18 @@
 //! What the SCIM endpoint reads: single users and groups, filtered pages, the few rows a
 //! pushed change touches (instead of the whole directory), and the endpoint's token.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::models::{GroupRow, LinkRow, UserRow};
+pub use super::load::Keys;
+use super::load::LoadOptions;
 use super::schema::{group_members, groups, scim_tokens, user_links, users};
 use super::sql::{lower, lower_nullable};
 use super::{with_conn, Db, Store, StoreError};
 use crate::local::LocalState;
+use crate::matcher::identity_key;
 
 /// Keys per `IN (...)` list: a request may name more (a group PATCH with 40,000 members) than
 /// SQLite's 32,766 bound parameters.
@@ -62,15 +64,24 @@ pub struct MemberRef {
     pub display: String,
 }
 
+/// How a condition compares a value with the column's comparison key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMatch {
+    Eq,
+    StartsWith,
+    Contains,
+    EndsWith,
+}
+
 /// One SQL condition on users, from a SCIM filter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserCond {
-    /// `userName eq`: case-insensitive.
-    Upn(String),
+    /// `userName`, compared by the matcher's key (as the matcher and the uniqueness check do).
+    Upn(KeyMatch, String),
     ExternalId(String),
     ScimId(String),
-    /// The primary (work) email, case-insensitive.
-    Email(String),
+    /// The primary (work) email, compared by key.
+    Email(KeyMatch, String),
     DisplayName(String),
     Active(bool),
 }
@@ -92,139 +103,10 @@ pub struct Page<T> {
     pub rows: Vec<T>,
 }
 
-/// The rows a pushed change may touch, for [`load_local_for`].
-#[derive(Debug, Clone, Default)]
-pub struct Keys {
-    pub scim_ids: Vec<String>,
-    /// External ids of `source`'s links (and of the `external_id` column).
-    pub external_ids: Vec<String>,
-    pub upns: Vec<String>,
-    pub emails: Vec<String>,
-    /// User row ids (e.g. the members a group change names).
-    pub user_ids: Vec<i64>,
-    /// External ids of `source`'s groups.
-    pub group_external_ids: Vec<String>,
-    /// Group row ids (a local group a SCIM client is about to take over).
-    pub group_ids: Vec<i64>,
-    /// Load every member of the groups (a full member replacement); otherwise only the
-    /// memberships of the loaded users.
-    pub all_members: bool,
-}
-
-/// Loads the candidate users (by SCIM id, by link, by external id, by UPN, by email) with all
-/// their links, and the named groups of `source` with their relevant memberships: the same
-/// [`LocalState`] shape as [`super::load_local`], restricted to what one request touches.
+/// Loads the rows a pushed change may touch: the one targeted load
+/// ([`super::load::load_local_for`]), without what only a run reads.
 pub(crate) fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalState, StoreError> {
-    let lower_upns: Vec<String> = keys.upns.iter().map(|u| u.trim().to_lowercase()).collect();
-    let lower_emails: Vec<String> = keys.emails.iter().map(|e| e.trim().to_lowercase()).collect();
-    with_conn!(db, |c| {
-        let mut ids: HashSet<i64> = keys.user_ids.iter().copied().collect();
-        for chunk in keys.external_ids.chunks(KEYS_PER_QUERY) {
-            let linked: Vec<i64> = user_links::table
-                .filter(
-                    user_links::source
-                        .eq(source)
-                        .and(user_links::external_id.eq_any(chunk)),
-                )
-                .select(user_links::user_id)
-                .load(c)?;
-            ids.extend(linked);
-            let by_ext: Vec<i64> = users::table
-                .filter(users::external_id.eq_any(chunk))
-                .select(users::id)
-                .load(c)?;
-            ids.extend(by_ext);
-        }
-        for chunk in keys.scim_ids.chunks(KEYS_PER_QUERY) {
-            let v: Vec<i64> = users::table
-                .filter(users::scim_id.eq_any(chunk))
-                .select(users::id)
-                .load(c)?;
-            ids.extend(v);
-        }
-        for chunk in lower_upns.chunks(KEYS_PER_QUERY) {
-            let v: Vec<i64> = users::table
-                .filter(lower(users::upn).eq_any(chunk))
-                .select(users::id)
-                .load(c)?;
-            ids.extend(v);
-        }
-        for chunk in lower_emails.chunks(KEYS_PER_QUERY) {
-            let v: Vec<i64> = users::table
-                .filter(lower_nullable(users::email).eq_any(chunk.iter().map(|e| Some(e.as_str()))))
-                .select(users::id)
-                .load(c)?;
-            ids.extend(v);
-        }
-        let mut ids: Vec<i64> = ids.into_iter().collect();
-        ids.sort_unstable();
-        let mut users: Vec<UserRow> = Vec::with_capacity(ids.len());
-        let mut links: Vec<LinkRow> = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(KEYS_PER_QUERY) {
-            users.extend(
-                users::table
-                    .filter(users::id.eq_any(chunk))
-                    .select(UserRow::as_select())
-                    .load::<UserRow>(c)?,
-            );
-            links.extend(
-                user_links::table
-                    .filter(user_links::user_id.eq_any(chunk))
-                    .select(LinkRow::as_select())
-                    .load::<LinkRow>(c)?,
-            );
-        }
-        let groups: Vec<GroupRow> = if keys.group_external_ids.is_empty() && keys.group_ids.is_empty() {
-            Vec::new()
-        } else {
-            groups::table
-                .filter(
-                    groups::source
-                        .eq(source)
-                        .and(groups::external_id.eq_any(&keys.group_external_ids))
-                        .or(groups::id.eq_any(&keys.group_ids)),
-                )
-                .select(GroupRow::as_select())
-                .load(c)?
-        };
-        let group_ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
-        let mut pairs: Vec<(i64, i64)> = Vec::new();
-        if group_ids.is_empty() {
-            // No group: no memberships to load.
-        } else if keys.all_members {
-            pairs = group_members::table
-                .filter(group_members::group_id.eq_any(&group_ids))
-                .select((group_members::group_id, group_members::user_id))
-                .load(c)?;
-        } else {
-            for chunk in ids.chunks(KEYS_PER_QUERY) {
-                pairs.extend(
-                    group_members::table
-                        .filter(
-                            group_members::group_id
-                                .eq_any(&group_ids)
-                                .and(group_members::user_id.eq_any(chunk)),
-                        )
-                        .select((group_members::group_id, group_members::user_id))
-                        .load::<(i64, i64)>(c)?,
-                );
-            }
-        }
-        let mut members: HashMap<i64, HashSet<i64>> = HashMap::new();
-        for (g, u) in pairs {
-            members.entry(g).or_default().insert(u);
-        }
-        Ok(LocalState {
-            users: users.into_iter().map(Into::into).collect(),
-            links: links.into_iter().map(Into::into).collect(),
-            groups: groups.into_iter().map(Into::into).collect(),
-            members,
-            open_conflicts: HashSet::new(),
-            first_sync: false,
-            // SCIM writes skip the deletion guard, the only reader of the counts.
-            owned_counts: None,
-        })
-    })
+    super::load::load_local_for(db, source, keys, &LoadOptions::default())
 }
 
 /// Users the endpoint does not serve: those DELETEd through SCIM (their `scim` link is
@@ -307,6 +189,28 @@ pub(crate) fn scim_keys_of(
     })
 }
 
+/// A key condition in SQL terms. A row the application wrote itself has no key until the
+/// next write's load or migration fills it ([`super::keys`]); until then `Eq` falls back to
+/// comparing SQL `lower()` of both sides for it, as before the keys.
+enum KeySql {
+    /// The key equals this.
+    Eq(String),
+    /// The key is `LIKE` this pattern (escaped with `\`).
+    Like(String),
+}
+
+/// The key condition for `value`: its key, or a pattern over its key.
+fn key_sql(m: KeyMatch, value: &str) -> KeySql {
+    let key = identity_key(value);
+    let escaped = || key.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    match m {
+        KeyMatch::Eq => KeySql::Eq(key),
+        KeyMatch::StartsWith => KeySql::Like(format!("{}%", escaped())),
+        KeyMatch::Contains => KeySql::Like(format!("%{}%", escaped())),
+        KeyMatch::EndsWith => KeySql::Like(format!("%{}", escaped())),
+    }
+}
+
 /// A page of users matching every condition, ordered by row id. `count` 0 counts only.
 pub(crate) fn list_users(
     db: &mut Db,
@@ -319,12 +223,26 @@ pub(crate) fn list_users(
             let mut q = users::table.filter(not_deleted!()).into_boxed();
             for cond in conds {
                 q = match cond {
-                    UserCond::Upn(v) => q.filter(lower(users::upn).eq(v.to_lowercase())),
+                    UserCond::Upn(m, v) => match key_sql(*m, v) {
+                        KeySql::Eq(key) => q.filter(
+                            users::upn_key
+                                .eq(key)
+                                .or(users::upn_key.is_null().and(lower(users::upn).eq(lower(v)))),
+                        ),
+                        KeySql::Like(pattern) => q.filter(users::upn_key.like(pattern).escape('\\')),
+                    },
                     UserCond::ExternalId(v) => {
                         q.filter(users::external_id.eq(v).and(users::source.eq(SCIM_SOURCE)))
                     }
                     UserCond::ScimId(v) => q.filter(users::scim_id.eq(v)),
-                    UserCond::Email(v) => q.filter(lower_nullable(users::email).eq(v.to_lowercase())),
+                    UserCond::Email(m, v) => match key_sql(*m, v) {
+                        KeySql::Eq(key) => q.filter(
+                            users::email_key.eq(key).or(users::email_key
+                                .is_null()
+                                .and(lower_nullable(users::email).eq(lower_nullable(Some(v.as_str()))))),
+                        ),
+                        KeySql::Like(pattern) => q.filter(users::email_key.like(pattern).escape('\\')),
+                    },
                     UserCond::DisplayName(v) => {
                         q.filter(lower_nullable(users::display_name).eq(v.to_lowercase()))
                     }
@@ -385,7 +303,11 @@ pub(crate) fn list_groups(
             let mut q = groups::table.into_boxed();
             for cond in conds {
                 q = match cond {
-                    GroupCond::DisplayName(v) => q.filter(lower(groups::display_name).eq(v.to_lowercase())),
+                    GroupCond::DisplayName(v) => q.filter(
+                        groups::name_key.eq(identity_key(v)).or(groups::name_key
+                            .is_null()
+                            .and(lower(groups::display_name).eq(lower(v)))),
+                    ),
                     GroupCond::ExternalId(v) => {
                         q.filter(groups::external_id.eq(v).and(groups::source.eq(SCIM_SOURCE)))
                     }

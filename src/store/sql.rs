@@ -3,7 +3,8 @@
 use diesel::sql_types::{Nullable, Text};
 
 diesel::define_sql_function! {
-    /// SQL `lower()`; SQLite folds ASCII only, which is why non-ASCII names take the full load.
+    /// SQL `lower()`; SQLite folds ASCII only: comparisons use the key columns, and this only
+    /// serves rows that have no key yet.
     fn lower(x: Text) -> Text;
 }
 

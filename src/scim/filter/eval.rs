@@ -10,7 +10,9 @@
 //!   sub-attribute, the "primary value" of RFC 7643 section 2.4. Conversely `value` of a plain
 //!   value is the value itself, so `manager.value eq "42"` also matches Entra's string
 //!   `"manager": "42"`, and `schemas[value eq "..."]` works on an array of strings.
-//! - Strings compare case-insensitively unless `case_exact` says the attribute is caseExact.
+//! - Strings compare case-insensitively unless `case_exact` says the attribute is caseExact:
+//!   by the matcher's [`identity_key`] (NFKC, lowercase, trim), as the SQL translation and
+//!   the uniqueness of `userName` do, so `ｂｏｂ` and `Bob` are equal.
 //!   `co`, `sw`, `ew` apply to strings only; `gt ge lt le` order strings lexicographically,
 //!   numbers numerically and, when both sides parse as dateTime, chronologically. Booleans
 //!   support only `eq` and `ne`. A value of another JSON type than the literal never matches.
@@ -27,6 +29,7 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime};
 use serde_json::{Map, Value};
 
 use super::ast::{is_core_schema_uri, AttrPath, CompValue, CompareOp, Filter};
+use crate::matcher::identity_key;
 
 /// How deep `pr` looks into nested objects before it calls a value non-empty. SCIM complex
 /// attributes nest one level; the bound only keeps odd input from recursing without limit.
@@ -209,10 +212,7 @@ fn compare_strings(value: &str, op: CompareOp, literal: &str, case_exact: bool) 
     let (a, b): (Cow<'_, str>, Cow<'_, str>) = if case_exact {
         (Cow::Borrowed(value), Cow::Borrowed(literal))
     } else {
-        (
-            Cow::Owned(value.to_lowercase()),
-            Cow::Owned(literal.to_lowercase()),
-        )
+        (Cow::Owned(identity_key(value)), Cow::Owned(identity_key(literal)))
     };
     match op {
         CompareOp::Co => a.contains(b.as_ref()),

@@ -9,6 +9,7 @@ use super::super::models::{NewGroup, NewMember};
 use super::super::schema::{group_members, groups};
 use super::super::{with_conn, Db, StoreError, CHUNK};
 use super::Step;
+use crate::matcher::identity_key;
 use crate::planner::{GroupRef, UserRef};
 
 /// Creates, in batches; returns the new rows' ids in the plan's order.
@@ -27,6 +28,7 @@ pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, Store
                 read_only: true,
                 created_at: now,
                 updated_at: now,
+                name_key: identity_key(&g.display_name),
             })
             .collect();
         let returned: Vec<(i64, Option<String>)> = with_conn!(db, |c| diesel::insert_into(groups::table)
@@ -68,7 +70,11 @@ pub(super) fn link_rename_delete(db: &mut Db, step: &mut Step<'_>) -> Result<(),
             .push("group", g.group_id, &g.display_name, "link", detail);
     }
     for g in &step.plan.group_renames {
-        let values = (groups::display_name.eq(&g.after), groups::updated_at.eq(now));
+        let values = (
+            groups::display_name.eq(&g.after),
+            groups::name_key.eq(identity_key(&g.after)),
+            groups::updated_at.eq(now),
+        );
         with_conn!(db, |c| diesel::update(groups::table.find(g.group_id))
             .set(values)
             .execute(c))?;

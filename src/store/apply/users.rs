@@ -11,6 +11,7 @@ use super::super::models::{NewLink, NewUser, UserChanges};
 use super::super::schema::{user_links, users};
 use super::super::{with_conn, Db, StoreError, CHUNK};
 use super::Step;
+use crate::matcher::identity_key;
 use crate::planner::{UserField, UserUpdate};
 
 pub(super) fn deactivate(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
@@ -76,7 +77,7 @@ pub(super) fn update(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError>
         for id in &renames {
             let placeholder = format!("\u{1}renaming-{id}");
             with_conn!(db, |c| diesel::update(users::table.find(id))
-                .set(users::upn.eq(&placeholder))
+                .set((users::upn.eq(&placeholder), users::upn_key.eq(&placeholder)))
                 .execute(c))?;
         }
     }
@@ -100,8 +101,14 @@ fn changes_of(u: &UserUpdate, now: NaiveDateTime) -> UserChanges {
     for ch in &u.changes {
         let after = ch.after.clone();
         match ch.field {
-            UserField::Upn => changes.upn = after,
-            UserField::Email => changes.email = Some(after),
+            UserField::Upn => {
+                changes.upn_key = after.as_deref().map(identity_key);
+                changes.upn = after;
+            }
+            UserField::Email => {
+                changes.email_key = Some(after.as_deref().map(identity_key));
+                changes.email = Some(after);
+            }
             UserField::DisplayName => changes.display_name = Some(after),
             UserField::GivenName => changes.given_name = Some(after),
             UserField::FamilyName => changes.family_name = Some(after),
@@ -225,5 +232,7 @@ fn new_user<'a>(r: &'a idsync_source::UserRecord, source: &'a str, now: NaiveDat
         archived_at: (!r.enabled).then_some(now),
         created_at: now,
         updated_at: now,
+        upn_key: identity_key(&r.upn),
+        email_key: r.email.as_deref().map(identity_key),
     }
 }

@@ -1,0 +1,10 @@
+DROP INDEX groups_name_key;
+DROP INDEX users_email_key;
+DROP INDEX users_upn_key;
+DROP INDEX users_upn_key_unique;
+CREATE UNIQUE INDEX users_upn_unique ON users (lower(upn)) WHERE archived_at IS NULL;
+CREATE INDEX users_upn ON users (lower(upn));
+CREATE INDEX users_email ON users (lower(email));
+ALTER TABLE groups DROP COLUMN name_key;
+ALTER TABLE users DROP COLUMN email_key;
+ALTER TABLE users DROP COLUMN upn_key;
