@@ -17,6 +17,8 @@ pub mod retry;
 pub mod scrub;
 pub mod secret;
 pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 use async_trait::async_trait;
 
