@@ -7,6 +7,7 @@
 
 pub mod assertion;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod http;
 pub mod interner;
