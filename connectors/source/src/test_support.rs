@@ -1,10 +1,22 @@
-//! Test support the connectors share: a misbehaving upstream for their error-path tests.
+//! Test support the connectors and the fakes share: a misbehaving upstream for the
+//! error-path tests, and connector configurations parsed from TOML.
 //!
 //! Compiled only with the `test-support` feature, which the connectors enable in their
 //! dev-dependencies; nothing in a release build reaches this module.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+
+use serde::de::DeserializeOwned;
+
+/// Parses a connector's configuration keys from TOML; an error names the failing key's path.
+pub fn parse_toml<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let value: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        format!("{path}: {}", e.into_inner())
+    })
+}
 
 /// A misbehaving upstream: it answers every request with `status` and a body that
 /// `answer` makes from the request it received (head and body), as a server or proxy
