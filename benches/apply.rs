@@ -4,18 +4,16 @@
 //! `cargo bench --bench apply` (sizes can be scaled: `IDSYNC_BENCH_USERS=20000`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// Only the sizes of the shared harness: this benchmark runs no connector.
+#[allow(dead_code)]
+mod support;
+
 use std::time::Instant;
 
 use idsync::planner::{self, PlanSettings};
 use idsync::store::{self, ApplyContext, CursorUpdate, DatabaseUrl, Store};
 use idsync_source::{Fetched, GroupRecord, Snapshot, UserRecord};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::sizes;
 
 fn directory(users: usize, groups: usize, memberships: usize, generation: u32) -> Snapshot {
     let users: Vec<UserRecord> = (0..users)
@@ -104,13 +102,9 @@ fn run(url: &DatabaseUrl, fetched: Fetched, label: &str) {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` would run this too, so a smaller
-    // size keeps that quick.
-    let testing = !std::env::args().any(|a| a == "--bench");
-    let scale = if testing { 100 } else { 1 };
-    let users = env_or("IDSYNC_BENCH_USERS", 100_000) / scale;
-    let groups = env_or("IDSYNC_BENCH_GROUPS", 5_000) / scale;
-    let memberships = env_or("IDSYNC_BENCH_MEMBERSHIPS", 500_000) / scale;
+    // `cargo bench` passes --bench; `cargo test --benches` would run this too, so `sizes`
+    // gives a smaller size there to keep that quick.
+    let [users, groups, memberships, _] = sizes([100_000, 5_000, 500_000, 0]);
 
     let dir = tempfile::tempdir().unwrap();
     let url = DatabaseUrl::Sqlite(dir.path().join("bench.db"));

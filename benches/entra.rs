@@ -6,6 +6,8 @@
 //! `cargo bench --bench entra` (sizes can be scaled: `IDSYNC_BENCH_USERS=20000`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// Not every benchmark uses every piece of the shared harness.
+#[allow(dead_code)]
 mod support;
 
 use std::time::{Duration, Instant};

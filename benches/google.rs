@@ -7,20 +7,18 @@
 //! `cargo bench --bench google` (sizes can be scaled: `IDSYNC_BENCH_USERS=20000`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// Not every benchmark uses every piece of the shared harness.
+#[allow(dead_code)]
+mod support;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use idsync_fakes::google::support::{config_text, person};
 use idsync_fakes::google::FakeGoogle;
-use idsync_source::{FetchRequest, Fetched, NoProgress};
+use idsync_source::Fetched;
 use serde_json::json;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::{resync, sizes, Bench};
 
 fn user_id(i: usize) -> String {
     format!("1{i:020}")
@@ -97,10 +95,6 @@ async fn floor(fake: &FakeGoogle, groups: usize) -> (Duration, usize) {
     (started.elapsed(), pages)
 }
 
-fn database(db: &Path) -> String {
-    format!("[database]\nurl = \"sqlite://{}\"\n\n", db.display())
-}
-
 /// Writes the snapshot as a `file` export: the store's share of a sync, without Google.
 fn export(snapshot: &Fetched, path: &Path) {
     let Fetched::Snapshot(s) = snapshot else {
@@ -130,55 +124,9 @@ fn export(snapshot: &Fetched, path: &Path) {
     .unwrap();
 }
 
-/// Runs the binary; returns the wall time and the peak RSS (VmHWM, polled) in MB.
-async fn resync(config: &Path, connector: &str) -> (Duration, f64, String) {
-    let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_idsync"))
-        .arg("--config")
-        .arg(config)
-        .args(["resync", "--connector", connector])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    let mut peak_kb = 0.0f64;
-    let status_path = format!("/proc/{pid}/status");
-    let out = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            {
-                peak_kb = peak_kb.max(kb);
-            }
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut out = String::new();
-            use tokio::io::AsyncReadExt;
-            if let Some(mut s) = child.stdout.take() {
-                s.read_to_string(&mut out).await.unwrap();
-            }
-            if let Some(mut s) = child.stderr.take() {
-                s.read_to_string(&mut out).await.unwrap();
-            }
-            assert!(status.success(), "idsync failed: {out}");
-            break out;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    (started.elapsed(), peak_kb / 1024.0, out.trim().to_owned())
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let testing = !std::env::args().any(|a| a == "--bench");
-    let scale = if testing { 100 } else { 1 };
-    let users = env_or("IDSYNC_BENCH_USERS", 50_000) / scale;
-    let groups = env_or("IDSYNC_BENCH_GROUPS", 2_000) / scale;
-    let memberships = env_or("IDSYNC_BENCH_MEMBERSHIPS", 200_000) / scale;
+    let [users, groups, memberships, _] = sizes([50_000, 2_000, 200_000, 0]);
 
     let fake = FakeGoogle::start().await;
     fake.state().settings.max_page = 500;
@@ -191,38 +139,23 @@ async fn main() {
         serving.as_secs_f64()
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}[[connectors]]\nname = \"google\"\nkind = \"google\"\nmax_deactivation_percent = 100\n{}",
-        database(&dir.path().join("bench.db")),
-        config_text(&fake, "")
+    let mut bench = Bench::new(
+        "google",
+        &format!("max_deactivation_percent = 100\n{}", config_text(&fake, "")),
     );
-    let config_path = dir.path().join("idsync.toml");
-    std::fs::write(&config_path, &text).unwrap();
 
     // The connector's fetch alone, in this process (no store).
-    let parsed = idsync::config::Config::parse(&text, &config_path, Vec::<(String, String)>::new()).unwrap();
-    let connector = idsync::connectors::build(&parsed.connectors[0]);
-    let started = Instant::now();
-    let batch = connector
-        .source
-        .fetch(&FetchRequest::default(), &NoProgress)
-        .await
-        .unwrap();
-    let (u, g) = batch.counts();
-    println!(
-        "connector fetch        {:>7.2} s  ({u} users, {g} groups)",
-        started.elapsed().as_secs_f64()
-    );
+    let batch = bench.fetch("connector fetch").await;
 
     // The store's floor: the same snapshot through a file connector into a fresh database.
-    let export_path = dir.path().join("export.json");
+    let export_path = bench.dir().join("export.json");
     export(&batch.data, &export_path);
     drop(batch);
-    let store_config = dir.path().join("store.toml");
+    let store_config = bench.dir().join("store.toml");
     let store_text = format!(
-        "{}[[connectors]]\nname = \"google\"\nkind = \"file\"\npath = {:?}\n",
-        database(&dir.path().join("store.db")),
+        "[database]\nurl = \"sqlite://{}\"\n\n\
+         [[connectors]]\nname = \"google\"\nkind = \"file\"\npath = {:?}\n",
+        bench.dir().join("store.db").display(),
         export_path.display().to_string()
     );
     std::fs::write(&store_config, store_text).unwrap();
@@ -232,12 +165,11 @@ async fn main() {
         store_floor.as_secs_f64()
     );
 
-    let (took, peak, out) = resync(&config_path, "google").await;
+    let (took, peak, out) = resync(bench.config(), "google").await;
     let budget = 2.0 * (serving + store_floor).as_secs_f64();
     println!(
         "full sync (binary)     {:>7.2} s  peak RSS {peak:.0} MB  (budget {budget:.2} s)  [{out}]",
         took.as_secs_f64()
     );
-    let (took, _, out) = resync(&config_path, "google").await;
-    println!("full sync, no change   {:>7.2} s  [{out}]", took.as_secs_f64());
+    bench.resync("full sync, no change", false).await;
 }

@@ -271,6 +271,24 @@ async fn start_daemon(config: &Path, base: &str) -> support::Daemon {
     panic!("idsync run did not serve {base}/health");
 }
 
+/// POSTs `resource` to `url`; the response if the server accepted it, `None` if it refused or
+/// went away.
+async fn create(
+    client: &reqwest::Client,
+    url: String,
+    token: &str,
+    resource: &serde_json::Value,
+) -> Option<reqwest::Response> {
+    let r = client
+        .post(url)
+        .bearer_auth(token)
+        .json(resource)
+        .send()
+        .await
+        .ok()?;
+    r.status().is_success().then_some(r)
+}
+
 /// One client: users, and every third user a group of the last three, until told to stop or
 /// the server goes away.
 async fn writer(
@@ -289,18 +307,9 @@ async fn writer(
         let name = format!("w{k}-u{i}@example.com");
         let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                           "userName": name, "externalId": format!("x{k}-{i}"), "active": true});
-        let Ok(r) = client
-            .post(format!("{base}/Users"))
-            .bearer_auth(&token)
-            .json(&user)
-            .send()
-            .await
-        else {
+        let Some(r) = create(&client, format!("{base}/Users"), &token, &user).await else {
             return;
         };
-        if !r.status().is_success() {
-            return;
-        }
         let Ok(body) = r.json::<serde_json::Value>().await else {
             return;
         };
@@ -311,16 +320,10 @@ async fn writer(
             let members: Vec<_> = ids.drain(..).map(|id| json!({"value": id})).collect();
             let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
                                "displayName": group_name, "members": members});
-            let Ok(r) = client
-                .post(format!("{base}/Groups"))
-                .bearer_auth(&token)
-                .json(&group)
-                .send()
+            if create(&client, format!("{base}/Groups"), &token, &group)
                 .await
-            else {
-                return;
-            };
-            if !r.status().is_success() {
+                .is_none()
+            {
                 return;
             }
             acked.lock().unwrap().groups.insert(group_name, 3);

@@ -4,6 +4,8 @@
 //! guard. After each step the result is compared with the fake's directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,7 @@ use idsync_fakes::mirror::Mirror;
 use idsync_fakes::server::{Fault, Reply};
 use idsync_google::GoogleSource;
 use idsync_source::{Source, SourceError};
+use support::binary::{load_tables, Tables};
 
 fn assert_matches(fake: &FakeGoogle, mirror: &Mirror, step: &str) {
     let (users, groups) = truth(fake, &[], true, |_| true);
@@ -193,33 +196,12 @@ async fn a_broken_page_fails_the_run_and_changes_nothing() {
 /// The store's active users (external id -> upn) and groups (external id -> active members;
 /// deactivated users keep their memberships, which the application does not show).
 async fn tables(url: &store::DatabaseUrl) -> (BTreeMap<String, String>, BTreeMap<String, BTreeSet<String>>) {
-    let local = store::Store::open(url).load_local("google").await.unwrap();
-    let ext: BTreeMap<i64, String> = local
-        .users
-        .iter()
-        .filter_map(|u| u.external_id.clone().map(|e| (u.id, e)))
-        .collect();
-    let active: BTreeMap<String, String> = local
-        .users
-        .iter()
-        .filter(|u| u.active && u.archived_at.is_none())
-        .map(|u| (u.external_id.clone().unwrap(), u.upn.clone()))
-        .collect();
-    let groups = local
-        .groups
-        .iter()
-        .map(|g| {
-            let members = local
-                .members
-                .get(&g.id)
-                .map(|m| {
-                    m.iter()
-                        .map(|u| ext[u].clone())
-                        .filter(|e| active.contains_key(e))
-                        .collect()
-                })
-                .unwrap_or_default();
-            (g.external_id.clone().unwrap(), members)
+    let Tables { active, groups, .. } = load_tables(url, "google").await;
+    let groups = groups
+        .into_iter()
+        .map(|(id, (_, members))| {
+            let members = members.into_iter().filter(|e| active.contains_key(e)).collect();
+            (id, members)
         })
         .collect();
     (active, groups)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use idsync::connectors::Connector;
-use idsync_source::{FetchRequest, NoProgress};
+use idsync_source::{Batch, FetchRequest, NoProgress};
 
 pub fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -46,7 +46,7 @@ pub fn group_rows(
 /// One connector, named after its kind, configured on a fresh SQLite file; the connector
 /// built in this process from the same configuration; the cursor of its last fetch.
 pub struct Bench {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     config: PathBuf,
     kind: String,
     connector: Connector,
@@ -67,7 +67,7 @@ impl Bench {
         let parsed = idsync::config::Config::parse(&text, &config, Vec::<(String, String)>::new()).unwrap();
         let connector = idsync::connectors::build(&parsed.connectors[0]);
         Bench {
-            _dir: dir,
+            dir,
             config,
             kind: kind.to_owned(),
             connector,
@@ -75,9 +75,19 @@ impl Bench {
         }
     }
 
+    /// The configuration file.
+    pub fn config(&self) -> &Path {
+        &self.config
+    }
+
+    /// The temporary directory that holds the configuration and the database.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The connector's fetch alone, in this process (no store): a full one first, then
-    /// from the last cursor. Prints the time under `label`.
-    pub async fn fetch(&mut self, label: &str) {
+    /// from the last cursor. Prints the time under `label`; returns what was fetched.
+    pub async fn fetch(&mut self, label: &str) -> Batch {
         let started = Instant::now();
         let request = FetchRequest {
             cursor: self.cursor.clone(),
@@ -93,7 +103,8 @@ impl Bench {
             String::new()
         };
         println!("{label:<22} {took:>7.2} s  ({u} users, {g} groups{cursor})");
-        self.cursor = batch.cursor;
+        self.cursor = batch.cursor.clone();
+        batch
     }
 
     /// Runs the release binary's `resync`; prints the time and, with `rss`, the peak RSS.
@@ -117,7 +128,7 @@ pub fn print_floor(serving: Duration, pages: usize) {
 }
 
 /// Runs the binary; returns the wall time and the peak RSS (VmHWM, polled) in MB.
-async fn resync(config: &Path, connector: &str) -> (Duration, f64, String) {
+pub async fn resync(config: &Path, connector: &str) -> (Duration, f64, String) {
     let started = Instant::now();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_idsync"))
         .arg("--config")

@@ -3,7 +3,7 @@
 //! read back to compare with a fake's ground truth.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use idsync::store::{self, DatabaseUrl};
 
@@ -65,13 +65,16 @@ impl Binary {
         command.output().await.unwrap()
     }
 
-    /// Runs `idsync resync` on the connector; returns the exit code and the combined output.
-    pub async fn resync(&self, full: bool) -> (i32, String) {
-        let mut args = vec!["resync", "--connector", &self.connector];
-        if full {
-            args.push("--full");
-        }
-        let out = self.run(&args, &[], "warn").await;
+    /// The temporary directory that holds the configuration (files it names by a relative
+    /// path go here) and the database.
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
+    /// Runs `idsync --config <config> <args>` with warnings logged; returns the exit code and
+    /// the combined output.
+    pub async fn run_text(&self, args: &[&str]) -> (i32, String) {
+        let out = self.run(args, &[], "warn").await;
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -80,44 +83,18 @@ impl Binary {
         (out.status.code().unwrap_or(-1), text)
     }
 
+    /// Runs `idsync resync` on the connector; returns the exit code and the combined output.
+    pub async fn resync(&self, full: bool) -> (i32, String) {
+        let mut args = vec!["resync", "--connector", &self.connector];
+        if full {
+            args.push("--full");
+        }
+        self.run_text(&args).await
+    }
+
     /// The application tables as the connector's runs left them.
     pub async fn tables(&self) -> Tables {
-        let store = store::Store::open(&DatabaseUrl::Sqlite(self.db.clone()));
-        let local = store.load_local(&self.connector).await.unwrap();
-        let ext: BTreeMap<i64, String> = local
-            .users
-            .iter()
-            .filter_map(|u| u.external_id.clone().map(|e| (u.id, e)))
-            .collect();
-        let active = local
-            .users
-            .iter()
-            .filter(|u| u.active && u.archived_at.is_none())
-            .map(|u| (u.external_id.clone().unwrap(), u.upn.clone()))
-            .collect();
-        let titles = local
-            .users
-            .iter()
-            .map(|u| (u.external_id.clone().unwrap(), u.job_title.clone()))
-            .collect();
-        let groups = local
-            .groups
-            .iter()
-            .filter(|g| g.source.as_deref() == Some(self.connector.as_str()))
-            .map(|g| {
-                let members = local
-                    .members
-                    .get(&g.id)
-                    .map(|m| m.iter().map(|u| ext[u].clone()).collect())
-                    .unwrap_or_default();
-                (g.external_id.clone().unwrap(), (g.display_name.clone(), members))
-            })
-            .collect();
-        Tables {
-            active,
-            titles,
-            groups,
-        }
+        load_tables(&DatabaseUrl::Sqlite(self.db.clone()), &self.connector).await
     }
 
     /// The tables must hold the directory's truth: active users, and each group's live,
@@ -141,5 +118,44 @@ impl Binary {
             })
             .collect();
         assert_eq!(table_groups, expected, "{step}: groups");
+    }
+}
+
+/// The application tables of `connector` in the database at `url`.
+pub async fn load_tables(url: &DatabaseUrl, connector: &str) -> Tables {
+    let local = store::Store::open(url).load_local(connector).await.unwrap();
+    let ext: BTreeMap<i64, String> = local
+        .users
+        .iter()
+        .filter_map(|u| u.external_id.clone().map(|e| (u.id, e)))
+        .collect();
+    let active = local
+        .users
+        .iter()
+        .filter(|u| u.active && u.archived_at.is_none())
+        .map(|u| (u.external_id.clone().unwrap(), u.upn.clone()))
+        .collect();
+    let titles = local
+        .users
+        .iter()
+        .map(|u| (u.external_id.clone().unwrap(), u.job_title.clone()))
+        .collect();
+    let groups = local
+        .groups
+        .iter()
+        .filter(|g| g.source.as_deref() == Some(connector))
+        .map(|g| {
+            let members = local
+                .members
+                .get(&g.id)
+                .map(|m| m.iter().map(|u| ext[u].clone()).collect())
+                .unwrap_or_default();
+            (g.external_id.clone().unwrap(), (g.display_name.clone(), members))
+        })
+        .collect();
+    Tables {
+        active,
+        titles,
+        groups,
     }
 }

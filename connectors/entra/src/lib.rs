@@ -20,6 +20,7 @@ pub mod token;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use idsync_source::http::build_client;
 use idsync_source::mapping::{Mapping, Scope};
 use idsync_source::{Batch, FetchRequest, NestedGroups, Progress, Source, SourceError};
 use tokio::sync::OnceCell;
@@ -82,12 +83,7 @@ impl EntraSource {
             .get_or_try_init(|| async {
                 let credential = self.config.credential().map_err(SourceError::Config)?;
                 let timeout = Duration::from_secs(self.config.request_timeout_secs);
-                let http = reqwest::Client::builder()
-                    .timeout(timeout)
-                    .connect_timeout(Duration::from_secs(30))
-                    .https_only(self.config.authority_url.starts_with("https:"))
-                    .build()
-                    .map_err(|e| SourceError::Config(format!("cannot build the HTTP client: {e}")))?;
+                let http = build_client(self.config.request_timeout_secs, &self.config.authority_url)?;
                 let tokens = TokenClient::new(http, &self.config, credential);
                 Graph::new(
                     &self.config.graph_url,

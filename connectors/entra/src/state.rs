@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use idsync_source::cursor::{self, Renumbered, StoredUsers};
 pub(crate) use idsync_source::interner::Interner;
 use idsync_source::{resolve_nesting, NestedGroup, NestedGroups, SourceError};
 use serde::{Deserialize, Serialize};
@@ -93,19 +94,13 @@ impl Tenant {
         users_link: &str,
         groups_link: &str,
     ) -> Result<String, SourceError> {
-        let mut ids = Interner::default();
-        let mut passing: Vec<u32> = self
-            .passing
-            .iter()
-            .map(|&u| ids.intern(self.ids.name(u)))
-            .collect();
-        passing.sort_unstable();
+        let mut ids = Renumbered::new(&self.ids);
+        let passing = ids.sorted(&self.passing);
         let groups = self
             .groups
             .iter()
             .map(|(id, node)| {
-                let mut users: Vec<u32> = node.users.iter().map(|&u| ids.intern(self.ids.name(u))).collect();
-                users.sort_unstable();
+                let users = ids.sorted(&node.users);
                 CursorGroup {
                     id: id.clone(),
                     name: node.name.clone(),
@@ -124,47 +119,26 @@ impl Tenant {
             groups,
             departed: self.departed.clone(),
         };
-        serde_json::to_string(&cursor).map_err(|e| SourceError::InvalidData {
-            location: "cursor".into(),
-            detail: e.to_string(),
-        })
+        cursor::to_text(&cursor)
     }
 
     /// Reads a cursor; `Err` explains why it cannot be used (and a full sync follows).
     pub(crate) fn from_cursor(text: &str, fingerprint: &str) -> Result<(Tenant, String, String), String> {
-        let cursor: Cursor =
-            serde_json::from_str(text).map_err(|e| format!("the cursor does not parse: {e}"))?;
-        if cursor.version != CURSOR_VERSION {
-            return Err(format!(
-                "cursor version {} is not {CURSOR_VERSION}",
-                cursor.version
-            ));
-        }
-        if cursor.fingerprint != fingerprint {
-            return Err("the connector's mapping, scope or endpoints changed since the last run".into());
-        }
-        let count = cursor.user_ids.len();
-        let check = |u: u32| -> Result<u32, String> {
-            if (u as usize) < count {
-                Ok(u)
-            } else {
-                Err(format!("the cursor refers to user #{u} of {count}"))
-            }
-        };
-        let mut ids = Interner::default();
-        for id in &cursor.user_ids {
-            ids.intern(id);
-        }
+        let cursor: Cursor = cursor::parse(text)?;
+        cursor::check_header(
+            (cursor.version, CURSOR_VERSION),
+            (&cursor.fingerprint, fingerprint),
+            "endpoints",
+        )?;
+        let stored = StoredUsers::new(&cursor.user_ids);
         let passing = cursor
             .passing
             .iter()
-            .map(|&u| check(u))
+            .map(|&u| stored.check(u))
             .collect::<Result<_, _>>()?;
         let mut groups = BTreeMap::new();
         for g in cursor.groups {
-            let mut users = g.users.iter().map(|&u| check(u)).collect::<Result<Vec<_>, _>>()?;
-            users.sort_unstable();
-            users.dedup();
+            let users = stored.members(&g.users)?;
             groups.insert(
                 g.id,
                 Node {
@@ -176,7 +150,7 @@ impl Tenant {
         }
         Ok((
             Tenant {
-                ids,
+                ids: stored.into_ids(),
                 passing,
                 groups,
                 departed: cursor.departed,

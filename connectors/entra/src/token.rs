@@ -338,6 +338,7 @@ impl ClientApplication for TokenClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use idsync_source::test_support::echo_server;
 
     #[test]
     fn expires_in_is_read_without_panicking() {
@@ -364,52 +365,6 @@ mod tests {
         assert_eq!(lifetime("1.5"), None);
     }
 
-    /// A misbehaving upstream: it answers every request with `status` and a body that
-    /// `answer` makes from the request it received (head and body), as a server or proxy
-    /// that echoes the request would.
-    fn echo_server(status: u16, answer: fn(&str) -> String) -> String {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut request = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let n = stream.read(&mut chunk).unwrap_or(0);
-                    request.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&request).into_owned();
-                    let Some(end) = text.find("\r\n\r\n") else {
-                        if n == 0 {
-                            break;
-                        }
-                        continue;
-                    };
-                    let length: usize = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            let l = l.to_ascii_lowercase();
-                            l.strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if n == 0 || request.len() >= end + 4 + length {
-                        break;
-                    }
-                }
-                let body = answer(&String::from_utf8_lossy(&request));
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-                     connection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        url
-    }
-
     const SECRET: &str = "Sx~8Q~a+b/c=d&e f";
 
     #[tokio::test]
@@ -429,7 +384,7 @@ mod tests {
             format!("{body}\n{head}")
         };
         for (status, answer) in [(401, as_oauth_error as fn(&str) -> String), (500, as_text)] {
-            let url = echo_server(status, answer);
+            let url = echo_server(status, answer).unwrap();
             let request = reqwest::Client::new().post(&url).form(&form);
             let text = match token_attempt(request, &url, &scrubber).await {
                 Ok(_) => panic!("the echo server answers errors only"),

@@ -21,9 +21,9 @@ mod token;
 mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
+use idsync_source::http::build_client;
 use idsync_source::mapping::Mapping;
 use idsync_source::{Batch, FetchRequest, Progress, Source, SourceError};
 use tokio::sync::OnceCell;
@@ -80,12 +80,7 @@ impl GoogleSource {
     async fn client(&self) -> Result<&Client, SourceError> {
         self.client
             .get_or_try_init(|| async {
-                let http = reqwest::Client::builder()
-                    .timeout(Duration::from_secs(self.config.request_timeout_secs))
-                    .connect_timeout(Duration::from_secs(30))
-                    .https_only(self.config.directory_url.starts_with("https:"))
-                    .build()
-                    .map_err(|e| SourceError::Config(format!("cannot build the HTTP client: {e}")))?;
+                let http = build_client(self.config.request_timeout_secs, &self.config.directory_url)?;
                 let signer = self
                     .config
                     .key()

@@ -142,19 +142,7 @@ impl GoogleSource {
             enabled: wire::enabled(&user),
             ..UserRecord::default()
         };
-        for (target, value) in values {
-            match target {
-                "upn" => record.upn = value.unwrap_or_default(),
-                "email" => record.email = value,
-                "display_name" => record.display_name = value,
-                "given_name" => record.given_name = value,
-                "family_name" => record.family_name = value,
-                "job_title" => record.job_title = value,
-                "department" => record.department = value,
-                "preferred_language" => record.preferred_language = value,
-                _ => {}
-            }
-        }
+        record.set_mapped(values);
         if record.upn.trim().is_empty() {
             return Err(invalid("the upn mapping gave no value".into()));
         }

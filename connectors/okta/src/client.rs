@@ -245,6 +245,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use idsync_source::test_support::echo_server;
 
     #[test]
     fn a_run_starts_by_the_earlier_clock() {
@@ -273,56 +274,10 @@ mod tests {
         assert_eq!(bucket_key("https://o/api/v1/users?limit=2"), "/api/v1/users");
     }
 
-    /// A misbehaving upstream: it answers every request with `status` and a body that
-    /// `answer` makes from the request it received (head and body), as a server or proxy
-    /// that echoes the request would.
-    fn echo_server(status: u16, answer: fn(&str) -> String) -> String {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut request = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let n = stream.read(&mut chunk).unwrap_or(0);
-                    request.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&request).into_owned();
-                    let Some(end) = text.find("\r\n\r\n") else {
-                        if n == 0 {
-                            break;
-                        }
-                        continue;
-                    };
-                    let length: usize = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            let l = l.to_ascii_lowercase();
-                            l.strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if n == 0 || request.len() >= end + 4 + length {
-                        break;
-                    }
-                }
-                let body = answer(&String::from_utf8_lossy(&request));
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-                     connection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        url
-    }
-
     const TOKEN: &str = "00QCjAl4MlV-WPXM_0HmjFx-vbGua";
 
     async fn failed_get(status: u16, answer: fn(&str) -> String) -> String {
-        let url = echo_server(status, answer);
+        let url = echo_server(status, answer).unwrap();
         let client = Client::new(
             reqwest::Client::new(),
             Auth::Ssws(idsync_source::Secret::new(TOKEN)),

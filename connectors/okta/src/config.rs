@@ -197,11 +197,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<OktaConfig, String> {
-        let value: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            format!("{path}: {}", e.into_inner())
-        })
+        idsync_source::test_support::parse_toml(text)
     }
 
     const BASE: &str = r#"

@@ -19,9 +19,8 @@ mod sync;
 mod token;
 mod wire;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
+use idsync_source::http::build_client;
 use idsync_source::mapping::Mapping;
 use idsync_source::{Batch, FetchRequest, Progress, Source, SourceError};
 use tokio::sync::OnceCell;
@@ -65,12 +64,7 @@ impl OktaSource {
     async fn client(&self) -> Result<&Client, SourceError> {
         self.client
             .get_or_try_init(|| async {
-                let http = reqwest::Client::builder()
-                    .timeout(Duration::from_secs(self.config.request_timeout_secs))
-                    .connect_timeout(Duration::from_secs(30))
-                    .https_only(self.config.org_url.starts_with("https:"))
-                    .build()
-                    .map_err(|e| SourceError::Config(format!("cannot build the HTTP client: {e}")))?;
+                let http = build_client(self.config.request_timeout_secs, &self.config.org_url)?;
                 let auth = Auth::new(http.clone(), &self.config)?;
                 Ok(Client::new(
                     http,

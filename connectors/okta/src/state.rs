@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use idsync_source::cursor::{self, Renumbered, StoredUsers};
 use idsync_source::interner::Interner;
 use idsync_source::SourceError;
 use serde::{Deserialize, Serialize};
@@ -82,15 +83,13 @@ impl Org {
         since: &chrono::DateTime<chrono::Utc>,
         last_full: &chrono::DateTime<chrono::Utc>,
     ) -> Result<String, SourceError> {
-        let mut ids = Interner::default();
-        let mut out: Vec<u32> = self.out.iter().map(|&u| ids.intern(self.ids.name(u))).collect();
-        out.sort_unstable();
+        let mut ids = Renumbered::new(&self.ids);
+        let out = ids.sorted(&self.out);
         let groups = self
             .groups
             .iter()
             .map(|(id, g)| {
-                let mut users: Vec<u32> = g.users.iter().map(|&u| ids.intern(self.ids.name(u))).collect();
-                users.sort_unstable();
+                let users = ids.sorted(&g.users);
                 CursorGroup {
                     id: id.clone(),
                     name: g.name.clone(),
@@ -107,52 +106,39 @@ impl Org {
             out,
             groups,
         };
-        serde_json::to_string(&cursor).map_err(|e| SourceError::InvalidData {
-            location: "cursor".into(),
-            detail: e.to_string(),
-        })
+        cursor::to_text(&cursor)
     }
 
     /// Reads a cursor; `Err` explains why it cannot be used (and a full sync follows).
     pub(crate) fn from_cursor(text: &str, fingerprint: &str) -> Result<Resumed, String> {
-        let cursor: Cursor =
-            serde_json::from_str(text).map_err(|e| format!("the cursor does not parse: {e}"))?;
-        if cursor.version != CURSOR_VERSION {
-            return Err(format!(
-                "cursor version {} is not {CURSOR_VERSION}",
-                cursor.version
-            ));
-        }
-        if cursor.fingerprint != fingerprint {
-            return Err("the connector's mapping, scope or org changed since the last run".into());
-        }
+        let cursor: Cursor = cursor::parse(text)?;
+        cursor::check_header(
+            (cursor.version, CURSOR_VERSION),
+            (&cursor.fingerprint, fingerprint),
+            "org",
+        )?;
         let time = |t: &str| {
             chrono::DateTime::parse_from_rfc3339(t)
                 .map(|d| d.with_timezone(&chrono::Utc))
                 .map_err(|e| format!("the cursor's time {t:?} does not parse: {e}"))
         };
-        let count = cursor.user_ids.len();
-        let check = |u: u32| -> Result<u32, String> {
-            if (u as usize) < count {
-                Ok(u)
-            } else {
-                Err(format!("the cursor refers to user #{u} of {count}"))
-            }
-        };
-        let mut ids = Interner::default();
-        for id in &cursor.user_ids {
-            ids.intern(id);
-        }
-        let out = cursor.out.iter().map(|&u| check(u)).collect::<Result<_, _>>()?;
+        let stored = StoredUsers::new(&cursor.user_ids);
+        let out = cursor
+            .out
+            .iter()
+            .map(|&u| stored.check(u))
+            .collect::<Result<_, _>>()?;
         let mut groups = BTreeMap::new();
         for g in cursor.groups {
-            let mut users = g.users.iter().map(|&u| check(u)).collect::<Result<Vec<_>, _>>()?;
-            users.sort_unstable();
-            users.dedup();
+            let users = stored.members(&g.users)?;
             groups.insert(g.id, Group { name: g.name, users });
         }
         Ok(Resumed {
-            org: Org { ids, out, groups },
+            org: Org {
+                ids: stored.into_ids(),
+                out,
+                groups,
+            },
             since: time(&cursor.since)?,
             last_full: time(&cursor.last_full)?,
         })

@@ -221,19 +221,7 @@ impl OktaSource {
             enabled: enabled(&user.status),
             ..UserRecord::default()
         };
-        for (target, value) in values {
-            match target {
-                "upn" => record.upn = value.unwrap_or_default(),
-                "email" => record.email = value,
-                "display_name" => record.display_name = value,
-                "given_name" => record.given_name = value,
-                "family_name" => record.family_name = value,
-                "job_title" => record.job_title = value,
-                "department" => record.department = value,
-                "preferred_language" => record.preferred_language = value,
-                _ => {}
-            }
-        }
+        record.set_mapped(values);
         if record.upn.trim().is_empty() {
             return Err(invalid("the upn mapping gave no value".into()));
         }
@@ -309,6 +297,26 @@ impl OktaSource {
         Ok(Some(users))
     }
 
+    /// Every user `url` lists, their ids interned in `org`: index -> what `user_record` makes.
+    async fn read_users(
+        &self,
+        client: &Client,
+        url: String,
+        org: &mut Org,
+        progress: &dyn Progress,
+    ) -> Result<HashMap<u32, (UserRecord, bool)>, SourceError> {
+        let mut records = HashMap::new();
+        self.list(client, url, "users", progress, |page: Vec<WireUser>| {
+            for user in page {
+                let i = org.ids.intern(&user.id);
+                records.insert(i, self.user_record(&user)?);
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(records)
+    }
+
     /// A full sync, returned as a complete snapshot.
     pub(crate) async fn full(
         &self,
@@ -317,21 +325,9 @@ impl OktaSource {
         progress: &dyn Progress,
     ) -> Result<Batch, SourceError> {
         let mut org = Org::default();
-        let mut records: HashMap<u32, (UserRecord, bool)> = HashMap::new();
-        self.list(
-            client,
-            self.users_url(&DateTime::UNIX_EPOCH),
-            "users",
-            progress,
-            |page: Vec<WireUser>| {
-                for user in page {
-                    let i = org.ids.intern(&user.id);
-                    records.insert(i, self.user_record(&user)?);
-                }
-                Ok(())
-            },
-        )
-        .await?;
+        let mut records = self
+            .read_users(client, self.users_url(&DateTime::UNIX_EPOCH), &mut org, progress)
+            .await?;
         let mut all_groups: Vec<WireGroup> = Vec::new();
         self.list(client, self.groups_url(None), "groups", progress, |page| {
             all_groups.extend(page);
@@ -422,21 +418,9 @@ impl OktaSource {
 
         // Changed users, then changed groups, then the members of groups whose membership
         // moved; the state is updated only once everything has been read.
-        let mut records: HashMap<u32, (UserRecord, bool)> = HashMap::new();
-        self.list(
-            client,
-            self.users_url(&from),
-            "users",
-            progress,
-            |page: Vec<WireUser>| {
-                for user in page {
-                    let i = org.ids.intern(&user.id);
-                    records.insert(i, self.user_record(&user)?);
-                }
-                Ok(())
-            },
-        )
-        .await?;
+        let records = self
+            .read_users(client, self.users_url(&from), &mut org, progress)
+            .await?;
         let changed_users: HashSet<u32> = records.keys().copied().collect();
         let mut changed_groups: Vec<WireGroup> = Vec::new();
         self.list(client, self.groups_url(Some(&from)), "groups", progress, |page| {

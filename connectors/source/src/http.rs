@@ -11,6 +11,18 @@ use tokio::time::Instant;
 use crate::error::{error_chain, SourceError};
 use crate::retry::{self, Failure, RetryPolicy};
 
+/// The HTTP client a pull connector sends its requests with: `request_timeout_secs` for a
+/// whole request, 30 seconds to connect, and https only when the configured `base_url` is
+/// https (the configuration checks already allow plain http only to loopback).
+pub fn build_client(request_timeout_secs: u64, base_url: &str) -> Result<reqwest::Client, SourceError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(request_timeout_secs))
+        .connect_timeout(Duration::from_secs(30))
+        .https_only(base_url.starts_with("https:"))
+        .build()
+        .map_err(|e| SourceError::Config(format!("cannot build the HTTP client: {e}")))
+}
+
 /// A transport error with its causes, and whether it was a timeout.
 pub fn describe_reqwest(e: &reqwest::Error) -> String {
     let mut text = error_chain(e);

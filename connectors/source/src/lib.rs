@@ -7,6 +7,7 @@
 
 pub mod assertion;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod http;
 pub mod interner;
@@ -17,6 +18,8 @@ pub mod retry;
 pub mod scrub;
 pub mod secret;
 pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 use async_trait::async_trait;
 

@@ -21,6 +21,24 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
+    /// Sets the fields an attribute mapping evaluated, as (target field, value) pairs; an
+    /// unset `upn` becomes empty, and targets that are not user fields are left alone.
+    pub fn set_mapped<'a>(&mut self, values: impl IntoIterator<Item = (&'a str, Option<String>)>) {
+        for (target, value) in values {
+            match target {
+                "upn" => self.upn = value.unwrap_or_default(),
+                "email" => self.email = value,
+                "display_name" => self.display_name = value,
+                "given_name" => self.given_name = value,
+                "family_name" => self.family_name = value,
+                "job_title" => self.job_title = value,
+                "department" => self.department = value,
+                "preferred_language" => self.preferred_language = value,
+                _ => {}
+            }
+        }
+    }
+
     /// Trims every value and turns empty strings into `None`, so that `" ann@x "` and
     /// `"ann@x"` are one value and an empty attribute means "not set".
     pub fn normalize(&mut self) {

@@ -44,8 +44,7 @@ pub fn config_text(fake: &FakeGoogle, extra: &str) -> String {
 }
 
 pub fn parse_config(text: &str) -> GoogleConfig {
-    let value: toml::Value = toml::from_str(text).unwrap();
-    let mut config: GoogleConfig = serde_path_to_error::deserialize(value).unwrap();
+    let mut config: GoogleConfig = idsync_source::test_support::parse_toml(text).unwrap();
     config.check(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
     config
 }

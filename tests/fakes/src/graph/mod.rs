@@ -19,6 +19,7 @@
 //! connector configuration and the tenant's ground truth for tests.
 
 mod pages;
+mod respond;
 mod serve;
 pub mod support;
 

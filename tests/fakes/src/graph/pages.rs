@@ -10,7 +10,7 @@ use axum::response::Response;
 use base64::Engine;
 use serde_json::{json, Map, Value as Json};
 
-use super::serve::{graph_error, json_response, serve_fault};
+use super::respond::{graph_error, json_response, serve_fault};
 use super::*;
 
 pub(super) fn top_of(value: Option<&str>) -> Result<usize, Response> {

@@ -26,8 +26,7 @@ graph_url = "{}"
 }
 
 pub fn parse_config(text: &str) -> EntraConfig {
-    let value: toml::Value = toml::from_str(text).unwrap();
-    let mut config: EntraConfig = serde_path_to_error::deserialize(value).unwrap();
+    let mut config: EntraConfig = idsync_source::test_support::parse_toml(text).unwrap();
     config.check(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
     config
 }

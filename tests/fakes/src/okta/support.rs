@@ -15,8 +15,7 @@ use super::{profile, FakeOkta, API_TOKEN};
 pub const TEST_KEYS: &str = "retry.initial_backoff_secs = 0.01\nretry.max_backoff_secs = 0.05";
 
 pub fn parse_config(text: &str) -> OktaConfig {
-    let value: toml::Value = toml::from_str(text).unwrap();
-    let mut config: OktaConfig = serde_path_to_error::deserialize(value).unwrap();
+    let mut config: OktaConfig = idsync_source::test_support::parse_toml(text).unwrap();
     config.check(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
     config
 }
