@@ -425,33 +425,56 @@ fn connector(mut table: toml::Table, base: &Path) -> Result<ConnectorConfig, (St
         }
     }
     let common: CommonKeys = typed(toml::Value::Table(common))?;
-    if common.name.trim().is_empty() || common.name.contains(char::is_whitespace) {
+    check_name(&common.name)?;
+    let schedule = schedule_of(&common)?;
+    let guard = guard_of(&common)?;
+    let (kind, create_only) = kind_of(&common.kind, table, base)?;
+    let plan = PlanSettings {
+        match_groups_by_name: common.match_groups_by_name,
+        delete_archived_after_days: common.delete_archived_after_days,
+        create_only,
+    };
+    Ok(ConnectorConfig {
+        name: common.name,
+        schedule,
+        guard,
+        plan,
+        kind,
+    })
+}
+
+/// A connector's name becomes the `source` of everything it owns: one word, not `scim`.
+fn check_name(name: &str) -> Result<(), (String, String)> {
+    if name.trim().is_empty() || name.contains(char::is_whitespace) {
         return Err((
             "name".into(),
             "must be a non-empty word (it is stored as the users' source)".into(),
         ));
     }
-    if common.name == "scim" {
+    if name == "scim" {
         return Err((
             "name".into(),
             "\"scim\" is reserved for the inbound SCIM endpoint".into(),
         ));
     }
-    let schedule = match (&common.schedule, &common.interval) {
-        (Some(_), Some(_)) => {
-            return Err((
-                "interval".into(),
-                "give `schedule` or `interval`, not both".into(),
-            ))
-        }
-        (Some(expr), None) => {
-            Schedule::parse_cron(expr).map_err(|m| ("schedule".to_owned(), m.to_string()))?
-        }
+    Ok(())
+}
+
+fn schedule_of(common: &CommonKeys) -> Result<Schedule, (String, String)> {
+    match (&common.schedule, &common.interval) {
+        (Some(_), Some(_)) => Err((
+            "interval".into(),
+            "give `schedule` or `interval`, not both".into(),
+        )),
+        (Some(expr), None) => Schedule::parse_cron(expr).map_err(|m| ("schedule".to_owned(), m.to_string())),
         (None, Some(text)) => {
-            Schedule::parse_interval(text).map_err(|m| ("interval".to_owned(), m.to_string()))?
+            Schedule::parse_interval(text).map_err(|m| ("interval".to_owned(), m.to_string()))
         }
-        (None, None) => Schedule::default(),
-    };
+        (None, None) => Ok(Schedule::default()),
+    }
+}
+
+fn guard_of(common: &CommonKeys) -> Result<GuardSettings, (String, String)> {
     let mut guard = GuardSettings::default();
     if let Some(v) = common.max_deactivations {
         guard.max_deactivations = v;
@@ -465,48 +488,41 @@ fn connector(mut table: toml::Table, base: &Path) -> Result<ConnectorConfig, (St
         }
         guard.max_deactivation_percent = v;
     }
-    let mut plan = PlanSettings {
-        match_groups_by_name: common.match_groups_by_name,
-        delete_archived_after_days: common.delete_archived_after_days,
-        create_only: Vec::new(),
-    };
-    let kind = match common.kind.as_str() {
+    Ok(guard)
+}
+
+/// The kind's own keys, checked, and the user fields its mapping sets only on create.
+fn kind_of(
+    kind: &str,
+    table: toml::Table,
+    base: &Path,
+) -> Result<(ConnectorKind, Vec<UserField>), (String, String)> {
+    let value = toml::Value::Table(table);
+    Ok(match kind {
         "file" => {
-            let mut file: FileConfig = typed(toml::Value::Table(table))?;
+            let mut file: FileConfig = typed(value)?;
             if file.path.is_relative() {
                 file.path = base.join(&file.path);
             }
-            ConnectorKind::File(file)
+            (ConnectorKind::File(file), Vec::new())
         }
         "entra" => {
-            let mut entra: EntraConfig = typed(toml::Value::Table(table))?;
+            let mut entra: EntraConfig = typed(value)?;
             entra.check(base).map_err(|p| (p.key, p.message))?;
-            plan.create_only = entra
-                .create_only_fields()
-                .into_iter()
-                .filter_map(|target| UserField::ALL.into_iter().find(|f| f.column() == target))
-                .collect();
-            ConnectorKind::Entra(Box::new(entra))
+            let create_only = user_fields(entra.create_only_fields());
+            (ConnectorKind::Entra(Box::new(entra)), create_only)
         }
         "okta" => {
-            let mut okta: OktaConfig = typed(toml::Value::Table(table))?;
+            let mut okta: OktaConfig = typed(value)?;
             okta.check(base).map_err(|p| (p.key, p.message))?;
-            plan.create_only = okta
-                .create_only_fields()
-                .into_iter()
-                .filter_map(|target| UserField::ALL.into_iter().find(|f| f.column() == target))
-                .collect();
-            ConnectorKind::Okta(Box::new(okta))
+            let create_only = user_fields(okta.create_only_fields());
+            (ConnectorKind::Okta(Box::new(okta)), create_only)
         }
         "google" => {
-            let mut google: GoogleConfig = typed(toml::Value::Table(table))?;
+            let mut google: GoogleConfig = typed(value)?;
             google.check(base).map_err(|p| (p.key, p.message))?;
-            plan.create_only = google
-                .create_only_fields()
-                .into_iter()
-                .filter_map(|target| UserField::ALL.into_iter().find(|f| f.column() == target))
-                .collect();
-            ConnectorKind::Google(Box::new(google))
+            let create_only = user_fields(google.create_only_fields());
+            (ConnectorKind::Google(Box::new(google)), create_only)
         }
         other => {
             return Err((
@@ -514,14 +530,15 @@ fn connector(mut table: toml::Table, base: &Path) -> Result<ConnectorConfig, (St
                 format!("unknown connector kind {other:?} (known: file, entra, okta, google)"),
             ))
         }
-    };
-    Ok(ConnectorConfig {
-        name: common.name,
-        schedule,
-        guard,
-        plan,
-        kind,
     })
+}
+
+/// The user fields named by a mapping's target columns.
+fn user_fields(targets: impl IntoIterator<Item = &'static str>) -> Vec<UserField> {
+    targets
+        .into_iter()
+        .filter_map(|target| UserField::ALL.into_iter().find(|f| f.column() == target))
+        .collect()
 }
 
 /// Deserializes with the failing key's path kept for the error.
