@@ -149,3 +149,28 @@ impl Source for OktaSource {
         self.full(client, started, progress).await
     }
 }
+
+/// Entry points for the fuzz targets in `fuzz/`: the parsers of what an Okta org answers.
+/// Not part of the connector's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+    /// Reads `Link`, `X-Rate-Limit-Reset` and `Date` as given (each line `name: value`) and an
+    /// error body, as the client does for every response.
+    pub fn response(header_lines: &[u8], body: &[u8]) {
+        let mut headers = HeaderMap::new();
+        for line in header_lines.split(|b| *b == b'\n') {
+            let Some(colon) = line.iter().position(|b| *b == b':') else {
+                continue;
+            };
+            let (name, value) = (&line[..colon], &line[colon + 1..]);
+            if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+                headers.append(name, value);
+            }
+        }
+        let _ = super::wire::next_link(&headers);
+        let _ = super::wire::until_reset(&headers);
+        let _ = super::wire::okta_error(body);
+    }
+}
