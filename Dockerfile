@@ -2,14 +2,13 @@
 #   docker build -t idsync .
 #   docker run --rm -v idsync-data:/var/lib/idsync -v "$PWD/config:/etc/idsync:ro" idsync
 FROM rust:1.85-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin idsync
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq5 ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/idsync --shell /usr/sbin/nologin idsync \
  && install -d -o idsync -g idsync /var/lib/idsync /etc/idsync

@@ -621,3 +621,39 @@ fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
     let plan = planner::plan("hr", Fetched::Changes(wide), &part, &PlanSettings::default(), now);
     assert!(plan.user_creates.is_empty(), "{}", plan.render());
 }
+
+/// libpq and OpenSSL are built from source (`pq-sys`'s `bundled` feature): `sslmode=require`
+/// must still reach the server over TLS. A private test server started without TLS refuses
+/// the request, which is the server's answer; a libpq built without TLS support would fail
+/// before asking, and that fails this test.
+#[test]
+fn postgresql_over_tls_with_the_bundled_libpq() {
+    let db = support::postgres::TestDatabase::create();
+    let url = format!("{}?sslmode=require", db.url);
+    let mut conn = match diesel::PgConnection::establish(&url) {
+        Ok(conn) => conn,
+        Err(e) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("server does not support SSL"),
+                "sslmode=require failed on the client side: {message}"
+            );
+            eprintln!("the test server does not offer TLS; only the client side was checked");
+            return;
+        }
+    };
+    #[derive(QueryableByName)]
+    struct Ssl {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        ssl: bool,
+    }
+    let row: Ssl = diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .get_result(&mut conn)
+        .unwrap();
+    assert!(row.ssl, "the connection is not encrypted");
+    let store = store::Store::open(&DatabaseUrl::parse(&url).unwrap());
+    block_on(async {
+        store.migrate().await.unwrap();
+        store.ping().await.unwrap();
+    });
+}
