@@ -389,6 +389,22 @@ async fn same_directory_in_two_tenants(url: &str, dir: &Path) {
         acme_events.iter().all(|e| acme_runs.contains(&e.run_id.unwrap())),
         "{url}"
     );
+    // Run ids are global; a run found by id names its tenant.
+    for id in &acme_runs {
+        let (owner, run) = store.run_by_id(*id).await.unwrap().unwrap();
+        assert_eq!((owner.as_str(), run.id), ("acme", *id), "{url}");
+    }
+    let globex_runs = store
+        .for_tenant(tenant("globex"))
+        .recent_runs("entra", 10)
+        .await
+        .unwrap();
+    assert_eq!(globex_runs.len(), 2, "{url}");
+    assert!(globex_runs.iter().all(|r| !acme_runs.contains(&r.id)), "{url}");
+    assert!(
+        acme_store.open_conflicts().await.unwrap().is_empty(),
+        "{url}: no merges, no doubt"
+    );
     let by_upn = store::events::EventFilter {
         user: Some("fay@contoso.example".into()),
         limit: 100,
