@@ -4,6 +4,7 @@
 //! The doc comments on these structs are the configuration reference (`config/README.md`
 //! shows them with examples).
 
+mod admin;
 mod database;
 mod overrides;
 pub mod schedule;
@@ -19,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use admin::AdminConfig;
 pub use database::check_writable;
 pub use schedule::{Schedule, ScheduleError};
 
@@ -48,6 +50,8 @@ pub struct Config {
     pub ops: Option<OpsConfig>,
     /// The inbound SCIM endpoint, served by `idsync run` when the section is present.
     pub scim: Option<ScimConfig>,
+    /// `[admin]`: the admin API and the secrets key (all unset when the section is absent).
+    pub admin: AdminConfig,
 }
 
 /// `[scim]`: the inbound SCIM 2.0 endpoint.
@@ -201,6 +205,9 @@ pub struct DaemonConfig {
     pub housekeeping_schedule: String,
     /// Runs and events older than this many days are pruned; 0 keeps them forever.
     pub keep_history_days: u32,
+    /// Seconds between two looks at the connectors stored in the database: a new, changed or
+    /// removed one is started, restarted or stopped within this long.
+    pub poll_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -211,6 +218,7 @@ impl Default for DaemonConfig {
             jitter_secs: 30,
             housekeeping_schedule: "@daily".into(),
             keep_history_days: 180,
+            poll_secs: 5,
         }
     }
 }
@@ -266,6 +274,8 @@ struct FileShape {
     #[serde(default)]
     connectors: Vec<toml::Table>,
     scim: Option<ScimConfig>,
+    #[serde(default)]
+    admin: AdminConfig,
 }
 
 /// Keys every `[[connectors]]` entry has, whatever its kind.
@@ -395,6 +405,13 @@ impl Config {
                 ),
             ));
         }
+        if shape.daemon.poll_secs == 0 {
+            return Err(invalid("daemon.poll_secs".into(), "must be at least 1".into()));
+        }
+        shape
+            .admin
+            .check()
+            .map_err(|(k, m)| invalid(format!("admin.{k}"), m))?;
         if shape.daemon.quarantine_after_failures == 0 {
             return Err(invalid(
                 "daemon.quarantine_after_failures".into(),
@@ -409,6 +426,7 @@ impl Config {
             daemon: shape.daemon,
             ops: shape.ops,
             scim: shape.scim,
+            admin: shape.admin,
         })
     }
 
