@@ -8,6 +8,7 @@ mod admin;
 mod database;
 mod overrides;
 pub mod schedule;
+mod stored;
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,7 @@ use thiserror::Error;
 pub use admin::AdminConfig;
 pub use database::check_writable;
 pub use schedule::{Schedule, ScheduleError};
+pub use stored::{connector_from_json, redacted, secret_keys, settings_kind, REDACTED};
 
 use crate::planner::{GuardSettings, PlanSettings, UserField};
 use crate::store::DatabaseUrl;
@@ -33,6 +35,9 @@ pub enum ConfigError {
     Read { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// A stored connector's settings (JSON) are wrong at `key` (empty: the whole object).
+    #[error("{}{message}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
+    Settings { key: String, message: String },
 }
 
 /// The longest random delay before a run: an hour.
