@@ -13,6 +13,7 @@ pub mod local;
 pub mod matcher;
 pub mod planner;
 pub mod reconcile;
+pub mod registry;
 pub mod scim;
 pub mod secrets;
 pub mod store;
