@@ -11,11 +11,16 @@ use base64::Engine;
 use idsync::config::{Config, ConfigError, ConnectorKind};
 use idsync::registry::{ConnectorRegistry, Put, RegistryError};
 use idsync::store::Store;
+use idsync::tenant::TenantId;
 use serde_json::{json, Value};
 use support::postgres::TestDatabase;
 use support::tables::Tables;
 
 const SECRET: &str = "entra-client-secret-5f1c9a";
+
+fn tenant(id: &str) -> TenantId {
+    TenantId::parse(id).unwrap()
+}
 
 fn key(byte: u8) -> String {
     base64::engine::general_purpose::STANDARD.encode([byte; 32])
@@ -48,6 +53,10 @@ impl Harness {
             Config::parse(&text, std::path::Path::new("/etc/idsync/idsync.toml"), Vec::new()).unwrap();
         let store = Store::open(&config.database);
         store.migrate().await.unwrap();
+        store
+            .ensure_tenant(&tenant("acme"), "Acme", idsync::store::now())
+            .await
+            .unwrap();
         ConnectorRegistry::new(store, Arc::new(config)).unwrap()
     }
 
@@ -69,21 +78,24 @@ async fn scenario(h: Harness) {
     let registry = h.registry(&format!("secrets_key = {:?}", key(1))).await;
     assert_eq!(
         registry
-            .put("default", "entra", entra(json!(SECRET)))
+            .put(&tenant("default"), "entra", entra(json!(SECRET)))
             .await
             .unwrap(),
         Put::Created
     );
     assert_eq!(
         registry
-            .put("default", "entra", entra(json!(SECRET)))
+            .put(&tenant("default"), "entra", entra(json!(SECRET)))
             .await
             .unwrap(),
         Put::Updated
     );
     let okta =
         json!({"kind": "okta", "org_url": "https://example.okta.com", "api_token": {"env": "OKTA_TOKEN"}});
-    assert_eq!(registry.put("acme", "okta", okta).await.unwrap(), Put::Created);
+    assert_eq!(
+        registry.put(&tenant("acme"), "okta", okta).await.unwrap(),
+        Put::Created
+    );
 
     // The plain secret is in no table; the reference is stored as given.
     let rows = h.tables().every_row();
@@ -92,7 +104,7 @@ async fn scenario(h: Harness) {
     assert!(rows.iter().any(|r| r.contains("OKTA_TOKEN")), "{rows:?}");
 
     // Read back: secrets hidden; listed per tenant.
-    let shown = registry.get("default", "entra").await.unwrap().unwrap();
+    let shown = registry.get(&tenant("default"), "entra").await.unwrap().unwrap();
     assert_eq!(shown.settings["client_secret"], "***");
     assert_eq!(
         shown.settings["client_id"],
@@ -100,7 +112,7 @@ async fn scenario(h: Harness) {
     );
     assert!(shown.updated_at >= shown.created_at);
     let acme: Vec<String> = registry
-        .list("acme")
+        .list(&tenant("acme"))
         .await
         .unwrap()
         .into_iter()
@@ -108,10 +120,15 @@ async fn scenario(h: Harness) {
         .collect();
     assert_eq!(acme, ["okta"]);
     assert_eq!(
-        registry.get("acme", "okta").await.unwrap().unwrap().settings["api_token"],
+        registry
+            .get(&tenant("acme"), "okta")
+            .await
+            .unwrap()
+            .unwrap()
+            .settings["api_token"],
         "***"
     );
-    assert!(registry.get("acme", "entra").await.unwrap().is_none());
+    assert!(registry.get(&tenant("acme"), "entra").await.unwrap().is_none());
 
     // Loaded for the daemon: the secret opened, the relative path resolved like the file's.
     let loaded = registry.load_all().await.unwrap();
@@ -131,15 +148,19 @@ async fn scenario(h: Harness) {
     refusals(&h, &registry).await;
     rotation(&h).await;
 
-    assert!(registry.delete("default", "entra").await.unwrap());
-    assert!(!registry.delete("default", "entra").await.unwrap());
-    assert_eq!(registry.stop_tenant("acme").await.unwrap(), 1);
+    assert!(registry.delete(&tenant("default"), "entra").await.unwrap());
+    assert!(!registry.delete(&tenant("default"), "entra").await.unwrap());
+    assert_eq!(registry.stop_tenant(&tenant("acme")).await.unwrap(), 1);
     assert_eq!(h.tables().count("SELECT count(*) AS n FROM connectors"), 0);
 }
 
 async fn refusals(h: &Harness, registry: &ConnectorRegistry) {
     let err = registry
-        .put("default", "x", json!({"kind": "file", "path": "x", "pathh": 1}))
+        .put(
+            &tenant("default"),
+            "x",
+            json!({"kind": "file", "path": "x", "pathh": 1}),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -147,7 +168,7 @@ async fn refusals(h: &Harness, registry: &ConnectorRegistry) {
         "{err}"
     );
     let err = registry
-        .put("default", "hr", json!({"kind": "file", "path": "x"}))
+        .put(&tenant("default"), "hr", json!({"kind": "file", "path": "x"}))
         .await
         .unwrap_err();
     assert!(matches!(err, RegistryError::DefinedInFile { .. }), "{err}");
@@ -155,16 +176,21 @@ async fn refusals(h: &Harness, registry: &ConnectorRegistry) {
         err.to_string().contains("defined in the configuration file"),
         "{err}"
     );
+    let err = registry
+        .put(&tenant("nobody"), "x", json!({"kind": "file", "path": "x"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::UnknownTenant(_)), "{err}");
     // Another tenant may have its own `hr`.
     registry
-        .put("acme", "hr", json!({"kind": "file", "path": "x"}))
+        .put(&tenant("acme"), "hr", json!({"kind": "file", "path": "x"}))
         .await
         .unwrap();
-    registry.delete("acme", "hr").await.unwrap();
+    registry.delete(&tenant("acme"), "hr").await.unwrap();
 
     let keyless = h.registry("").await;
     let err = keyless
-        .put("default", "entra2", entra(json!("another-secret")))
+        .put(&tenant("default"), "entra2", entra(json!("another-secret")))
         .await
         .unwrap_err();
     assert!(matches!(err, RegistryError::NoSecretsKey { .. }), "{err}");
@@ -175,10 +201,14 @@ async fn refusals(h: &Harness, registry: &ConnectorRegistry) {
     assert!(!err.to_string().contains("another-secret"), "{err}");
     // A reference needs no key.
     keyless
-        .put("default", "entra2", entra(json!({"env": "ENTRA_SECRET"})))
+        .put(
+            &tenant("default"),
+            "entra2",
+            entra(json!({"env": "ENTRA_SECRET"})),
+        )
         .await
         .unwrap();
-    keyless.delete("default", "entra2").await.unwrap();
+    keyless.delete(&tenant("default"), "entra2").await.unwrap();
     let rows = h.tables().every_row();
     assert!(!rows.iter().any(|r| r.contains("another-secret")), "{rows:?}");
 }

@@ -20,6 +20,7 @@ use crate::secrets::{Keyring, SecretsError};
 pub use crate::store::connectors::Put;
 use crate::store::connectors::StoredConnector;
 use crate::store::{Store, StoreError};
+use crate::tenant::TenantId;
 
 /// Why a stored connector could not be put, read or loaded, by what the caller should do.
 #[derive(Debug, Error)]
@@ -35,13 +36,16 @@ pub enum RegistryError {
     )]
     NoSecretsKey { key: String },
     /// The configuration file defines this (tenant, name); it is changed there (409).
-    #[error("connector {name:?} of tenant {tenant:?} is defined in the configuration file; change it there")]
-    DefinedInFile { tenant: String, name: String },
+    #[error("connector {name:?} of tenant {tenant} is defined in the configuration file; change it there")]
+    DefinedInFile { tenant: TenantId, name: String },
+    /// No such tenant: create it first (404).
+    #[error("no tenant {0}")]
+    UnknownTenant(TenantId),
     /// A stored envelope cannot be opened (a key missing from the keyring, or corruption): an
     /// operator must look (500).
-    #[error("connector {name:?} of tenant {tenant:?}: {source}")]
+    #[error("connector {name:?} of tenant {tenant}: {source}")]
     Sealed {
-        tenant: String,
+        tenant: TenantId,
         name: String,
         source: SecretsError,
     },
@@ -56,7 +60,7 @@ pub enum RegistryError {
 /// A stored connector as the API shows it: every secret `"***"`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredView {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub name: String,
     pub settings: Json,
     pub created_at: NaiveDateTime,
@@ -66,7 +70,7 @@ pub struct StoredView {
 /// A stored connector as the daemon loads it.
 #[derive(Debug)]
 pub struct Loaded {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub name: String,
     /// Changes whenever the stored row does (its `updated_at` and settings).
     pub version: (NaiveDateTime, String),
@@ -99,22 +103,25 @@ impl ConnectorRegistry {
 
     /// Validates `settings` like a `[[connectors]]` entry, seals its inline secrets and stores
     /// it. A new or changed connector runs within `[daemon] poll_secs`.
-    pub async fn put(&self, tenant: &str, name: &str, mut settings: Json) -> Result<Put, RegistryError> {
+    pub async fn put(&self, tenant: &TenantId, name: &str, mut settings: Json) -> Result<Put, RegistryError> {
         if self.in_file(tenant, name) {
             return Err(RegistryError::DefinedInFile {
-                tenant: tenant.to_owned(),
+                tenant: tenant.clone(),
                 name: name.to_owned(),
             });
         }
         self.config
             .connector_from_json(name, &settings)
             .map_err(RegistryError::Invalid)?;
+        if self.store.tenant_row(tenant).await?.is_none() {
+            return Err(RegistryError::UnknownTenant(tenant.clone()));
+        }
         let sealed = sealing::seal(&self.keyring, &mut settings).map_err(|e| match e {
             SecretsError::NoKey => RegistryError::NoSecretsKey {
                 key: first_inline_secret(&settings),
             },
             source => RegistryError::Sealed {
-                tenant: tenant.to_owned(),
+                tenant: tenant.clone(),
                 name: name.to_owned(),
                 source,
             },
@@ -126,26 +133,26 @@ impl ConnectorRegistry {
     }
 
     /// `(tenant, name)`'s settings with every secret hidden.
-    pub async fn get(&self, tenant: &str, name: &str) -> Result<Option<StoredView>, RegistryError> {
+    pub async fn get(&self, tenant: &TenantId, name: &str) -> Result<Option<StoredView>, RegistryError> {
         Ok(self.store.stored_connector(tenant, name).await?.map(view))
     }
 
     /// A tenant's stored connectors, by name, secrets hidden.
-    pub async fn list(&self, tenant: &str) -> Result<Vec<StoredView>, RegistryError> {
+    pub async fn list(&self, tenant: &TenantId) -> Result<Vec<StoredView>, RegistryError> {
         let stored = self.store.stored_connectors_of(tenant).await?;
         Ok(stored.into_iter().map(view).collect())
     }
 
     /// Removes `(tenant, name)`: a running daemon stops it (after a run in progress). False
     /// when none was stored.
-    pub async fn delete(&self, tenant: &str, name: &str) -> Result<bool, RegistryError> {
+    pub async fn delete(&self, tenant: &TenantId, name: &str) -> Result<bool, RegistryError> {
         let deleted = self.store.delete_connector(tenant, name).await?;
         self.changed.notify_one();
         Ok(deleted)
     }
 
     /// Removes every stored connector of `tenant` (when the tenant goes); how many there were.
-    pub async fn stop_tenant(&self, tenant: &str) -> Result<usize, RegistryError> {
+    pub async fn stop_tenant(&self, tenant: &TenantId) -> Result<usize, RegistryError> {
         let mut removed = 0;
         for connector in self.store.stored_connectors_of(tenant).await? {
             if self.store.delete_connector(tenant, &connector.name).await? {
@@ -212,13 +219,10 @@ impl ConnectorRegistry {
     }
 
     /// Whether the configuration file defines `(tenant, name)`.
-    fn in_file(&self, tenant: &str, name: &str) -> bool {
-        tenant == FILE_TENANT && self.config.connector(name).is_some()
+    fn in_file(&self, tenant: &TenantId, name: &str) -> bool {
+        tenant.is_default() && self.config.connector(name).is_some()
     }
 }
-
-/// The tenant of the file's connectors.
-const FILE_TENANT: &str = "default";
 
 fn view(stored: StoredConnector) -> StoredView {
     StoredView {

@@ -6,11 +6,12 @@ use diesel::prelude::*;
 
 use super::schema::connectors;
 use super::{now, with_conn, Db, Store, StoreError};
+use crate::tenant::TenantId;
 
 /// One stored connector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredConnector {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub name: String,
     /// The settings, each inline secret already replaced by its envelope.
     pub settings: serde_json::Value,
@@ -41,12 +42,12 @@ impl Store {
     /// Creates or replaces `(tenant, name)`'s settings.
     pub async fn put_connector(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         name: &str,
         settings: &serde_json::Value,
         key_id: Option<&str>,
     ) -> Result<Put, StoreError> {
-        let (tenant, name, key_id) = (tenant.to_owned(), name.to_owned(), key_id.map(str::to_owned));
+        let (tenant, name, key_id) = (tenant.to_string(), name.to_owned(), key_id.map(str::to_owned));
         let settings = serde_json::to_string(settings)?;
         self.unit(move |db| {
             db.write_transaction(|db| put(db, &tenant, &name, &settings, key_id.as_deref(), now()))
@@ -56,10 +57,10 @@ impl Store {
 
     pub async fn stored_connector(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         name: &str,
     ) -> Result<Option<StoredConnector>, StoreError> {
-        let (tenant, name) = (tenant.to_owned(), name.to_owned());
+        let (tenant, name) = (tenant.to_string(), name.to_owned());
         self.unit(move |db| {
             let query = connectors::table
                 .filter(connectors::tenant_id.eq(&tenant).and(connectors::name.eq(&name)))
@@ -76,14 +77,14 @@ impl Store {
     }
 
     /// One tenant's stored connectors, by name.
-    pub async fn stored_connectors_of(&self, tenant: &str) -> Result<Vec<StoredConnector>, StoreError> {
-        let tenant = tenant.to_owned();
+    pub async fn stored_connectors_of(&self, tenant: &TenantId) -> Result<Vec<StoredConnector>, StoreError> {
+        let tenant = tenant.to_string();
         self.unit(move |db| all(db, Some(&tenant))).await
     }
 
     /// Removes `(tenant, name)`; false when there was none.
-    pub async fn delete_connector(&self, tenant: &str, name: &str) -> Result<bool, StoreError> {
-        let (tenant, name) = (tenant.to_owned(), name.to_owned());
+    pub async fn delete_connector(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        let (tenant, name) = (tenant.to_string(), name.to_owned());
         self.unit(move |db| {
             let rows =
                 connectors::table.filter(connectors::tenant_id.eq(&tenant).and(connectors::name.eq(&name)));
@@ -117,7 +118,7 @@ impl Store {
                     let settings = serde_json::to_string(&settings).map_err(StoreError::from)?;
                     let row = connectors::table.filter(
                         connectors::tenant_id
-                            .eq(&connector.tenant)
+                            .eq(connector.tenant.as_str())
                             .and(connectors::name.eq(&connector.name)),
                     );
                     let update = diesel::update(row)
@@ -200,6 +201,8 @@ fn stored(
 ) -> Result<StoredConnector, StoreError> {
     let settings = serde_json::from_str(&settings)
         .map_err(|e| StoreError::BadData(format!("connector {tenant}/{name}: settings are not JSON: {e}")))?;
+    let tenant = TenantId::parse(&tenant)
+        .map_err(|e| StoreError::BadData(format!("connector {tenant}/{name}: tenant id: {e}")))?;
     Ok(StoredConnector {
         tenant,
         name,

@@ -5,7 +5,7 @@
 -- with (NULL: the settings carry no inline secret), so a key rotation finds what it must
 -- re-encrypt. `updated_at` tells a running daemon that a connector changed.
 CREATE TABLE connectors (
-    tenant_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
     name TEXT NOT NULL,
     settings TEXT NOT NULL,
     key_id TEXT,
