@@ -170,6 +170,11 @@ impl ConnectorRegistry {
         Ok(stored.into_iter().map(|s| self.load(s)).collect())
     }
 
+    /// The id of the key new secrets are sealed with, if one is configured.
+    pub fn current_key_id(&self) -> Option<&str> {
+        self.keyring.current_id()
+    }
+
     /// Waits for the next put or delete.
     pub async fn changed(&self) {
         self.changed.notified().await;
