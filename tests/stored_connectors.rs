@@ -27,7 +27,7 @@ fn key(byte: u8) -> String {
 }
 
 struct Harness {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     url: String,
     config_text: String,
 }
@@ -40,7 +40,7 @@ impl Harness {
             "[database]\nurl = {url:?}\n\n[[connectors]]\nname = \"hr\"\nkind = \"file\"\npath = \"export.json\"\n"
         );
         Harness {
-            _dir: dir,
+            dir,
             url,
             config_text,
         }
@@ -58,6 +58,13 @@ impl Harness {
             .await
             .unwrap();
         ConnectorRegistry::new(store, Arc::new(config)).unwrap()
+    }
+
+    /// Runs `idsync <args>` with `admin` as its `[admin]` section.
+    fn cli(&self, admin: &str, args: &[&str]) -> std::process::Output {
+        let path = self.dir.path().join("idsync.toml");
+        std::fs::write(&path, format!("{}\n[admin]\n{admin}\n", self.config_text)).unwrap();
+        support::idsync(&path, args)
     }
 
     fn tables(&self) -> Tables {
@@ -235,7 +242,30 @@ async fn rotation(h: &Harness) {
         ))
         .await;
     assert!(rotated.load_all().await.unwrap().iter().all(|l| l.config.is_ok()));
-    assert_eq!(rotated.rotate_key().await.unwrap(), (1, 1));
+    let out = h.cli(
+        &format!(
+            "secrets_key = {:?}\nprevious_secrets_keys = [{:?}]",
+            key(2),
+            key(1)
+        ),
+        &["secrets", "rotate-key"],
+    );
+    assert!(out.status.success(), "{}", support::text(&out.stderr));
+    let id = rotated.current_key_id().unwrap();
+    assert_eq!(
+        support::text(&out.stdout),
+        format!(
+            "re-encrypted the secrets of 1 stored connector(s) under key {id}; 1 carry no stored secret\n"
+        )
+    );
+    // Nothing to rotate to without a key.
+    let out = h.cli("", &["secrets", "rotate-key"]);
+    assert!(!out.status.success());
+    assert!(
+        support::text(&out.stderr).contains("secrets_key"),
+        "{}",
+        support::text(&out.stderr)
+    );
     let loaded = new_only.load_all().await.unwrap();
     assert!(loaded.iter().all(|l| l.config.is_ok()), "{loaded:?}");
     let rows = h.tables().every_row();
