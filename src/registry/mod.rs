@@ -111,7 +111,7 @@ impl ConnectorRegistry {
             });
         }
         self.config
-            .connector_from_json(name, &settings)
+            .connector_from_json(tenant, name, &settings)
             .map_err(RegistryError::Invalid)?;
         if self.store.tenant_row(tenant).await?.is_none() {
             return Err(RegistryError::UnknownTenant(tenant.clone()));
@@ -212,7 +212,7 @@ impl ConnectorRegistry {
             })
             .and_then(|()| {
                 self.config
-                    .connector_from_json(&stored.name, &settings)
+                    .connector_from_json(&stored.tenant, &stored.name, &settings)
                     .map_err(RegistryError::Invalid)
             });
         Loaded {
@@ -225,7 +225,7 @@ impl ConnectorRegistry {
 
     /// Whether the configuration file defines `(tenant, name)`.
     fn in_file(&self, tenant: &TenantId, name: &str) -> bool {
-        tenant.is_default() && self.config.connector(name).is_some()
+        self.config.connector_of(tenant, name).is_some()
     }
 }
 
