@@ -163,6 +163,22 @@ impl ConnectorRegistry {
         Ok(removed)
     }
 
+    /// The configuration of `tenant`'s connector `name`, the file's or a stored one (secrets
+    /// opened), for a run now; `None` when neither defines it.
+    pub async fn connector(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<ConnectorConfig>, RegistryError> {
+        if let Some(config) = self.config.connector_of(tenant, name) {
+            return Ok(Some(config.clone()));
+        }
+        let Some(stored) = self.store.stored_connector(tenant, name).await? else {
+            return Ok(None);
+        };
+        self.load(stored).config.map(Some)
+    }
+
     /// Every stored connector of every tenant, secrets opened, for the daemon to run. One that
     /// cannot be read carries its error (the others still run).
     pub async fn load_all(&self) -> Result<Vec<Loaded>, RegistryError> {
