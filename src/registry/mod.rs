@@ -72,8 +72,9 @@ pub struct StoredView {
 pub struct Loaded {
     pub tenant: TenantId,
     pub name: String,
-    /// Changes whenever the stored row does (its `updated_at` and settings).
-    pub version: (NaiveDateTime, String),
+    /// Its `updated_at`, which every put moves (a key rotation does not: the settings mean
+    /// the same, so the daemon need not restart the connector).
+    pub updated_at: NaiveDateTime,
     /// Its configuration, or why it cannot run.
     pub config: Result<ConnectorConfig, RegistryError>,
 }
@@ -218,7 +219,7 @@ impl ConnectorRegistry {
     }
 
     fn load(&self, stored: StoredConnector) -> Loaded {
-        let version = (stored.updated_at, stored.settings.to_string());
+        let updated_at = stored.updated_at;
         let mut settings = stored.settings;
         let config = sealing::open(&self.keyring, &mut settings)
             .map_err(|source| RegistryError::Sealed {
@@ -234,7 +235,7 @@ impl ConnectorRegistry {
         Loaded {
             tenant: stored.tenant,
             name: stored.name,
-            version,
+            updated_at,
             config,
         }
     }
