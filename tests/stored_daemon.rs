@@ -43,16 +43,21 @@ fn export(path: &Path, prefix: &str, n: usize) {
     write_export(path, &users, &[]);
 }
 
-/// The active users a connector owns, by UPN.
+/// The active users a connector of the default tenant owns, by UPN.
 fn users_of(tables: &mut Tables, source: &str) -> Vec<String> {
+    users_in(tables, "default", source)
+}
+
+fn users_in(tables: &mut Tables, tenant: &str, source: &str) -> Vec<String> {
     tables.lines(&format!(
-        "SELECT upn AS line FROM users WHERE source = '{source}' AND archived_at IS NULL ORDER BY upn"
+        "SELECT upn AS line FROM users WHERE tenant_id = '{tenant}' AND source = '{source}' \
+         AND archived_at IS NULL ORDER BY upn"
     ))
 }
 
 fn runs_of(tables: &mut Tables, connector: &str) -> i64 {
     tables.count(&format!(
-        "SELECT count(*) AS n FROM runs WHERE connector = '{connector}'"
+        "SELECT count(*) AS n FROM runs WHERE tenant_id = 'default' AND connector = '{connector}'"
     ))
 }
 
@@ -123,6 +128,25 @@ async fn a_running_daemon_starts_changes_and_stops_stored_connectors() {
             .iter()
             .any(|u| u.starts_with("second"))
     });
+
+    // Another tenant's connector of the same name runs as that tenant's, beside it.
+    let ours = users_of(&mut tables(), "stored");
+    let acme = TenantId::parse("acme").unwrap();
+    let store = Store::open(&idsync::store::DatabaseUrl::parse(&url).unwrap());
+    store
+        .put_tenant(&acme, "Acme", idsync::store::now())
+        .await
+        .unwrap();
+    let theirs = json!({"kind": "file", "path": "first.json", "interval": "1h"});
+    assert_eq!(registry.put(&acme, "stored", theirs).await.unwrap(), Put::Created);
+    wait_until("acme's connector's run", || {
+        users_in(&mut tables(), "acme", "stored").len() == 2
+    });
+    assert_eq!(
+        users_of(&mut tables(), "stored"),
+        ours,
+        "the default tenant's are its own"
+    );
 
     // A stored Entra connector with an inline secret runs against the fake Graph.
     registry
