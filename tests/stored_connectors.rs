@@ -174,6 +174,17 @@ async fn scenario(h: Harness) {
     assert!(!registry.delete(&tenant("default"), "entra").await.unwrap());
     assert_eq!(registry.stop_tenant(&tenant("acme")).await.unwrap(), 1);
     assert_eq!(h.tables().count("SELECT count(*) AS n FROM connectors"), 0);
+
+    // A tenant removed with its data takes its stored connectors along.
+    let file = json!({"kind": "file", "path": "x"});
+    registry.put(&tenant("acme"), "hr", file.clone()).await.unwrap();
+    registry.put(&tenant("default"), "other", file).await.unwrap();
+    let store = Store::open(&idsync::store::DatabaseUrl::parse(&h.url).unwrap());
+    assert!(store.delete_tenant(&tenant("acme"), true).await.unwrap());
+    let left = h
+        .tables()
+        .lines("SELECT tenant_id || '/' || name AS line FROM connectors");
+    assert_eq!(left, ["default/other"]);
 }
 
 async fn refusals(h: &Harness, registry: &ConnectorRegistry) {
