@@ -1,7 +1,7 @@
 //! A running `idsync run` picks up connectors stored in the database without a restart: one
 //! put runs within a few seconds, a change is used by the next run, a removal stops it. A
-//! stored Entra connector's inline client secret is in no table and in no log line, at trace. On a
-//! SQLite file and on PostgreSQL.
+//! stored Entra connector's inline client secret is in no table and in no log line, at trace.
+//! On a SQLite file and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
