@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use idsync::cli::{AlertsCommand, Cli, Command, ConfigCommand, LogFormat, ScimTokenCommand, TenantCommand};
+use idsync::cli::{
+    AlertsCommand, Cli, Command, ConfigCommand, LogFormat, ScimTokenCommand, SecretsCommand, TenantCommand,
+};
 use idsync::config::Config;
 use idsync::{commands, daemon};
 use tracing_subscriber::EnvFilter;
@@ -65,6 +67,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ScimToken(ScimTokenCommand::Revoke { detach_groups }) => {
             commands::scim_token_revoke(&config, tenant, detach_groups).await
         }
+        Command::Secrets(SecretsCommand::RotateKey) => commands::secrets_rotate_key(config).await,
         Command::Tenant(TenantCommand::List) => commands::tenant_list(&config).await,
         Command::Alerts {
             command: AlertsCommand::Test,

@@ -4,9 +4,11 @@
 //! The doc comments on these structs are the configuration reference (`config/README.md`
 //! shows them with examples).
 
+mod admin;
 mod database;
 mod overrides;
 pub mod schedule;
+mod stored;
 
 use std::path::{Path, PathBuf};
 
@@ -19,8 +21,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use admin::AdminConfig;
 pub use database::check_writable;
 pub use schedule::{Schedule, ScheduleError};
+pub use stored::{connector_from_json, redacted, secret_keys, settings_kind, REDACTED};
 
 use crate::planner::{GuardSettings, PlanSettings, UserField};
 use crate::store::DatabaseUrl;
@@ -32,6 +36,9 @@ pub enum ConfigError {
     Read { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// A stored connector's settings (JSON) are wrong at `key` (empty: the whole object).
+    #[error("{}{message}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
+    Settings { key: String, message: String },
 }
 
 /// The longest random delay before a run: an hour.
@@ -49,6 +56,8 @@ pub struct Config {
     pub ops: Option<OpsConfig>,
     /// The inbound SCIM endpoint, served by `idsync run` when the section is present.
     pub scim: Option<ScimConfig>,
+    /// `[admin]`: the admin API and the secrets key (all unset when the section is absent).
+    pub admin: AdminConfig,
     /// `[[tenants]]`: the customer organizations declared in the file (`default` needs no
     /// entry).
     pub tenants: Vec<TenantConfig>,
@@ -225,6 +234,9 @@ pub struct DaemonConfig {
     pub housekeeping_schedule: String,
     /// Runs and events older than this many days are pruned; 0 keeps them forever.
     pub keep_history_days: u32,
+    /// Seconds between two looks at the connectors stored in the database: a new, changed or
+    /// removed one is started, restarted or stopped within this long.
+    pub poll_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -235,6 +247,7 @@ impl Default for DaemonConfig {
             jitter_secs: 30,
             housekeeping_schedule: "@daily".into(),
             keep_history_days: 180,
+            poll_secs: 5,
         }
     }
 }
@@ -290,6 +303,8 @@ struct FileShape {
     #[serde(default)]
     connectors: Vec<toml::Table>,
     scim: Option<ScimConfig>,
+    #[serde(default)]
+    admin: AdminConfig,
     #[serde(default)]
     tenants: Vec<TenantConfig>,
 }
@@ -435,6 +450,13 @@ impl Config {
                 ),
             ));
         }
+        if shape.daemon.poll_secs == 0 {
+            return Err(invalid("daemon.poll_secs".into(), "must be at least 1".into()));
+        }
+        shape
+            .admin
+            .check()
+            .map_err(|(k, m)| invalid(format!("admin.{k}"), m))?;
         if shape.daemon.quarantine_after_failures == 0 {
             return Err(invalid(
                 "daemon.quarantine_after_failures".into(),
@@ -449,6 +471,7 @@ impl Config {
             daemon: shape.daemon,
             ops: shape.ops,
             scim: shape.scim,
+            admin: shape.admin,
             tenants: shape.tenants,
         })
     }
