@@ -48,6 +48,51 @@ pub struct Config {
     pub ops: Option<OpsConfig>,
     /// The inbound SCIM endpoint, served by `idsync run` when the section is present.
     pub scim: Option<ScimConfig>,
+    /// The admin API's settings; `idsync run` serves the API when `listen` is set.
+    pub admin: Option<AdminConfig>,
+}
+
+/// `[admin]`: the JSON admin API under `/admin/v1`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address and port to serve the API on, e.g. `127.0.0.1:8081`; unset serves no API (the
+    /// section's other keys still apply). TLS belongs to a reverse proxy.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The bearer token every request must carry (a secret: inline, `{ env = ... }` or
+    /// `{ file = ... }`); required with `listen`.
+    pub token: Option<Secret>,
+    /// Requests with a larger body get 413.
+    #[serde(default = "default_admin_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    #[serde(default = "default_ops_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a client has to send a complete request header.
+    #[serde(default = "default_header_timeout_secs")]
+    pub header_timeout_secs: u64,
+    /// Seconds without a byte moving on a connection before it is closed.
+    #[serde(default = "default_scim_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body may take to arrive after the header; slower gets 408.
+    #[serde(default = "default_scim_body_timeout_secs")]
+    pub body_timeout_secs: u64,
+}
+
+impl AdminConfig {
+    /// The limits of the admin listener.
+    pub fn listener_limits(&self) -> crate::listener::ListenerLimits {
+        limits(
+            self.max_connections,
+            self.header_timeout_secs,
+            self.idle_timeout_secs,
+            self.body_timeout_secs,
+        )
+    }
+}
+
+fn default_admin_max_body_bytes() -> usize {
+    256 * 1024
 }
 
 /// `[scim]`: the inbound SCIM 2.0 endpoint.
@@ -266,6 +311,7 @@ struct FileShape {
     #[serde(default)]
     connectors: Vec<toml::Table>,
     scim: Option<ScimConfig>,
+    admin: Option<AdminConfig>,
 }
 
 /// Keys every `[[connectors]]` entry has, whatever its kind.
@@ -395,6 +441,14 @@ impl Config {
                 ),
             ));
         }
+        if let Some(admin) = &shape.admin {
+            if admin.listen.is_some() && admin.token.as_ref().is_none_or(|t| t.expose().is_empty()) {
+                return Err(invalid(
+                    "admin.token".into(),
+                    "required when admin.listen is set (the API's bearer token)".into(),
+                ));
+            }
+        }
         if shape.daemon.quarantine_after_failures == 0 {
             return Err(invalid(
                 "daemon.quarantine_after_failures".into(),
@@ -409,6 +463,7 @@ impl Config {
             daemon: shape.daemon,
             ops: shape.ops,
             scim: shape.scim,
+            admin: shape.admin,
         })
     }
 

@@ -5,6 +5,7 @@
 //! attempt is the end of its quarantine instead of its schedule. The loop reads time from a
 //! [`Clock`] built on tokio's clock, so tests drive schedules with a paused clock.
 
+mod admin;
 mod ops;
 mod watchdog;
 
@@ -159,6 +160,16 @@ pub async fn run_with(
             stop_rx.clone(),
         ));
     }
+    let connectors: Vec<Arc<Connector>> = connectors.into_iter().map(Arc::new).collect();
+    admin::spawn(
+        &config,
+        &store,
+        &supervisor,
+        &connectors,
+        &mut tasks,
+        stop_rx.clone(),
+    )
+    .await?;
     if config.connectors.is_empty() && config.scim.is_none() {
         warn!("no connectors configured; nothing to schedule");
     }
@@ -173,7 +184,7 @@ pub async fn run_with(
     let jitter = Duration::from_secs(config.daemon.jitter_secs);
     let mut loops = watchdog::Loops::new(supervisor, clock, jitter, stop_rx);
     for connector in connectors {
-        loops.start(Arc::new(connector));
+        loops.start(connector);
     }
     loops.watch_until(shutdown).await;
     info!("shutting down: no new runs start; waiting for runs in progress");

@@ -12,6 +12,7 @@ mod conn;
 mod db;
 mod error;
 pub mod events;
+pub mod history;
 mod keys;
 pub mod lease;
 mod load;

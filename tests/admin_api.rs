@@ -1,0 +1,303 @@
+//! The admin API of a running `idsync run` on a loopback port, on SQLite and PostgreSQL:
+//! authentication, the OpenAPI document, errors, runs now and dry, run status, the event log,
+//! status, approve and the tenant's SCIM token.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use support::admin::{sections, AdminDaemon, TOKEN};
+use support::tables::Tables;
+use support::{export_user, file_config, write_export};
+
+/// Every path the contract names, as the document must list it.
+const PATHS: [&str; 9] = [
+    "/admin/v1/openapi.json",
+    "/admin/v1/tenants/{tenant}/status",
+    "/admin/v1/tenants/{tenant}/connectors/{name}/approve",
+    "/admin/v1/tenants/{tenant}/connectors/{name}/runs",
+    "/admin/v1/tenants/{tenant}/runs",
+    "/admin/v1/tenants/{tenant}/runs/{id}",
+    "/admin/v1/tenants/{tenant}/events",
+    "/admin/v1/tenants/{tenant}/conflicts",
+    "/admin/v1/tenants/{tenant}/scim-token",
+];
+
+struct Setup {
+    dir: tempfile::TempDir,
+    export: std::path::PathBuf,
+    api: AdminDaemon,
+    url: String,
+}
+
+async fn start(url: Option<String>) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    let users = [
+        export_user("e1", "ann@example.com", None, true),
+        export_user("e2", "bob@example.com", None, true),
+    ];
+    write_export(&export, &users, &[]);
+    let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("idsync.db").display()));
+    let (admin, scim) = AdminDaemon::ports();
+    let extra = format!("\n[daemon]\njitter_secs = 0\n\n{}", sections(admin, scim, ""));
+    let config = file_config(dir.path(), &url, &export, &extra);
+    let api = AdminDaemon::start(&config, admin, scim).await;
+    Setup {
+        dir,
+        export,
+        api,
+        url,
+    }
+}
+
+fn error_of(body: &Value) -> &str {
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {body}"))
+}
+
+async fn authentication_and_the_document(api: &AdminDaemon) {
+    let (status, body) = api
+        .call_as(None, Method::GET, "/tenants/default/status", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(error_of(&body).contains("bearer token"), "{body}");
+    let (status, _) = api
+        .call_as(Some("wrong"), Method::GET, "/tenants/default/runs", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = api
+        .call_as(Some(TOKEN), Method::GET, "/tenants/default/runs", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, doc) = api.call_as(None, Method::GET, "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for path in PATHS {
+        assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys());
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for schema in [
+        "RunView",
+        "ErrorBody",
+        "RunRequest",
+        "EventList",
+        "ConflictList",
+        "TenantStatus",
+    ] {
+        assert!(schemas.contains_key(schema), "schema {schema} missing");
+    }
+    // Every reference points at a schema the document defines.
+    let text = doc.to_string();
+    for reference in text.split("\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap();
+        assert!(schemas.contains_key(name), "dangling reference to {name}");
+    }
+    assert!(!api.log_text().contains(TOKEN), "the token reached the log");
+}
+
+async fn bad_requests(api: &AdminDaemon) {
+    let (status, body) = api.get("/tenants/Not_A_Slug/status").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error_of(&body).contains("invalid tenant id"), "{body}");
+    let (status, body) = api.get("/tenants/nobody/status").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = api.post("/tenants/default/connectors/nope/runs", "{}").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = api
+        .post("/tenants/default/connectors/hr/runs", "{\"full\": tru")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error_of(&body).contains("line 1 column"), "{body}");
+    let (status, body) = api
+        .post("/tenants/default/connectors/hr/runs", "{\"full\": 3}")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["path"], "full", "{body}");
+    let (status, body) = api
+        .post("/tenants/default/connectors/hr/runs", "{\"fast\": true}")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error_of(&body).contains("fast"), "{body}");
+    let big = format!("{{\"full\": false, \"pad\": \"{}\"}}", "x".repeat(5000));
+    let (status, body) = api.post("/tenants/default/connectors/hr/runs", &big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let (status, body) = api.get("/tenants/default/runs/abc").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = api.get("/tenants/default/runs/999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = api.get("/tenants/default/events?since=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["path"], "since", "{body}");
+    let (status, body) = api.get("/tenants/default/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+async fn runs_dry_and_real(setup: &Setup) {
+    let api = &setup.api;
+    // The start-up run.
+    let status = api
+        .wait_for("/tenants/default/status", "the first run", |s| {
+            s["connectors"][0]["last_run"]["status"] == "succeeded"
+        })
+        .await;
+    let first = status["connectors"][0]["last_run"]["run_id"].as_i64().unwrap();
+    assert_eq!(status["connectors"][0]["name"], "hr");
+    assert!(status["connectors"][0]["next_run_at"].is_string(), "{status}");
+    assert_eq!(status["connectors"][0]["held_run_id"], Value::Null);
+
+    let users = [
+        export_user("e1", "ann@example.com", None, true),
+        export_user("e2", "bob@example.com", None, true),
+        export_user("e3", "cid@example.com", None, true),
+    ];
+    write_export(&setup.export, &users, &[]);
+    let mut tables = Tables::open(&setup.url);
+    let before = tables.count("SELECT count(*) AS n FROM users");
+    let runs_before = tables.count("SELECT count(*) AS n FROM runs");
+    let (status, plan) = api
+        .post("/tenants/default/connectors/hr/runs", r#"{"dry_run": true}"#)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(plan["counts"]["created"], 1, "{plan}");
+    let changes: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(changes.iter().any(|l| l.contains("cid@example.com")), "{plan}");
+    assert_eq!(
+        tables.count("SELECT count(*) AS n FROM users"),
+        before,
+        "a dry run writes nothing"
+    );
+    assert_eq!(tables.count("SELECT count(*) AS n FROM runs"), runs_before);
+
+    let (status, started) = api.post("/tenants/default/connectors/hr/runs", "").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["run_id"].as_i64().unwrap();
+    assert!(id > first);
+    let run = api
+        .wait_for(&format!("/tenants/default/runs/{id}"), "the run", |r| {
+            r["status"] != "running"
+        })
+        .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["counts"]["created"], 1, "{run}");
+    assert_eq!(run["error"], Value::Null);
+    assert_eq!(tables.count("SELECT count(*) AS n FROM users"), before + 1);
+
+    let (_, list) = api.get("/tenants/default/runs").await;
+    let ids: Vec<i64> = list["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.first(), Some(&id), "newest first: {list}");
+    assert!(ids.contains(&first));
+}
+
+/// Another process holds the connector's lease mid-run: a run request is refused with the
+/// running run's id.
+async fn busy_connector(setup: &Setup) {
+    let mut tables = Tables::open(&setup.url);
+    tables.execute(
+        "INSERT INTO runs (connector, mode, status, started_at) \
+         VALUES ('hr', 'scheduled', 'running', CURRENT_TIMESTAMP)",
+    );
+    let running = tables.count("SELECT max(id) AS n FROM runs");
+    tables.execute(
+        "INSERT INTO leases (connector, holder, expires_at) \
+         VALUES ('hr', 'elsewhere:1:0', CURRENT_TIMESTAMP + INTERVAL '1 hour')"
+            .replace(
+                "CURRENT_TIMESTAMP + INTERVAL '1 hour'",
+                if setup.url.starts_with("postgres") {
+                    "CURRENT_TIMESTAMP + INTERVAL '1 hour'"
+                } else {
+                    "datetime('now', '+1 hour')"
+                },
+            )
+            .as_str(),
+    );
+    let (status, body) = setup.api.post("/tenants/default/connectors/hr/runs", "{}").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["run_id"], running, "{body}");
+    tables.execute("DELETE FROM leases");
+    tables.execute(&format!(
+        "UPDATE runs SET status = 'interrupted' WHERE id = {running}"
+    ));
+}
+
+async fn events_approve_and_tokens(api: &AdminDaemon) {
+    let (status, events) = api
+        .get("/tenants/default/events?user=CID@example.com&since=2h")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let list = events["events"].as_array().unwrap();
+    assert!(!list.is_empty(), "{events}");
+    assert!(
+        list.iter().all(|e| e["object_key"] == "cid@example.com"),
+        "{events}"
+    );
+    let (_, future) = api
+        .get("/tenants/default/events?since=2099-01-01T00:00:00Z")
+        .await;
+    assert_eq!(future["events"], Value::Array(vec![]), "{future}");
+
+    let (status, conflicts) = api.get("/tenants/default/conflicts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(conflicts["conflicts"], Value::Array(vec![]));
+
+    let (status, body) = api.post("/tenants/default/connectors/hr/approve", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, status_now) = api.get("/tenants/default/status").await;
+    assert_eq!(status_now["connectors"][0]["approved"], true, "{status_now}");
+
+    api.wait_scim("none", StatusCode::UNAUTHORIZED).await;
+    let (status, token) = api.post("/tenants/default/scim-token", "").await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    let token = token["token"].as_str().unwrap().to_owned();
+    api.wait_scim(&token, StatusCode::OK).await;
+    let (_, second) = api.post("/tenants/default/scim-token", "").await;
+    let second = second["token"].as_str().unwrap().to_owned();
+    api.wait_scim(&token, StatusCode::UNAUTHORIZED).await;
+    api.wait_scim(&second, StatusCode::OK).await;
+    let (status, revoked) = api
+        .call(
+            Method::DELETE,
+            "/tenants/default/scim-token?detach_groups=true",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert_eq!(revoked["revoked"], true);
+    api.wait_scim(&second, StatusCode::UNAUTHORIZED).await;
+    assert!(!api.log_text().contains(&second), "a SCIM token reached the log");
+}
+
+async fn contract(url: Option<String>) {
+    let setup = start(url).await;
+    authentication_and_the_document(&setup.api).await;
+    bad_requests(&setup.api).await;
+    runs_dry_and_real(&setup).await;
+    busy_connector(&setup).await;
+    events_approve_and_tokens(&setup.api).await;
+    drop(setup.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_contract_on_sqlite() {
+    contract(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_contract_on_postgres() {
+    let pg = support::postgres::TestDatabase::create();
+    contract(Some(pg.url.clone())).await;
+}
