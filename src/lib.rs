@@ -15,5 +15,6 @@ pub mod matcher;
 pub mod planner;
 pub mod reconcile;
 pub mod scim;
+pub mod secrets;
 pub mod store;
 pub mod supervise;

@@ -4,9 +4,11 @@
 //! The doc comments on these structs are the configuration reference (`config/README.md`
 //! shows them with examples).
 
+mod admin;
 mod database;
 mod overrides;
 pub mod schedule;
+mod stored;
 
 use std::path::{Path, PathBuf};
 
@@ -19,8 +21,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use admin::AdminConfig;
 pub use database::check_writable;
 pub use schedule::{Schedule, ScheduleError};
+pub use stored::{connector_from_json, redacted, secret_keys, settings_kind, REDACTED};
 
 use crate::planner::{GuardSettings, PlanSettings, UserField};
 use crate::store::DatabaseUrl;
@@ -31,6 +35,9 @@ pub enum ConfigError {
     Read { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// A stored connector's settings (JSON) are wrong at `key` (empty: the whole object).
+    #[error("{}{message}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
+    Settings { key: String, message: String },
 }
 
 /// The longest random delay before a run: an hour.
@@ -48,51 +55,8 @@ pub struct Config {
     pub ops: Option<OpsConfig>,
     /// The inbound SCIM endpoint, served by `idsync run` when the section is present.
     pub scim: Option<ScimConfig>,
-    /// The admin API's settings; `idsync run` serves the API when `listen` is set.
-    pub admin: Option<AdminConfig>,
-}
-
-/// `[admin]`: the JSON admin API under `/admin/v1`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminConfig {
-    /// Address and port to serve the API on, e.g. `127.0.0.1:8081`; unset serves no API (the
-    /// section's other keys still apply). TLS belongs to a reverse proxy.
-    pub listen: Option<std::net::SocketAddr>,
-    /// The bearer token every request must carry (a secret: inline, `{ env = ... }` or
-    /// `{ file = ... }`); required with `listen`.
-    pub token: Option<Secret>,
-    /// Requests with a larger body get 413.
-    #[serde(default = "default_admin_max_body_bytes")]
-    pub max_body_bytes: usize,
-    /// Connections served at once; more wait in the kernel's accept queue.
-    #[serde(default = "default_ops_max_connections")]
-    pub max_connections: usize,
-    /// Seconds a client has to send a complete request header.
-    #[serde(default = "default_header_timeout_secs")]
-    pub header_timeout_secs: u64,
-    /// Seconds without a byte moving on a connection before it is closed.
-    #[serde(default = "default_scim_idle_timeout_secs")]
-    pub idle_timeout_secs: u64,
-    /// Seconds a request body may take to arrive after the header; slower gets 408.
-    #[serde(default = "default_scim_body_timeout_secs")]
-    pub body_timeout_secs: u64,
-}
-
-impl AdminConfig {
-    /// The limits of the admin listener.
-    pub fn listener_limits(&self) -> crate::listener::ListenerLimits {
-        limits(
-            self.max_connections,
-            self.header_timeout_secs,
-            self.idle_timeout_secs,
-            self.body_timeout_secs,
-        )
-    }
-}
-
-fn default_admin_max_body_bytes() -> usize {
-    256 * 1024
+    /// `[admin]`: the admin API and the secrets key (all unset when the section is absent).
+    pub admin: AdminConfig,
 }
 
 /// `[scim]`: the inbound SCIM 2.0 endpoint.
@@ -246,6 +210,9 @@ pub struct DaemonConfig {
     pub housekeeping_schedule: String,
     /// Runs and events older than this many days are pruned; 0 keeps them forever.
     pub keep_history_days: u32,
+    /// Seconds between two looks at the connectors stored in the database: a new, changed or
+    /// removed one is started, restarted or stopped within this long.
+    pub poll_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -256,6 +223,7 @@ impl Default for DaemonConfig {
             jitter_secs: 30,
             housekeeping_schedule: "@daily".into(),
             keep_history_days: 180,
+            poll_secs: 5,
         }
     }
 }
@@ -311,7 +279,8 @@ struct FileShape {
     #[serde(default)]
     connectors: Vec<toml::Table>,
     scim: Option<ScimConfig>,
-    admin: Option<AdminConfig>,
+    #[serde(default)]
+    admin: AdminConfig,
 }
 
 /// Keys every `[[connectors]]` entry has, whatever its kind.
@@ -441,14 +410,13 @@ impl Config {
                 ),
             ));
         }
-        if let Some(admin) = &shape.admin {
-            if admin.listen.is_some() && admin.token.as_ref().is_none_or(|t| t.expose().is_empty()) {
-                return Err(invalid(
-                    "admin.token".into(),
-                    "required when admin.listen is set (the API's bearer token)".into(),
-                ));
-            }
+        if shape.daemon.poll_secs == 0 {
+            return Err(invalid("daemon.poll_secs".into(), "must be at least 1".into()));
         }
+        shape
+            .admin
+            .check()
+            .map_err(|(k, m)| invalid(format!("admin.{k}"), m))?;
         if shape.daemon.quarantine_after_failures == 0 {
             return Err(invalid(
                 "daemon.quarantine_after_failures".into(),

@@ -183,3 +183,48 @@ fn listener_limits_have_defaults_and_can_be_set() {
     .unwrap_err();
     assert!(e.contains("max_conections"), "{e}");
 }
+
+#[test]
+fn the_admin_section_reads_keys_and_checks_them_without_echoing() {
+    use base64::Engine;
+    let key = base64::engine::general_purpose::STANDARD.encode([1u8; 32]);
+    let old = base64::engine::general_purpose::STANDARD.encode([2u8; 32]);
+    let text = format!("{BASE}\n[admin]\nsecrets_key = \"{key}\"\nprevious_secrets_keys = [\"{old}\"]\n");
+    let config = parse(&text).unwrap();
+    assert!(
+        config.admin.listen.is_none(),
+        "no listen: no admin API, but the key is read"
+    );
+    let ring = config.admin.keyring().unwrap();
+    assert_eq!(
+        ring.current_id(),
+        Some(crate::secrets::SecretsKey::from_bytes([1u8; 32]).id())
+    );
+    assert_eq!(config.daemon.poll_secs, 5);
+
+    let short = base64::engine::general_purpose::STANDARD.encode([1u8; 31]);
+    let err = parse(&format!("{BASE}\n[admin]\nsecrets_key = \"{short}\"\n")).unwrap_err();
+    assert!(
+        err.contains("admin.secrets_key: invalid secrets key: it decodes to 31 bytes"),
+        "{err}"
+    );
+    assert!(!err.contains(&short), "{err}");
+    let err = parse(&format!(
+        "{BASE}\n[admin]\nprevious_secrets_keys = [\"{key}\", \"nope!\"]\n"
+    ))
+    .unwrap_err();
+    assert!(
+        err.contains("admin.previous_secrets_keys[1]: invalid secrets key: it is not base64"),
+        "{err}"
+    );
+
+    let err = parse(&format!("{BASE}\n[admin]\nlisten = \"127.0.0.1:8081\"\n")).unwrap_err();
+    assert!(
+        err.contains("admin.token: required when `listen` is set"),
+        "{err}"
+    );
+    let err = parse(&format!("{BASE}\n[admin]\nsecret_key = \"x\"\n")).unwrap_err();
+    assert!(err.contains("unknown field `secret_key`"), "{err}");
+    let err = parse(&format!("{BASE}\n[daemon]\npoll_secs = 0\n")).unwrap_err();
+    assert!(err.contains("daemon.poll_secs: must be at least 1"), "{err}");
+}

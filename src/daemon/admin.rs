@@ -22,9 +22,7 @@ pub(super) async fn spawn(
     tasks: &mut JoinSet<()>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), DaemonError> {
-    let Some(admin) = &config.admin else {
-        return Ok(());
-    };
+    let admin = &config.admin;
     let (Some(address), Some(token)) = (admin.listen, &admin.token) else {
         return Ok(());
     };
