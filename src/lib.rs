@@ -18,3 +18,4 @@ pub mod scim;
 pub mod secrets;
 pub mod store;
 pub mod supervise;
+pub mod tenant;

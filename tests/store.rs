@@ -12,7 +12,8 @@ use idsync::config::Config;
 use idsync::connectors;
 use idsync::reconcile::{self, Outcome, RunOptions, RunProgress};
 use idsync::store::schema::{
-    alert_state, conflicts, events, group_members, groups, leases, runs, scim_tokens, sync_state, users,
+    alert_state, conflicts, events, group_members, groups, leases, runs, scim_tokens, sync_state, tenants,
+    users,
 };
 use idsync::store::{self, DatabaseUrl};
 use serde_json::{json, Value};
@@ -262,7 +263,7 @@ fn scenario(database_url: &str) {
     let report = h.sync();
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.summary());
     assert_eq!(h.users().iter().filter(|u| u.2).count(), 2);
-    let approved: bool = with_tables!(&mut h.db(), c => sync_state::table.find("hr").select(sync_state::guard_approved).first(c)).unwrap();
+    let approved: bool = with_tables!(&mut h.db(), c => sync_state::table.find(("default", "hr")).select(sync_state::guard_approved).first(c)).unwrap();
     assert!(!approved, "an approval is used once");
     assert!(
         h.memberships()
@@ -368,15 +369,16 @@ fn migrations_match_the_schema_and_run_once() {
         // Every column diesel knows, read back from the migrated tables.
         let mut db = Tables::connect(&url);
         with_tables!(&mut db, c => {
-            users::table.select(users::all_columns).load::<(i64, String, Option<String>, Option<String>, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, bool, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>, Option<String>)>(c).unwrap();
-            groups::table.select(groups::all_columns).load::<(i64, String, Option<String>, Option<String>, String, bool, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>)>(c).unwrap();
+            users::table.select(users::all_columns).load::<(i64, String, Option<String>, Option<String>, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, bool, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>, Option<String>, String)>(c).unwrap();
+            groups::table.select(groups::all_columns).load::<(i64, String, Option<String>, Option<String>, String, bool, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>, String)>(c).unwrap();
             runs::table.select(runs::all_columns).execute(c).unwrap();
             events::table.select(events::all_columns).execute(c).unwrap();
             conflicts::table.select(conflicts::all_columns).execute(c).unwrap();
             sync_state::table.select(sync_state::all_columns).execute(c).unwrap();
             leases::table.select(leases::all_columns).execute(c).unwrap();
             alert_state::table.select(alert_state::all_columns).execute(c).unwrap();
-            scim_tokens::table.select(scim_tokens::all_columns).load::<(i64, String, chrono::NaiveDateTime)>(c).unwrap();
+            scim_tokens::table.select(scim_tokens::all_columns).load::<(i64, String, chrono::NaiveDateTime, String)>(c).unwrap();
+            tenants::table.select(tenants::all_columns).execute(c).unwrap();
         });
     }
 }

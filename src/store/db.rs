@@ -79,13 +79,21 @@ impl Db {
     /// behind an advisory lock; on SQLite the loser of the race finds nothing left to do.
     pub fn migrate(&mut self) -> Result<Vec<String>, StoreError> {
         let applied = match self {
-            Db::Sqlite(c) => match c.run_pending_migrations(SQLITE_MIGRATIONS) {
-                Ok(applied) => Ok(applied.iter().map(ToString::to_string).collect()),
-                Err(e) => match c.has_pending_migration(SQLITE_MIGRATIONS) {
-                    Ok(false) => Ok(Vec::new()),
-                    _ => Err(e),
-                },
-            },
+            Db::Sqlite(c) => {
+                // SQLite adds a column with a REFERENCES clause and a default, and drops a
+                // table it rebuilds, only while foreign keys are not enforced (its documented
+                // procedure for schema changes); each migration still runs in a transaction.
+                c.batch_execute("PRAGMA foreign_keys = OFF;")?;
+                let applied = match c.run_pending_migrations(SQLITE_MIGRATIONS) {
+                    Ok(applied) => Ok(applied.iter().map(ToString::to_string).collect()),
+                    Err(e) => match c.has_pending_migration(SQLITE_MIGRATIONS) {
+                        Ok(false) => Ok(Vec::new()),
+                        _ => Err(e),
+                    },
+                };
+                c.batch_execute("PRAGMA foreign_keys = ON;")?;
+                applied
+            }
             Db::Postgres(c) => {
                 c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
                 let applied = c

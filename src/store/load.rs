@@ -318,7 +318,7 @@ fn open_conflicts(db: &mut Db, source: &str) -> Result<HashSet<String>, StoreErr
 /// True until the source's first successful run.
 fn first_sync(db: &mut Db, source: &str) -> Result<bool, StoreError> {
     let last_success: Option<Option<NaiveDateTime>> = with_conn!(db, |c| sync_state::table
-        .find(source)
+        .find((crate::tenant::TenantId::DEFAULT, source))
         .select(sync_state::last_success_at)
         .first(c)
         .optional())?;

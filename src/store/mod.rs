@@ -24,6 +24,7 @@ pub mod schema;
 pub mod scim;
 mod sql;
 pub mod supervision;
+pub mod tenants;
 mod url;
 
 pub(crate) use crate::with_conn;
@@ -34,6 +35,7 @@ pub(crate) use db::Db;
 pub use error::StoreError;
 pub(crate) use load::{load_local, load_local_for_changes};
 pub use pool::{Store, StoreOptions};
+pub use tenants::TenantRow;
 pub use url::{DatabaseUrl, UrlError};
 
 /// The current time as stored: UTC, to the microsecond (PostgreSQL's precision), so a value

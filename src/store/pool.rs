@@ -9,6 +9,7 @@ use std::time::Duration;
 use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection};
 
 use super::{DatabaseUrl, Db, StoreError};
+use crate::tenant::TenantId;
 
 /// How long a caller waits for a pooled connection when all are busy.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,9 +35,16 @@ impl Default for StoreOptions {
 }
 
 /// A handle on the application database: cheap to clone, shared by every layer.
+///
+/// A store is bound to one tenant ([`Store::tenant`]; `default` unless
+/// [`Store::for_tenant`] says otherwise): every tenant-scoped query filters by it and every
+/// insert writes it, so code holding a store sees one tenant's data and nothing else.
+/// Whole-database operations (migrating, pinging, checkpointing, the tenant table itself, a
+/// run by its global id) say so in their docs.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    tenant: TenantId,
 }
 
 struct Inner {
@@ -52,6 +60,7 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("url", &self.inner.url.redacted())
             .field("dry_run", &self.inner.dry_run)
+            .field("tenant", &self.tenant.as_str())
             .finish()
     }
 }
@@ -137,7 +146,21 @@ impl Store {
                 pool: builder.build_unchecked(manager),
                 dry_run,
             }),
+            tenant: TenantId::default_tenant(),
         }
+    }
+
+    /// The same database and pool, bound to `tenant`.
+    pub fn for_tenant(&self, tenant: TenantId) -> Store {
+        Store {
+            inner: Arc::clone(&self.inner),
+            tenant,
+        }
+    }
+
+    /// The tenant this store reads and writes.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
     }
 
     /// The database's URL with any password hidden, for messages.
@@ -150,7 +173,8 @@ impl Store {
         matches!(self.inner.url, DatabaseUrl::Sqlite(_))
     }
 
-    /// Applies the embedded migrations that have not run yet; returns their names.
+    /// Applies the embedded migrations that have not run yet; returns their names. Whole
+    /// database.
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         self.unit(Db::migrate).await
     }
@@ -160,12 +184,13 @@ impl Store {
         self.unit(Db::has_pending_migrations).await
     }
 
-    /// A cheap round trip, for health checks.
+    /// A cheap round trip, for health checks. Whole database.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.unit(Db::ping).await
     }
 
-    /// Checkpoints SQLite's write-ahead log without waiting on readers or writers.
+    /// Checkpoints SQLite's write-ahead log without waiting on readers or writers. Whole
+    /// database.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         self.unit(|db| db.sqlite_pragma("PRAGMA wal_checkpoint(PASSIVE);"))
             .await

@@ -132,7 +132,7 @@ pub(crate) fn approve(db: &mut Db, connector: &str, now: NaiveDateTime) -> Resul
                 sync_state::guard_approved.eq(true),
                 sync_state::updated_at.eq(now),
             ))
-            .on_conflict(sync_state::connector)
+            .on_conflict((sync_state::tenant_id, sync_state::connector))
             .do_update()
             .set((
                 sync_state::guard_approved.eq(true),
@@ -158,7 +158,7 @@ pub struct SyncState {
 
 pub(crate) fn sync_state(db: &mut Db, connector: &str) -> Result<SyncState, StoreError> {
     let state = with_conn!(db, |c| sync_state::table
-        .find(connector)
+        .find((crate::tenant::TenantId::DEFAULT, connector))
         .select(SyncState::as_select())
         .first(c)
         .optional())?;

@@ -23,6 +23,8 @@ diesel::table! {
         upn_key -> Nullable<Text>,
         /// [`identity_key`](crate::matcher::identity_key) of `email`.
         email_key -> Nullable<Text>,
+        /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
+        tenant_id -> Text,
     }
 }
 
@@ -38,6 +40,8 @@ diesel::table! {
         updated_at -> Timestamp,
         /// [`identity_key`](crate::matcher::identity_key) of `display_name`; NULL until filled.
         name_key -> Nullable<Text>,
+        /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
+        tenant_id -> Text,
     }
 }
 
@@ -49,17 +53,19 @@ diesel::table! {
 }
 
 diesel::table! {
-    user_links (source, external_id) {
+    user_links (tenant_id, source, external_id) {
         source -> Text,
         external_id -> Text,
         user_id -> BigInt,
         linked_at -> Timestamp,
         removed_at -> Nullable<Timestamp>,
+        /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
+        tenant_id -> Text,
     }
 }
 
 diesel::table! {
-    sync_state (connector) {
+    sync_state (tenant_id, connector) {
         connector -> Text,
         cursor -> Nullable<Text>,
         last_success_at -> Nullable<Timestamp>,
@@ -70,25 +76,31 @@ diesel::table! {
         quarantine_level -> BigInt,
         quarantined_until -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
+        /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
+        tenant_id -> Text,
     }
 }
 
 diesel::table! {
-    leases (connector) {
+    leases (tenant_id, connector) {
         connector -> Text,
         holder -> Text,
         expires_at -> Timestamp,
+        /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
+        tenant_id -> Text,
     }
 }
 
 diesel::table! {
-    alert_state (connector, condition) {
+    alert_state (tenant_id, connector, condition) {
         connector -> Text,
         condition -> Text,
         active -> Bool,
         detail -> Text,
         raised_at -> Timestamp,
         last_sent_at -> Nullable<Timestamp>,
+        /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
+        tenant_id -> Text,
     }
 }
 
@@ -113,6 +125,8 @@ diesel::table! {
         conflicts -> BigInt,
         error -> Nullable<Text>,
         held_changes -> Nullable<Text>,
+        /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
+        tenant_id -> Text,
     }
 }
 
@@ -127,6 +141,8 @@ diesel::table! {
         action -> Text,
         detail -> Text,
         created_at -> Timestamp,
+        /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
+        tenant_id -> Text,
     }
 }
 
@@ -146,6 +162,8 @@ diesel::table! {
         first_seen_at -> Timestamp,
         last_seen_at -> Timestamp,
         resolved_at -> Nullable<Timestamp>,
+        /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
+        tenant_id -> Text,
     }
 }
 
@@ -154,6 +172,18 @@ diesel::table! {
         id -> BigInt,
         token_sha256 -> Text,
         created_at -> Timestamp,
+        /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
+        tenant_id -> Text,
+    }
+}
+
+diesel::table! {
+    /// The customer organizations one process serves; every other table names one.
+    tenants (id) {
+        id -> Text,
+        display_name -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -173,4 +203,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     leases,
     alert_state,
     scim_tokens,
+    tenants,
 );

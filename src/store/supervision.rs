@@ -120,7 +120,7 @@ impl Store {
 
 pub(crate) fn load_health(db: &mut Db, connector: &str) -> Result<Health, StoreError> {
     let row: Option<(i64, i64, Option<NaiveDateTime>)> = with_conn!(db, |c| sync_state::table
-        .find(connector)
+        .find((crate::tenant::TenantId::DEFAULT, connector))
         .select((
             sync_state::consecutive_failures,
             sync_state::quarantine_level,
@@ -153,7 +153,7 @@ pub(crate) fn save_health(
     );
     with_conn!(db, |c| diesel::insert_into(sync_state::table)
         .values((sync_state::connector.eq(connector), values))
-        .on_conflict(sync_state::connector)
+        .on_conflict((sync_state::tenant_id, sync_state::connector))
         .do_update()
         .set(values)
         .execute(c))?;
@@ -207,7 +207,11 @@ pub(crate) fn save_alert(
             alert_state::condition.eq(condition.as_str()),
             values
         ))
-        .on_conflict((alert_state::connector, alert_state::condition))
+        .on_conflict((
+            alert_state::tenant_id,
+            alert_state::connector,
+            alert_state::condition
+        ))
         .do_update()
         .set(values)
         .execute(c))?;

@@ -72,14 +72,16 @@ pub(super) fn cursor(db: &mut Db, step: &Step<'_>, update: &CursorUpdate) -> Res
     );
     with_conn!(db, |c| diesel::insert_into(sync_state::table)
         .values(inserted)
-        .on_conflict(sync_state::connector)
+        .on_conflict((sync_state::tenant_id, sync_state::connector))
         .do_update()
         .set(changed)
         .execute(c))?;
     if *full {
-        with_conn!(db, |c| diesel::update(sync_state::table.find(source))
-            .set(sync_state::last_full_sync_at.eq(now))
-            .execute(c))?;
+        with_conn!(db, |c| diesel::update(
+            sync_state::table.find((crate::tenant::TenantId::DEFAULT, source))
+        )
+        .set(sync_state::last_full_sync_at.eq(now))
+        .execute(c))?;
     }
     Ok(())
 }
