@@ -12,8 +12,10 @@ use support::tables::Tables;
 use support::{export_user, file_config, write_export};
 
 /// Every path the contract names, as the document must list it.
-const PATHS: [&str; 9] = [
+const PATHS: [&str; 11] = [
     "/admin/v1/openapi.json",
+    "/admin/v1/tenants",
+    "/admin/v1/tenants/{tenant}",
     "/admin/v1/tenants/{tenant}/status",
     "/admin/v1/tenants/{tenant}/connectors/{name}/approve",
     "/admin/v1/tenants/{tenant}/connectors/{name}/runs",
@@ -281,6 +283,77 @@ async fn events_approve_and_tokens(api: &AdminDaemon) {
     assert!(!api.log_text().contains(&second), "a SCIM token reached the log");
 }
 
+/// Tenants: created, renamed, listed, kept apart, deleted.
+async fn tenants(api: &AdminDaemon) {
+    let (status, body) = api
+        .call(Method::PUT, "/tenants/acme", Some(r#"{"display_name": "Acme"}"#))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["id"], "acme");
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/tenants/acme",
+            Some(r#"{"display_name": "Acme Corp"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["display_name"], "Acme Corp");
+    let (status, body) = api
+        .call(Method::PUT, "/tenants/-acme", Some(r#"{"display_name": "x"}"#))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = api
+        .call(Method::PUT, "/tenants/beta", Some(r#"{"name": "x"}"#))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error_of(&body).contains("name"), "{body}");
+    let (status, body) = api
+        .call(Method::PUT, "/tenants/beta", Some(r#"{"display_name": " "}"#))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["path"], "display_name");
+
+    let (_, list) = api.get("/tenants").await;
+    let ids: Vec<&str> = list["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["acme", "default"], "{list}");
+    let (status, one) = api.get("/tenants/acme").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["display_name"], "Acme Corp");
+    let (status, _) = api.get("/tenants/nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The default tenant's runs and connectors are not acme's.
+    let (_, runs) = api.get("/tenants/default/runs").await;
+    let id = runs["runs"][0]["run_id"].as_i64().unwrap();
+    let (status, body) = api.get(&format!("/tenants/acme/runs/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, acme_runs) = api.get("/tenants/acme/runs").await;
+    assert_eq!(acme_runs["runs"], Value::Array(vec![]), "{acme_runs}");
+    let (status, _) = api.post("/tenants/acme/connectors/hr/runs", "{}").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api.post("/tenants/acme/connectors/hr/approve", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, token) = api.post("/tenants/acme/scim-token", "").await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    let (status, body) = api.call(Method::DELETE, "/tenants/acme", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = api.get("/tenants/acme").await;
+    assert_eq!(status, StatusCode::OK, "without purge the tenant stays");
+    let (status, body) = api.call(Method::DELETE, "/tenants/acme?purge=true", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = api.get("/tenants/acme").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a purged tenant is gone");
+    let (status, _) = api.call(Method::DELETE, "/tenants/acme", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 async fn contract(url: Option<String>) {
     let setup = start(url).await;
     authentication_and_the_document(&setup.api).await;
@@ -288,6 +361,7 @@ async fn contract(url: Option<String>) {
     runs_dry_and_real(&setup).await;
     busy_connector(&setup).await;
     events_approve_and_tokens(&setup.api).await;
+    tenants(&setup.api).await;
     drop(setup.dir);
 }
 

@@ -4,7 +4,7 @@
 //! `auth.rs` checks the bearer token, `extract.rs` turns bad paths, queries and bodies into
 //! [`AdminError`]s, `tenant.rs` resolves the `{tenant}` segment every handler is scoped to.
 //! The handlers: `runs.rs`, `status.rs` (status and approve), `history.rs` (events and
-//! conflicts), `scim_token.rs`. Answers are built in `views.rs`.
+//! conflicts), `scim_token.rs`, `tenants.rs`. Answers are built in `views.rs`.
 
 mod auth;
 mod doc;
@@ -17,6 +17,7 @@ mod scim_token;
 mod state;
 mod status;
 mod tenant;
+mod tenants;
 mod views;
 
 pub use auth::digest as token_digest;
@@ -24,4 +25,3 @@ pub use doc::document;
 pub use error::AdminError;
 pub use router::{router, BASE_PATH};
 pub use state::{AdminParts, AdminState};
-pub use tenant::DEFAULT_TENANT;

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::error::AdminError;
 use super::state::AdminState;
-use super::{auth, doc, history, runs, scim_token, status};
+use super::{auth, doc, history, runs, scim_token, status, tenants};
 
 /// Where the API lives.
 pub const BASE_PATH: &str = "/admin/v1";
@@ -18,6 +18,8 @@ pub const BASE_PATH: &str = "/admin/v1";
 /// The authenticated routes, relative to [`BASE_PATH`].
 pub(super) fn api() -> OpenApiRouter<AdminState> {
     OpenApiRouter::new()
+        .routes(routes!(tenants::list))
+        .routes(routes!(tenants::put, tenants::get, tenants::delete))
         .routes(routes!(status::status))
         .routes(routes!(status::approve))
         .routes(routes!(runs::start_run))

@@ -78,8 +78,11 @@ pub fn connector_of(
     tenant: &Tenant,
     name: &str,
 ) -> Result<std::sync::Arc<Connector>, AdminError> {
-    state.connector(name).ok_or_else(|| {
-        AdminError::NotFound(format!("tenant {:?} has no connector named {name:?}", tenant.id))
+    state.connector(&tenant.id, name).ok_or_else(|| {
+        AdminError::NotFound(format!(
+            "tenant {:?} has no connector named {name:?}",
+            tenant.id.as_str()
+        ))
     })
 }
 
@@ -186,7 +189,8 @@ pub async fn get_run(
     AdminPath(path): AdminPath<RunPath>,
 ) -> Result<Json<RunView>, AdminError> {
     let tenant = tenant::resolve(&state, &path.tenant).await?;
-    let not_found = || AdminError::NotFound(format!("tenant {:?} has no run {}", tenant.id, path.id));
+    let not_found =
+        || AdminError::NotFound(format!("tenant {:?} has no run {}", tenant.id.as_str(), path.id));
     let run = tenant.store.run(path.id).await?.ok_or_else(not_found)?;
     Ok(Json(run.into()))
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::connectors::Connector;
 use crate::store::{DatabaseUrl, Store};
 use crate::supervise::Supervisor;
+use crate::tenant::TenantId;
 
 /// The admin API's state: cheap to clone.
 #[derive(Clone)]
@@ -23,8 +24,8 @@ struct Inner {
     /// The daemon's supervisor, so a run asked for here takes the same lease, records the
     /// same health and sends the same mail as a scheduled one.
     supervisor: Arc<Supervisor>,
-    /// The connectors by name, to run one now.
-    connectors: HashMap<String, Arc<Connector>>,
+    /// The connectors by tenant and name, to run one now.
+    connectors: HashMap<(TenantId, String), Arc<Connector>>,
     /// `[admin] max_body_bytes`.
     max_body_bytes: usize,
 }
@@ -51,7 +52,7 @@ impl AdminState {
         let connectors = parts
             .connectors
             .into_iter()
-            .map(|c| (c.config.name.clone(), c))
+            .map(|c| ((TenantId::default_tenant(), c.config.name.clone()), c))
             .collect();
         AdminState {
             inner: Arc::new(Inner {
@@ -81,13 +82,22 @@ impl AdminState {
         &self.inner.supervisor
     }
 
-    pub fn connector(&self, name: &str) -> Option<Arc<Connector>> {
-        self.inner.connectors.get(name).cloned()
+    pub fn connector(&self, tenant: &TenantId, name: &str) -> Option<Arc<Connector>> {
+        self.inner
+            .connectors
+            .get(&(tenant.clone(), name.to_owned()))
+            .cloned()
     }
 
-    /// The connectors' names, sorted.
-    pub fn connector_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.inner.connectors.keys().cloned().collect();
+    /// The names of the tenant's connectors, sorted.
+    pub fn connector_names(&self, tenant: &TenantId) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .connectors
+            .keys()
+            .filter(|(t, _)| t == tenant)
+            .map(|(_, name)| name.clone())
+            .collect();
         names.sort();
         names
     }

@@ -91,14 +91,14 @@ pub async fn status(
 ) -> Result<Json<TenantStatus>, AdminError> {
     let tenant = tenant::resolve(&state, &path.tenant).await?;
     let mut connectors = Vec::new();
-    for name in state.connector_names() {
+    for name in state.connector_names(&tenant.id) {
         let connector = connector_of(&state, &tenant, &name)?;
         let status = connector_status(&tenant.store, &connector.config).await?;
         connectors.push(NamedStatus { name, status });
     }
     let open_conflicts = tenant.store.open_conflicts().await?.len();
     Ok(Json(TenantStatus {
-        tenant: tenant.id,
+        tenant: tenant.id.to_string(),
         connectors,
         open_conflicts,
     }))

@@ -7,9 +7,7 @@ use utoipa::IntoParams;
 use super::error::AdminError;
 use super::state::AdminState;
 use crate::store::Store;
-
-/// The tenant that a configuration naming none belongs to.
-pub const DEFAULT_TENANT: &str = "default";
+use crate::tenant::TenantId;
 
 /// `{tenant}` in a path.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -19,40 +17,30 @@ pub struct TenantPath {
     pub tenant: String,
 }
 
-/// A tenant that exists, and the store as that tenant sees it.
+/// A tenant that exists, and the store bound to it.
 #[derive(Debug, Clone)]
 pub struct Tenant {
-    pub id: String,
+    pub id: TenantId,
     pub store: Store,
 }
 
-/// Whether `id` is a tenant slug; the error says what is wrong with it.
-pub fn check_slug(id: &str) -> Result<(), AdminError> {
-    let bad = |why: &str| AdminError::bad_key("tenant", format!("invalid tenant id {id:?}: {why}"));
-    if id.is_empty() || id.len() > 63 {
-        return Err(bad("it must have 1 to 63 characters"));
-    }
-    if id.starts_with('-') {
-        return Err(bad("it must not start with '-'"));
-    }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err(bad("only a-z, 0-9 and '-' are allowed"));
-    }
-    Ok(())
+/// `id` as a tenant id, or 400 naming what is wrong with it.
+pub fn parse(id: &str) -> Result<TenantId, AdminError> {
+    TenantId::parse(id).map_err(|e| AdminError::bad_key("tenant", format!("invalid tenant id {id:?}: {e}")))
 }
 
-/// The tenant `id` names: 400 for an invalid slug, 404 for one that does not exist.
+/// The tenant `id` names: 400 for an invalid id, 404 for one that does not exist.
 pub async fn resolve(state: &AdminState, id: &str) -> Result<Tenant, AdminError> {
-    check_slug(id)?;
-    if id != DEFAULT_TENANT {
-        return Err(AdminError::NotFound(format!("no tenant is named {id:?}")));
+    let id = parse(id)?;
+    if state.store().tenant_row(&id).await?.is_none() {
+        return Err(AdminError::NotFound(format!(
+            "no tenant is named {:?}",
+            id.as_str()
+        )));
     }
     Ok(Tenant {
-        id: id.to_owned(),
-        store: state.store().clone(),
+        store: state.store().for_tenant(id.clone()),
+        id,
     })
 }
 
@@ -63,10 +51,10 @@ mod tests {
     #[test]
     fn slugs() {
         for good in ["default", "a", "acme-corp", "0", "a-", &"x".repeat(63)] {
-            assert!(check_slug(good).is_ok(), "{good}");
+            assert!(parse(good).is_ok(), "{good}");
         }
         for bad in ["", "-a", "Acme", "a_b", "a b", "é", &"x".repeat(64)] {
-            assert!(check_slug(bad).is_err(), "{bad}");
+            assert!(parse(bad).is_err(), "{bad}");
         }
     }
 }

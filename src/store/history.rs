@@ -1,5 +1,6 @@
 //! Reading runs and conflicts one at a time or as lists, for the admin API (the CLI's
-//! `status` reads them through [`Store::status`]).
+//! `status` reads them through [`Store::status`]). Every query is scoped to the store's
+//! tenant: a run id of another tenant reads as absent.
 
 use diesel::prelude::*;
 
@@ -8,20 +9,24 @@ use super::schema::runs;
 use super::{with_conn, Db, Store, StoreError};
 
 impl Store {
-    /// One run by its id (run ids are global).
+    /// One run of this tenant by its id (run ids are global).
     pub async fn run(&self, id: i64) -> Result<Option<RunRow>, StoreError> {
-        self.unit(move |db| run(db, id)).await
+        let tenant = self.tenant().clone();
+        self.unit(move |db| run(db, tenant.as_str(), id)).await
     }
 
-    /// The newest `limit` runs, of one connector or of all, newest first.
+    /// This tenant's newest `limit` runs, of one connector or of all, newest first.
     pub async fn runs(&self, connector: Option<String>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-        self.unit(move |db| list(db, connector.as_deref(), limit)).await
+        let tenant = self.tenant().clone();
+        self.unit(move |db| list(db, tenant.as_str(), connector.as_deref(), limit))
+            .await
     }
 
     /// The id of `connector`'s run still marked running, if any.
     pub async fn running_run(&self, connector: &str) -> Result<Option<i64>, StoreError> {
-        let connector = connector.to_owned();
-        self.unit(move |db| running(db, &connector)).await
+        let (tenant, connector) = (self.tenant().clone(), connector.to_owned());
+        self.unit(move |db| running(db, tenant.as_str(), &connector))
+            .await
     }
 
     /// Every open conflict, oldest first.
@@ -30,17 +35,20 @@ impl Store {
     }
 }
 
-fn run(db: &mut Db, id: i64) -> Result<Option<RunRow>, StoreError> {
+fn run(db: &mut Db, tenant: &str, id: i64) -> Result<Option<RunRow>, StoreError> {
     Ok(with_conn!(db, |c| runs::table
-        .find(id)
+        .filter(runs::id.eq(id).and(runs::tenant_id.eq(tenant)))
         .select(RunRow::as_select())
         .first(c)
         .optional())?)
 }
 
-fn list(db: &mut Db, connector: Option<&str>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+fn list(db: &mut Db, tenant: &str, connector: Option<&str>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
     Ok(with_conn!(db, |c| {
-        let mut query = runs::table.select(RunRow::as_select()).into_boxed();
+        let mut query = runs::table
+            .filter(runs::tenant_id.eq(tenant.to_owned()))
+            .select(RunRow::as_select())
+            .into_boxed();
         if let Some(connector) = connector {
             query = query.filter(runs::connector.eq(connector.to_owned()));
         }
@@ -48,9 +56,14 @@ fn list(db: &mut Db, connector: Option<&str>, limit: i64) -> Result<Vec<RunRow>,
     })?)
 }
 
-fn running(db: &mut Db, connector: &str) -> Result<Option<i64>, StoreError> {
+fn running(db: &mut Db, tenant: &str, connector: &str) -> Result<Option<i64>, StoreError> {
     Ok(with_conn!(db, |c| runs::table
-        .filter(runs::connector.eq(connector).and(runs::status.eq("running")))
+        .filter(
+            runs::tenant_id
+                .eq(tenant)
+                .and(runs::connector.eq(connector))
+                .and(runs::status.eq("running"))
+        )
         .order(runs::id.desc())
         .select(runs::id)
         .first(c)
