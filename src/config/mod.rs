@@ -28,6 +28,7 @@ pub use stored::{connector_from_json, redacted, secret_keys, settings_kind, REDA
 
 use crate::planner::{GuardSettings, PlanSettings, UserField};
 use crate::store::DatabaseUrl;
+use crate::tenant::TenantId;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -57,6 +58,29 @@ pub struct Config {
     pub scim: Option<ScimConfig>,
     /// `[admin]`: the admin API and the secrets key (all unset when the section is absent).
     pub admin: AdminConfig,
+    /// `[[tenants]]`: the customer organizations declared in the file (`default` needs no
+    /// entry).
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// One `[[tenants]]` entry: a customer organization whose connectors, SCIM token, data and
+/// alert mail are its own. `idsync run` creates it in the database at start-up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// A slug: 1-63 characters of `a-z`, `0-9` and `-`, not starting with `-`.
+    pub id: TenantId,
+    /// A name for people; the id when unset.
+    pub display_name: Option<String>,
+    /// The tenant's own recipients of alert mail about its connectors, added to `[alerts] to`.
+    #[serde(default)]
+    pub alerts_to: Vec<String>,
+}
+
+impl TenantConfig {
+    pub fn display_name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(self.id.as_str())
+    }
 }
 
 /// `[scim]`: the inbound SCIM 2.0 endpoint.
@@ -281,6 +305,8 @@ struct FileShape {
     scim: Option<ScimConfig>,
     #[serde(default)]
     admin: AdminConfig,
+    #[serde(default)]
+    tenants: Vec<TenantConfig>,
 }
 
 /// Keys every `[[connectors]]` entry has, whatever its kind.
@@ -292,6 +318,9 @@ struct CommonKeys {
     name: String,
     /// `file`, `entra`, `okta` or `google`.
     kind: String,
+    /// The tenant whose data the connector syncs: `default`, or an id declared in
+    /// `[[tenants]]`. Names are unique per tenant.
+    tenant: Option<TenantId>,
     /// A crontab expression (`*/40 * * * *`, `0 6 * * 1-5`, `@hourly`, or 6-7 fields with
     /// seconds). Give this or `interval`; the default is every 40 minutes.
     schedule: Option<String>,
@@ -308,9 +337,10 @@ struct CommonKeys {
     match_groups_by_name: bool,
 }
 
-const COMMON_KEYS: [&str; 8] = [
+const COMMON_KEYS: [&str; 9] = [
     "name",
     "kind",
+    "tenant",
     "schedule",
     "interval",
     "max_deactivations",
@@ -323,6 +353,8 @@ const COMMON_KEYS: [&str; 8] = [
 #[derive(Debug, Clone)]
 pub struct ConnectorConfig {
     pub name: String,
+    /// The tenant it syncs (`tenant`; `default` when unset).
+    pub tenant: TenantId,
     pub schedule: Schedule,
     pub guard: GuardSettings,
     pub plan: PlanSettings,
@@ -371,6 +403,7 @@ impl Config {
         let database = DatabaseUrl::parse(&shape.database.url)
             .map_err(|m| invalid("database.url".into(), m.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        check_tenants(&shape.tenants).map_err(|(k, m)| invalid(k, m))?;
         let mut connectors: Vec<ConnectorConfig> = Vec::new();
         for (i, table) in shape.connectors.into_iter().enumerate() {
             let at = |key: &str| {
@@ -387,12 +420,7 @@ impl Config {
                 None => m,
             };
             let connector = connector(table, base).map_err(|(k, m)| invalid(at(&k), named(m)))?;
-            if connectors.iter().any(|c| c.name == connector.name) {
-                return Err(invalid(
-                    at("name"),
-                    format!("another connector is already named {:?}", connector.name),
-                ));
-            }
+            check_tenant(&connector, &shape.tenants, &connectors).map_err(|(k, m)| invalid(at(&k), m))?;
             connectors.push(connector);
         }
         if let Some(alerts) = &shape.alerts {
@@ -432,12 +460,84 @@ impl Config {
             ops: shape.ops,
             scim: shape.scim,
             admin: shape.admin,
+            tenants: shape.tenants,
         })
     }
 
+    /// The `default` tenant's connector called `name`.
     pub fn connector(&self, name: &str) -> Option<&ConnectorConfig> {
-        self.connectors.iter().find(|c| c.name == name)
+        self.connector_of(&TenantId::default_tenant(), name)
     }
+
+    /// `tenant`'s connector called `name`.
+    pub fn connector_of(&self, tenant: &TenantId, name: &str) -> Option<&ConnectorConfig> {
+        self.connectors
+            .iter()
+            .find(|c| &c.tenant == tenant && c.name == name)
+    }
+
+    /// The tenants the configuration knows: `default` first, then the declared ones.
+    pub fn tenant_ids(&self) -> Vec<TenantId> {
+        let mut ids = vec![TenantId::default_tenant()];
+        ids.extend(
+            self.tenants
+                .iter()
+                .map(|t| t.id.clone())
+                .filter(|t| !t.is_default()),
+        );
+        ids
+    }
+
+    /// The declared entry of `tenant`, if any.
+    pub fn tenant(&self, tenant: &TenantId) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| &t.id == tenant)
+    }
+}
+
+/// A connector's tenant must be `default` or declared, and its name free within the tenant.
+fn check_tenant(
+    connector: &ConnectorConfig,
+    declared: &[TenantConfig],
+    earlier: &[ConnectorConfig],
+) -> Result<(), (String, String)> {
+    let tenant = &connector.tenant;
+    if !tenant.is_default() && !declared.iter().any(|t| &t.id == tenant) {
+        return Err((
+            "tenant".into(),
+            format!(
+                "tenant \"{tenant}\" is not declared in [[tenants]] (connector {:?})",
+                connector.name
+            ),
+        ));
+    }
+    if earlier
+        .iter()
+        .any(|c| &c.tenant == tenant && c.name == connector.name)
+    {
+        let whose = if tenant.is_default() {
+            String::new()
+        } else {
+            format!(" of tenant \"{tenant}\"")
+        };
+        return Err((
+            "name".into(),
+            format!("another connector{whose} is already named {:?}", connector.name),
+        ));
+    }
+    Ok(())
+}
+
+/// Each tenant is declared once.
+fn check_tenants(declared: &[TenantConfig]) -> Result<(), (String, String)> {
+    for (i, t) in declared.iter().enumerate() {
+        if declared[..i].iter().any(|earlier| earlier.id == t.id) {
+            return Err((
+                format!("tenants[{i}].id"),
+                format!("tenant {} is declared twice", t.id),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn connector(mut table: toml::Table, base: &Path) -> Result<ConnectorConfig, (String, String)> {
@@ -459,6 +559,7 @@ fn connector(mut table: toml::Table, base: &Path) -> Result<ConnectorConfig, (St
     };
     Ok(ConnectorConfig {
         name: common.name,
+        tenant: common.tenant.unwrap_or_default(),
         schedule,
         guard,
         plan,

@@ -228,3 +228,103 @@ fn the_admin_section_reads_keys_and_checks_them_without_echoing() {
     let err = parse(&format!("{BASE}\n[daemon]\npoll_secs = 0\n")).unwrap_err();
     assert!(err.contains("daemon.poll_secs: must be at least 1"), "{err}");
 }
+
+const TENANTS: &str = r#"
+[database]
+url = "sqlite://idsync.db"
+
+[[tenants]]
+id = "acme"
+display_name = "Acme Corp"
+alerts_to = ["it@acme.example"]
+
+[[tenants]]
+id = "globex"
+
+[[connectors]]
+name = "entra"
+kind = "file"
+path = "acme.json"
+tenant = "acme"
+
+[[connectors]]
+name = "entra"
+kind = "file"
+path = "globex.json"
+tenant = "globex"
+
+[[connectors]]
+name = "entra"
+kind = "file"
+path = "own.json"
+"#;
+
+#[test]
+fn tenants_are_declared_and_connector_names_are_unique_per_tenant() {
+    let config = parse(TENANTS).unwrap();
+    let ids: Vec<String> = config.tenant_ids().iter().map(ToString::to_string).collect();
+    assert_eq!(ids, ["default", "acme", "globex"]);
+    let acme = TenantId::parse("acme").unwrap();
+    let globex = TenantId::parse("globex").unwrap();
+    let declared = config.tenant(&acme).unwrap();
+    assert_eq!(
+        (declared.display_name(), declared.alerts_to.as_slice()),
+        ("Acme Corp", &["it@acme.example".to_owned()][..])
+    );
+    assert_eq!(config.tenant(&globex).unwrap().display_name(), "globex");
+    let path_of = |c: &ConnectorConfig| match &c.kind {
+        ConnectorKind::File(f) => f.path.clone(),
+        _ => unreachable!("file connectors"),
+    };
+    assert_eq!(
+        path_of(config.connector_of(&acme, "entra").unwrap()),
+        Path::new("config/acme.json")
+    );
+    assert_eq!(
+        path_of(config.connector_of(&globex, "entra").unwrap()),
+        Path::new("config/globex.json")
+    );
+    let own = config.connector("entra").unwrap();
+    assert!(own.tenant.is_default());
+    assert_eq!(path_of(own), Path::new("config/own.json"));
+    // A file without tenants: every connector is the default tenant's.
+    assert!(parse(BASE)
+        .unwrap()
+        .connectors
+        .iter()
+        .all(|c| c.tenant.is_default()));
+}
+
+#[test]
+fn tenant_errors_name_the_key_path() {
+    let cases = [
+        (
+            TENANTS.replace("tenant = \"globex\"", "tenant = \"initech\""),
+            "connectors[1].tenant: tenant \"initech\" is not declared in [[tenants]] (connector \"entra\")",
+        ),
+        (
+            TENANTS.replace("tenant = \"globex\"", "tenant = \"acme\""),
+            "connectors[1].name: another connector of tenant \"acme\" is already named \"entra\"",
+        ),
+        (
+            TENANTS.replace("tenant = \"globex\"", "tenant = \"Globex\""),
+            "connectors[1].tenant: a tenant id may contain only a-z, 0-9 and '-', not 'G'",
+        ),
+        (
+            TENANTS.replace("id = \"globex\"", "id = \"-globex\""),
+            "tenants[1].id: a tenant id must not start with '-'",
+        ),
+        (
+            TENANTS.replace("id = \"globex\"", "id = \"acme\""),
+            "tenants[1].id: tenant acme is declared twice",
+        ),
+        (
+            TENANTS.replace("alerts_to", "alert_to"),
+            "tenants[0].alert_to: unknown field `alert_to`",
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains(expected), "{err}\n  expected: {expected}");
+    }
+}

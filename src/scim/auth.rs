@@ -12,8 +12,9 @@ use super::http::{method_label, user_agent, BASE_PATH};
 use super::state::ScimState;
 use super::tokens;
 
-/// The middleware: passes the request on when its bearer token matches the stored digest.
-pub async fn authenticate(State(state): State<ScimState>, request: Request, next: Next) -> Response {
+/// The middleware: passes the request on when its bearer token's digest is a tenant's token,
+/// marked with that tenant (the one whose data the request sees).
+pub async fn authenticate(State(state): State<ScimState>, mut request: Request, next: Next) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -24,19 +25,17 @@ pub async fn authenticate(State(state): State<ScimState>, request: Request, next
                 .eq_ignore_ascii_case("bearer")
                 .then(|| token.trim().to_owned())
         });
-    let stored = match state.token_digest().await {
-        Ok(d) => d,
-        Err(e) => return e.into_response(),
+    let tenant = match &presented {
+        Some(secret) => match state.tenant_of_token(&tokens::digest(secret)).await {
+            Ok(t) => t,
+            Err(e) => return e.into_response(),
+        },
+        None => None,
     };
-    let ok = match (&presented, &stored) {
-        (Some(p), Some(s)) => tokens::verify(p, s),
-        _ => false,
-    };
-    if !ok {
-        let reason = match (&presented, &stored) {
-            (_, None) => "no token is configured (idsync scim-token create)",
-            (None, _) => "no bearer token in the request",
-            _ => "wrong bearer token",
+    let Some(tenant) = tenant else {
+        let reason = match &presented {
+            None => "no bearer token in the request",
+            Some(_) => "wrong bearer token (or no token is configured: idsync scim-token create)",
         };
         warn!(
             method = method_label(request.method()),
@@ -47,6 +46,8 @@ pub async fn authenticate(State(state): State<ScimState>, request: Request, next
         );
         return ScimError::new(StatusCode::UNAUTHORIZED, None, "a valid bearer token is required")
             .into_response();
-    }
+    };
+    // The handlers take the state bound to this tenant (`ScimState`'s extractor).
+    request.extensions_mut().insert(tenant);
     next.run(request).await
 }

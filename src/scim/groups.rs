@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use idsync_source::{ChangeSet, GroupChange, MembersChange};
@@ -403,7 +403,7 @@ fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
 }
 
 pub async fn create(
-    State(state): State<ScimState>,
+    state: ScimState,
     headers: HeaderMap,
     BaseUrl(base): BaseUrl,
     body: Body,
@@ -431,7 +431,7 @@ pub async fn create(
 }
 
 pub async fn get_one(
-    State(state): State<ScimState>,
+    state: ScimState,
     Path(id): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
     BaseUrl(base): BaseUrl,
@@ -459,7 +459,7 @@ pub async fn get_one(
 }
 
 pub async fn replace(
-    State(state): State<ScimState>,
+    state: ScimState,
     Path(id): Path<String>,
     headers: HeaderMap,
     BaseUrl(base): BaseUrl,
@@ -483,7 +483,7 @@ pub async fn replace(
 }
 
 pub async fn patch(
-    State(state): State<ScimState>,
+    state: ScimState,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -506,7 +506,7 @@ pub async fn patch(
 }
 
 pub async fn delete(
-    State(state): State<ScimState>,
+    state: ScimState,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {

@@ -5,7 +5,7 @@
 //! says how to translate filters and load a page through [`Listed`].
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -220,7 +220,7 @@ pub async fn find<R: Listed>(
 
 /// `GET /{type}` with the parameters in the query string.
 pub async fn list<R: Listed>(
-    State(state): State<ScimState>,
+    state: ScimState,
     Query(query): Query<Vec<(String, String)>>,
     BaseUrl(base): BaseUrl,
 ) -> Result<Response, ScimError> {
@@ -230,7 +230,7 @@ pub async fn list<R: Listed>(
 
 /// `POST /{type}/.search` with a SearchRequest body.
 pub async fn search<R: Listed>(
-    State(state): State<ScimState>,
+    state: ScimState,
     headers: HeaderMap,
     BaseUrl(base): BaseUrl,
     body: Body,
@@ -252,7 +252,7 @@ async fn answer<R: Listed>(state: ScimState, params: ListParams, base: &str) -> 
 /// `POST /.search` (RFC 7644 section 3.4.3): the resources of `A`, then those of `B`, paged
 /// as one list.
 pub async fn search_all<A: Listed, B: Listed>(
-    State(state): State<ScimState>,
+    state: ScimState,
     headers: HeaderMap,
     BaseUrl(base): BaseUrl,
     body: Body,

@@ -1,6 +1,7 @@
 //! What the SCIM handlers share: the store (whose pool is the endpoint's pool) with the
 //! `read`/`write` units of work, the token cache, and the limits from `[scim]`.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,29 +11,35 @@ use tracing::warn;
 use super::error::ScimError;
 use crate::config::{ScimConfig, ScimDelete};
 use crate::store::{Conn, Store};
+use crate::tenant::TenantId;
 
-/// How long a token check trusts the digest it read (a rotation takes effect within this).
+/// How long a token check trusts the tenant it read for a digest (a rotation or revocation
+/// takes effect within this).
 const TOKEN_CACHE: Duration = Duration::from_secs(1);
+/// Digests remembered at most; beyond this the cache starts over (a client guessing tokens
+/// must not grow it without bound).
+const TOKEN_CACHE_ENTRIES: usize = 4096;
 
 /// The state every handler and middleware of the endpoint holds: cheap to clone, one per
-/// server.
+/// server. A handler receives it bound to the tenant whose token the request presented
+/// (see [`Self::for_tenant`]): every unit of work then runs on that tenant's store.
 #[derive(Clone)]
 pub struct ScimState {
     inner: Arc<Inner>,
+    /// The daemon's store bound to the request's tenant (`default` before authentication).
+    store: Store,
 }
 
 struct Inner {
-    /// The daemon's store; its pool is the endpoint's pool.
-    store: Store,
     /// At most `pool_size` requests use the database at once; the others wait here, off the
     /// blocking threads, and the connectors' runs keep their share of the pool.
     permits: tokio::sync::Semaphore,
     /// Writes are serialised: each is a short load-plan-apply, and SQLite takes one writer.
     /// A fair (FIFO) lock, so no write waits behind a stream of later ones.
     write: tokio::sync::Mutex<()>,
-    /// The stored token digest and when it was read, so authentication does not query the
-    /// database on every request.
-    token: Mutex<Option<(Instant, Option<String>)>>,
+    /// Token digest -> the tenant it belongs to (or none) and when that was read, so
+    /// authentication does not query the database on every request.
+    tokens: Mutex<HashMap<String, (Instant, Option<TenantId>)>>,
     /// Requests with a larger body get 413.
     max_body_bytes: usize,
     /// The largest page a list answers.
@@ -47,9 +54,7 @@ struct Inner {
 
 impl std::fmt::Debug for ScimState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScimState")
-            .field("store", &self.inner.store)
-            .finish()
+        f.debug_struct("ScimState").field("store", &self.store).finish()
     }
 }
 
@@ -58,11 +63,11 @@ impl ScimState {
     /// [`Self::checkpoint_loop`]).
     pub fn new(store: Store, config: &ScimConfig) -> Self {
         ScimState {
+            store,
             inner: Arc::new(Inner {
-                store,
                 permits: tokio::sync::Semaphore::new(config.pool_size.max(1)),
                 write: tokio::sync::Mutex::new(()),
-                token: Mutex::new(None),
+                tokens: Mutex::new(HashMap::new()),
                 max_body_bytes: config.max_body_bytes,
                 max_results: config.max_results.max(1),
                 delete: config.delete,
@@ -73,6 +78,19 @@ impl ScimState {
                 trusted_proxies: config.trusted_proxies.clone(),
             }),
         }
+    }
+
+    /// The same endpoint state, its units of work on `tenant`'s data only.
+    pub fn for_tenant(&self, tenant: TenantId) -> Self {
+        ScimState {
+            inner: Arc::clone(&self.inner),
+            store: self.store.for_tenant(tenant),
+        }
+    }
+
+    /// The tenant this state's units of work see.
+    pub fn tenant(&self) -> &TenantId {
+        self.store.tenant()
     }
 
     pub fn max_results(&self) -> usize {
@@ -107,7 +125,7 @@ impl ScimState {
             .acquire()
             .await
             .map_err(|_| ScimError::internal("the connection pool is closed"))?;
-        self.inner.store.with_conn(f).await
+        self.store.with_conn(f).await
     }
 
     /// Like [`Self::read`], holding the write lock, as one database transaction: everything
@@ -127,7 +145,7 @@ impl ScimState {
             .acquire()
             .await
             .map_err(|_| ScimError::internal("the connection pool is closed"))?;
-        self.inner.store.with_write_transaction(f).await
+        self.store.with_write_transaction(f).await
     }
 
     /// Checkpoints SQLite's write-ahead log every 100 ms, off the request path (the pool's
@@ -136,14 +154,14 @@ impl ScimState {
     /// second copied tens of megabytes at once and pushed POST p99 from ~15 ms to ~25 ms.
     /// Returns at once for PostgreSQL.
     pub async fn checkpoint_loop(self) {
-        if !self.inner.store.is_sqlite_file() {
+        if !self.store.is_sqlite_file() {
             return;
         }
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tick.tick().await;
             let done = match self.inner.permits.acquire().await {
-                Ok(_permit) => self.inner.store.checkpoint().await,
+                Ok(_permit) => self.store.checkpoint().await,
                 Err(_) => return,
             };
             if let Err(e) = done {
@@ -152,19 +170,46 @@ impl ScimState {
         }
     }
 
-    /// The stored token digest, read at most once per [`TOKEN_CACHE`].
-    pub(super) async fn token_digest(&self) -> Result<Option<String>, ScimError> {
-        if let Ok(cache) = self.inner.token.lock() {
-            if let Some((at, digest)) = cache.as_ref() {
+    /// The tenant whose token has `digest`, read at most once per [`TOKEN_CACHE`]. The
+    /// lookup compares digests, never secrets: equality on a SHA-256 of a secret that only
+    /// its holder knows reveals nothing by its timing.
+    pub(super) async fn tenant_of_token(&self, digest: &str) -> Result<Option<TenantId>, ScimError> {
+        if let Ok(cache) = self.inner.tokens.lock() {
+            if let Some((at, tenant)) = cache.get(digest) {
                 if at.elapsed() < TOKEN_CACHE {
-                    return Ok(digest.clone());
+                    return Ok(tenant.clone());
                 }
             }
         }
-        let digest = self.read(|db| Ok(db.token_digest()?)).await?;
-        if let Ok(mut cache) = self.inner.token.lock() {
-            *cache = Some((Instant::now(), digest.clone()));
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ScimError::internal("the connection pool is closed"))?;
+        let tenant = self.store.scim_token_tenant(digest).await?;
+        if let Ok(mut cache) = self.inner.tokens.lock() {
+            if cache.len() >= TOKEN_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(digest.to_owned(), (Instant::now(), tenant.clone()));
         }
-        Ok(digest)
+        Ok(tenant)
+    }
+}
+
+/// Handlers take the state as the authentication left it: bound to the request's tenant.
+/// A request that passed no authentication (only `/health`) gets the `default` tenant's.
+impl axum::extract::FromRequestParts<ScimState> for ScimState {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &ScimState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(match parts.extensions.get::<TenantId>() {
+            Some(tenant) => state.for_tenant(tenant.clone()),
+            None => state.clone(),
+        })
     }
 }

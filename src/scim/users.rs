@@ -1,7 +1,7 @@
 //! `/Users`: create, read, list, replace, patch and delete.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use idsync_source::ChangeSet;
@@ -81,7 +81,7 @@ impl Listed for Users {
 }
 
 pub async fn create(
-    State(state): State<ScimState>,
+    state: ScimState,
     headers: HeaderMap,
     BaseUrl(base): BaseUrl,
     body: Body,
@@ -119,7 +119,7 @@ pub async fn create(
 }
 
 pub async fn get_one(
-    State(state): State<ScimState>,
+    state: ScimState,
     Path(id): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
     BaseUrl(base): BaseUrl,
@@ -173,7 +173,7 @@ async fn write_existing(
 }
 
 pub async fn replace(
-    State(state): State<ScimState>,
+    state: ScimState,
     Path(id): Path<String>,
     headers: HeaderMap,
     BaseUrl(base): BaseUrl,
@@ -187,7 +187,7 @@ pub async fn replace(
 }
 
 pub async fn patch(
-    State(state): State<ScimState>,
+    state: ScimState,
     Path(id): Path<String>,
     headers: HeaderMap,
     BaseUrl(base): BaseUrl,
@@ -208,7 +208,7 @@ pub async fn patch(
 }
 
 pub async fn delete(
-    State(state): State<ScimState>,
+    state: ScimState,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {

@@ -12,6 +12,8 @@ use std::collections::HashMap;
 /// A connection checked out of the store's pool for one unit of work.
 pub struct Conn<'a> {
     db: &'a mut Db,
+    /// The tenant of the store that lent the connection: every query is scoped to it.
+    tenant: &'a str,
 }
 
 impl std::fmt::Debug for Conn<'_> {
@@ -31,7 +33,8 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.unit(move |db| work(&mut Conn { db })).await
+        self.scoped(move |db, tenant| work(&mut Conn { db, tenant }))
+            .await
     }
 
     /// Like [`Self::with_conn`], with all of `work` in one transaction that holds the write
@@ -46,7 +49,7 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.unit(move |db| db.write_transaction(|db| work(&mut Conn { db })))
+        self.scoped(move |db, tenant| db.write_transaction(|db| work(&mut Conn { db, tenant })))
             .await
     }
 }
@@ -54,32 +57,32 @@ impl Store {
 /// The SCIM endpoint's queries, as [`super::scim`] defines them.
 impl Conn<'_> {
     pub fn load_local_for(&mut self, source: &str, keys: &Keys) -> Result<LocalState, StoreError> {
-        scim::load_local_for(self.db, source, keys)
+        scim::load_local_for(self.db, self.tenant, source, keys)
     }
 
     /// Applies `plan` in one transaction (see [`super::apply()`]); inside
     /// [`Store::with_write_transaction`] a savepoint of the unit's transaction.
     pub fn apply(&mut self, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts, StoreError> {
-        apply(self.db, plan, ctx)
+        apply(self.db, self.tenant, plan, ctx)
     }
 
     pub fn user_by_scim_id(&mut self, scim_id: &str) -> Result<Option<ScimUserRow>, StoreError> {
-        scim::user_by_scim_id(self.db, scim_id)
+        scim::user_by_scim_id(self.db, self.tenant, scim_id)
     }
 
     pub fn user_by_link(&mut self, key: &str) -> Result<Option<ScimUserRow>, StoreError> {
-        scim::user_by_link(self.db, key)
+        scim::user_by_link(self.db, self.tenant, key)
     }
 
     pub fn scim_link_of(&mut self, user_id: i64) -> Result<Option<(String, bool)>, StoreError> {
-        scim::scim_link_of(self.db, user_id)
+        scim::scim_link_of(self.db, self.tenant, user_id)
     }
 
     pub fn scim_keys_of(
         &mut self,
         scim_ids: &[String],
     ) -> Result<HashMap<String, (i64, Option<String>)>, StoreError> {
-        scim::scim_keys_of(self.db, scim_ids)
+        scim::scim_keys_of(self.db, self.tenant, scim_ids)
     }
 
     pub fn list_users(
@@ -88,15 +91,15 @@ impl Conn<'_> {
         offset: u64,
         count: u64,
     ) -> Result<Page<ScimUserRow>, StoreError> {
-        scim::list_users(self.db, conds, offset, count)
+        scim::list_users(self.db, self.tenant, conds, offset, count)
     }
 
     pub fn group_by_scim_id(&mut self, scim_id: &str) -> Result<Option<ScimGroupRow>, StoreError> {
-        scim::group_by_scim_id(self.db, scim_id)
+        scim::group_by_scim_id(self.db, self.tenant, scim_id)
     }
 
     pub fn group_by_key(&mut self, key: &str) -> Result<Option<ScimGroupRow>, StoreError> {
-        scim::group_by_key(self.db, key)
+        scim::group_by_key(self.db, self.tenant, key)
     }
 
     pub fn list_groups(
@@ -105,11 +108,11 @@ impl Conn<'_> {
         offset: u64,
         count: u64,
     ) -> Result<Page<ScimGroupRow>, StoreError> {
-        scim::list_groups(self.db, conds, offset, count)
+        scim::list_groups(self.db, self.tenant, conds, offset, count)
     }
 
     pub fn members_of(&mut self, group_ids: &[i64]) -> Result<HashMap<i64, Vec<MemberRef>>, StoreError> {
-        scim::members_of(self.db, group_ids)
+        scim::members_of(self.db, self.tenant, group_ids)
     }
 
     pub fn ping(&mut self) -> Result<(), StoreError> {
@@ -117,6 +120,6 @@ impl Conn<'_> {
     }
 
     pub fn token_digest(&mut self) -> Result<Option<String>, StoreError> {
-        scim::token_digest(self.db)
+        scim::token_digest(self.db, self.tenant)
     }
 }

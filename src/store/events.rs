@@ -7,9 +7,9 @@ use super::schema::{events, users};
 use super::{with_conn, Db, Store, StoreError};
 
 impl Store {
-    /// The newest `filter.limit` events matching the filter, oldest first.
+    /// The newest `filter.limit` events of the tenant matching the filter, oldest first.
     pub async fn events(&self, filter: EventFilter) -> Result<Vec<EventRow>, StoreError> {
-        self.unit(move |db| list(db, &filter)).await
+        self.scoped(move |db, t| list(db, t, &filter)).await
     }
 }
 
@@ -39,9 +39,12 @@ pub struct EventRow {
 }
 
 /// The newest `limit` events matching the filter, oldest first.
-pub(crate) fn list(db: &mut Db, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
+pub(crate) fn list(db: &mut Db, tenant: &str, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
     let mut rows: Vec<EventRow> = with_conn!(db, |c| {
-        let mut query = events::table.select(EventRow::as_select()).into_boxed();
+        let mut query = events::table
+            .filter(events::tenant_id.eq(tenant.to_owned()))
+            .select(EventRow::as_select())
+            .into_boxed();
         if let Some(connector) = &filter.connector {
             query = query.filter(events::connector.eq(connector.clone()));
         }
@@ -57,6 +60,7 @@ pub(crate) fn list(db: &mut Db, filter: &EventFilter) -> Result<Vec<EventRow>, S
                 Ok(id) => Some(id),
                 // By the matcher's key, as every other lookup of a sign-in name.
                 Err(_) => users::table
+                    .filter(users::tenant_id.eq(tenant))
                     .filter(users::upn_key.eq(crate::matcher::identity_key(user)))
                     .order(users::archived_at.is_not_null())
                     .select(users::id)

@@ -11,27 +11,25 @@ use super::{with_conn, Db, Store, StoreError};
 impl Store {
     /// One run of this tenant by its id (run ids are global).
     pub async fn run(&self, id: i64) -> Result<Option<RunRow>, StoreError> {
-        let tenant = self.tenant().clone();
-        self.unit(move |db| run(db, tenant.as_str(), id)).await
+        self.scoped(move |db, tenant| run(db, tenant, id)).await
     }
 
     /// This tenant's newest `limit` runs, of one connector or of all, newest first.
     pub async fn runs(&self, connector: Option<String>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-        let tenant = self.tenant().clone();
-        self.unit(move |db| list(db, tenant.as_str(), connector.as_deref(), limit))
+        self.scoped(move |db, tenant| list(db, tenant, connector.as_deref(), limit))
             .await
     }
 
     /// The id of `connector`'s run still marked running, if any.
     pub async fn running_run(&self, connector: &str) -> Result<Option<i64>, StoreError> {
-        let (tenant, connector) = (self.tenant().clone(), connector.to_owned());
-        self.unit(move |db| running(db, tenant.as_str(), &connector))
+        let connector = connector.to_owned();
+        self.scoped(move |db, tenant| running(db, tenant, &connector))
             .await
     }
 
     /// Every open conflict, oldest first.
     pub async fn open_conflicts(&self) -> Result<Vec<ConflictRow>, StoreError> {
-        self.unit(super::runs::open_conflicts).await
+        self.scoped(super::runs::open_conflicts).await
     }
 }
 

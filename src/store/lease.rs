@@ -17,7 +17,7 @@ impl Store {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let (connector, holder) = (connector.to_owned(), holder.to_owned());
-        self.unit(move |db| acquire(db, &connector, &holder, ttl, now()))
+        self.scoped(move |db, t| acquire(db, t, &connector, &holder, ttl, now()))
             .await
     }
 
@@ -29,19 +29,21 @@ impl Store {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let (connector, holder) = (connector.to_owned(), holder.to_owned());
-        self.unit(move |db| renew(db, &connector, &holder, ttl, now()))
+        self.scoped(move |db, t| renew(db, t, &connector, &holder, ttl, now()))
             .await
     }
 
     pub async fn release_lease(&self, connector: &str, holder: &str) -> Result<(), StoreError> {
         let (connector, holder) = (connector.to_owned(), holder.to_owned());
-        self.unit(move |db| release(db, &connector, &holder)).await
+        self.scoped(move |db, t| release(db, t, &connector, &holder))
+            .await
     }
 
     /// Who holds `connector`'s lease, and until when, if anyone does.
     pub async fn lease_holder(&self, connector: &str) -> Result<Option<(String, NaiveDateTime)>, StoreError> {
         let connector = connector.to_owned();
-        self.unit(move |db| holder_until(db, &connector, now())).await
+        self.scoped(move |db, t| holder_until(db, t, &connector, now()))
+            .await
     }
 }
 
@@ -49,6 +51,7 @@ impl Store {
 /// already ours. Returns whether we hold it.
 pub(crate) fn acquire(
     db: &mut Db,
+    tenant: &str,
     connector: &str,
     holder: &str,
     ttl: Duration,
@@ -57,11 +60,19 @@ pub(crate) fn acquire(
     let until = now + ttl;
     let taken = with_conn!(db, |c| c.transaction::<_, diesel::result::Error, _>(|c| {
         // An expired lease is nobody's.
-        diesel::delete(leases::table.filter(leases::connector.eq(connector).and(leases::expires_at.lt(now))))
-            .execute(c)?;
+        diesel::delete(
+            leases::table.filter(
+                leases::tenant_id
+                    .eq(tenant)
+                    .and(leases::connector.eq(connector))
+                    .and(leases::expires_at.lt(now)),
+            ),
+        )
+        .execute(c)?;
         // Free: the insert wins (a concurrent insert waits on the key and then does nothing).
         let inserted = diesel::insert_into(leases::table)
             .values((
+                leases::tenant_id.eq(tenant),
                 leases::connector.eq(connector),
                 leases::holder.eq(holder),
                 leases::expires_at.eq(until),
@@ -73,7 +84,12 @@ pub(crate) fn acquire(
         }
         // Held: only by us may it be extended.
         let ours = diesel::update(
-            leases::table.filter(leases::connector.eq(connector).and(leases::holder.eq(holder))),
+            leases::table.filter(
+                leases::tenant_id
+                    .eq(tenant)
+                    .and(leases::connector.eq(connector))
+                    .and(leases::holder.eq(holder)),
+            ),
         )
         .set(leases::expires_at.eq(until))
         .execute(c)?;
@@ -85,13 +101,19 @@ pub(crate) fn acquire(
 /// Extends our lease; false when it is no longer ours (it expired and someone took it).
 pub(crate) fn renew(
     db: &mut Db,
+    tenant: &str,
     connector: &str,
     holder: &str,
     ttl: Duration,
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     let renewed = with_conn!(db, |c| diesel::update(
-        leases::table.filter(leases::connector.eq(connector).and(leases::holder.eq(holder)))
+        leases::table.filter(
+            leases::tenant_id
+                .eq(tenant)
+                .and(leases::connector.eq(connector))
+                .and(leases::holder.eq(holder))
+        )
     )
     .set(leases::expires_at.eq(now + ttl))
     .execute(c))?;
@@ -99,9 +121,14 @@ pub(crate) fn renew(
 }
 
 /// Gives the lease back.
-pub(crate) fn release(db: &mut Db, connector: &str, holder: &str) -> Result<(), StoreError> {
+pub(crate) fn release(db: &mut Db, tenant: &str, connector: &str, holder: &str) -> Result<(), StoreError> {
     with_conn!(db, |c| diesel::delete(
-        leases::table.filter(leases::connector.eq(connector).and(leases::holder.eq(holder)))
+        leases::table.filter(
+            leases::tenant_id
+                .eq(tenant)
+                .and(leases::connector.eq(connector))
+                .and(leases::holder.eq(holder))
+        )
     )
     .execute(c))?;
     Ok(())
@@ -110,11 +137,17 @@ pub(crate) fn release(db: &mut Db, connector: &str, holder: &str) -> Result<(), 
 /// The current holder and the lease's expiry, when it is held and not expired.
 pub(crate) fn holder_until(
     db: &mut Db,
+    tenant: &str,
     connector: &str,
     now: NaiveDateTime,
 ) -> Result<Option<(String, NaiveDateTime)>, StoreError> {
     Ok(with_conn!(db, |c| leases::table
-        .filter(leases::connector.eq(connector).and(leases::expires_at.ge(now)))
+        .filter(
+            leases::tenant_id
+                .eq(tenant)
+                .and(leases::connector.eq(connector))
+                .and(leases::expires_at.ge(now))
+        )
         .select((leases::holder, leases::expires_at))
         .first::<(String, NaiveDateTime)>(c)
         .optional())?)

@@ -15,17 +15,28 @@ use crate::local::LocalState;
 use crate::matcher::identity_key;
 use crate::planner::PlanSettings;
 
-/// Loads the local state for `source`.
-pub(crate) fn load_local(db: &mut Db, source: &str) -> Result<LocalState, StoreError> {
-    let users = with_conn!(db, |c| users::table.select(UserRow::as_select()).load(c))?;
-    let links = with_conn!(db, |c| user_links::table.select(LinkRow::as_select()).load(c))?;
+/// Loads the local state of `tenant` for `source`: the tenant's users, links and groups,
+/// nobody else's.
+pub(crate) fn load_local(db: &mut Db, tenant: &str, source: &str) -> Result<LocalState, StoreError> {
+    // In row order, as the planner's output follows it (a tenant index would give UPN order).
+    let users = with_conn!(db, |c| users::table
+        .filter(users::tenant_id.eq(tenant))
+        .order(users::id)
+        .select(UserRow::as_select())
+        .load(c))?;
+    let links = with_conn!(db, |c| user_links::table
+        .filter(user_links::tenant_id.eq(tenant))
+        .select(LinkRow::as_select())
+        .load(c))?;
     let groups = with_conn!(db, |c| groups::table
+        .filter(groups::tenant_id.eq(tenant))
         .filter(groups::source.eq(source).or(groups::source.is_null()))
+        .order(groups::id)
         .select(GroupRow::as_select())
         .load(c))?;
     let pairs: Vec<(i64, i64)> = with_conn!(db, |c| group_members::table
         .inner_join(groups::table)
-        .filter(groups::source.eq(source))
+        .filter(groups::tenant_id.eq(tenant).and(groups::source.eq(source)))
         .select((group_members::group_id, group_members::user_id))
         .load(c))?;
     let mut members: HashMap<i64, HashSet<i64>> = HashMap::new();
@@ -37,8 +48,8 @@ pub(crate) fn load_local(db: &mut Db, source: &str) -> Result<LocalState, StoreE
         links: links.into_iter().map(Into::into).collect(),
         groups: groups.into_iter().map(Into::into).collect(),
         members,
-        open_conflicts: open_conflicts(db, source)?,
-        first_sync: first_sync(db, source)?,
+        open_conflicts: open_conflicts(db, tenant, source)?,
+        first_sync: first_sync(db, tenant, source)?,
         owned_counts: None,
     })
 }
@@ -87,6 +98,7 @@ pub struct LoadOptions {
 /// directory's cost.
 pub fn load_local_for_changes(
     db: &mut Db,
+    tenant: &str,
     source: &str,
     changes: &ChangeSet,
     settings: &PlanSettings,
@@ -100,7 +112,7 @@ pub fn load_local_for_changes(
         member_users: true,
         run_state: true,
     };
-    load_local_for(db, source, &keys_of(changes), &options)
+    load_local_for(db, tenant, source, &keys_of(changes), &options)
 }
 
 /// What a change set names, as [`load_local_for`] looks it up.
@@ -137,14 +149,15 @@ fn keys_of(changes: &ChangeSet) -> Keys {
 /// [`LocalState`] shape as [`load_local`], restricted to what one change touches.
 pub fn load_local_for(
     db: &mut Db,
+    tenant: &str,
     source: &str,
     keys: &Keys,
     options: &LoadOptions,
 ) -> Result<LocalState, StoreError> {
     // Rows written without keys (by the application) are found by key like any other.
     fill_missing(db)?;
-    let mut ids = candidate_users(db, source, keys, options.purge_before)?;
-    let groups = named_groups(db, source, keys, options.local_groups)?;
+    let mut ids = candidate_users(db, tenant, source, keys, options.purge_before)?;
+    let groups = named_groups(db, tenant, source, keys, options.local_groups)?;
     let member_groups: Vec<i64> = groups
         .iter()
         .filter(|g| g.source.as_deref() == Some(source) || keys.group_ids.contains(&g.id))
@@ -159,12 +172,12 @@ pub fn load_local_for(
     )?;
     let mut ids: Vec<i64> = ids.into_iter().collect();
     ids.sort_unstable();
-    let (users, links) = users_and_links(db, &ids)?;
+    let (users, links) = users_and_links(db, tenant, &ids)?;
     let (open_conflicts, first_sync, owned_counts) = if options.run_state {
         (
-            open_conflicts(db, source)?,
-            first_sync(db, source)?,
-            Some(owned_counts(db, source)?),
+            open_conflicts(db, tenant, source)?,
+            first_sync(db, tenant, source)?,
+            Some(owned_counts(db, tenant, source)?),
         )
     } else {
         // A SCIM write skips the deletion guard, the only reader of these.
@@ -190,6 +203,7 @@ fn keys_of_values(values: &[String]) -> Vec<String> {
 /// The ids of the users the keys name, and the source's purge candidates.
 fn candidate_users(
     db: &mut Db,
+    tenant: &str,
     source: &str,
     keys: &Keys,
     purge_before: Option<NaiveDateTime>,
@@ -202,8 +216,9 @@ fn candidate_users(
         .chain(keys.linked_ids.chunks(KEYS_PER_QUERY))
     {
         let links = user_links::table.filter(
-            user_links::source
-                .eq(source)
+            user_links::tenant_id
+                .eq(tenant)
+                .and(user_links::source.eq(source))
                 .and(user_links::external_id.eq_any(chunk)),
         );
         ids.extend(with_conn!(db, |c| links
@@ -211,23 +226,28 @@ fn candidate_users(
             .load::<i64>(c))?);
     }
     for chunk in keys.external_ids.chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(users::external_id.eq_any(chunk));
+        let found = users::table.filter(users::tenant_id.eq(tenant).and(users::external_id.eq_any(chunk)));
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
     for chunk in keys.scim_ids.chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(users::scim_id.eq_any(chunk));
+        let found = users::table.filter(users::tenant_id.eq(tenant).and(users::scim_id.eq_any(chunk)));
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
     for chunk in keys_of_values(&keys.upns).chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(users::upn_key.eq_any(chunk));
+        let found = users::table.filter(users::tenant_id.eq(tenant).and(users::upn_key.eq_any(chunk)));
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
     for chunk in keys_of_values(&keys.emails).chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(users::email_key.eq_any(chunk));
+        let found = users::table.filter(users::tenant_id.eq(tenant).and(users::email_key.eq_any(chunk)));
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
     if let Some(cutoff) = purge_before {
-        let found = users::table.filter(users::source.eq(source).and(users::archived_at.le(cutoff)));
+        let found = users::table.filter(
+            users::tenant_id
+                .eq(tenant)
+                .and(users::source.eq(source))
+                .and(users::archived_at.le(cutoff)),
+        );
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
     Ok(ids)
@@ -235,18 +255,29 @@ fn candidate_users(
 
 /// The source's groups the keys name, the groups named by row id, and the application's own
 /// groups when `local` (groups may be matched by name).
-fn named_groups(db: &mut Db, source: &str, keys: &Keys, local: bool) -> Result<Vec<GroupRow>, StoreError> {
+fn named_groups(
+    db: &mut Db,
+    tenant: &str,
+    source: &str,
+    keys: &Keys,
+    local: bool,
+) -> Result<Vec<GroupRow>, StoreError> {
     let mut groups: Vec<GroupRow> = Vec::new();
     for chunk in keys.group_external_ids.chunks(KEYS_PER_QUERY) {
-        let found = groups::table.filter(groups::source.eq(source).and(groups::external_id.eq_any(chunk)));
+        let found = groups::table.filter(
+            groups::tenant_id
+                .eq(tenant)
+                .and(groups::source.eq(source))
+                .and(groups::external_id.eq_any(chunk)),
+        );
         groups.extend(with_conn!(db, |c| found.select(GroupRow::as_select()).load(c))?);
     }
     for chunk in keys.group_ids.chunks(KEYS_PER_QUERY) {
-        let found = groups::table.filter(groups::id.eq_any(chunk));
+        let found = groups::table.filter(groups::tenant_id.eq(tenant).and(groups::id.eq_any(chunk)));
         groups.extend(with_conn!(db, |c| found.select(GroupRow::as_select()).load(c))?);
     }
     if local {
-        let found = groups::table.filter(groups::source.is_null());
+        let found = groups::table.filter(groups::tenant_id.eq(tenant).and(groups::source.is_null()));
         groups.extend(with_conn!(db, |c| found.select(GroupRow::as_select()).load(c))?);
     }
     let mut seen = HashSet::new();
@@ -294,14 +325,22 @@ fn memberships(
     Ok(members)
 }
 
-/// The users with `ids` (in id order) and all their links.
-fn users_and_links(db: &mut Db, ids: &[i64]) -> Result<(Vec<UserRow>, Vec<LinkRow>), StoreError> {
+/// The tenant's users with `ids` (in id order) and all their links.
+fn users_and_links(
+    db: &mut Db,
+    tenant: &str,
+    ids: &[i64],
+) -> Result<(Vec<UserRow>, Vec<LinkRow>), StoreError> {
     let mut users = Vec::with_capacity(ids.len());
     let mut links = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(users::id.eq_any(chunk));
+        let found = users::table.filter(users::tenant_id.eq(tenant).and(users::id.eq_any(chunk)));
         users.extend(with_conn!(db, |c| found.select(UserRow::as_select()).load(c))?);
-        let theirs = user_links::table.filter(user_links::user_id.eq_any(chunk));
+        let theirs = user_links::table.filter(
+            user_links::tenant_id
+                .eq(tenant)
+                .and(user_links::user_id.eq_any(chunk)),
+        );
         links.extend(with_conn!(db, |c| theirs.select(LinkRow::as_select()).load(c))?);
     }
     users.sort_by_key(|u: &UserRow| u.id);
@@ -309,16 +348,21 @@ fn users_and_links(db: &mut Db, ids: &[i64]) -> Result<(Vec<UserRow>, Vec<LinkRo
 }
 
 /// The external ids of the source's open conflicts.
-fn open_conflicts(db: &mut Db, source: &str) -> Result<HashSet<String>, StoreError> {
-    let open = conflicts::table.filter(conflicts::connector.eq(source).and(conflicts::status.eq("open")));
+fn open_conflicts(db: &mut Db, tenant: &str, source: &str) -> Result<HashSet<String>, StoreError> {
+    let open = conflicts::table.filter(
+        conflicts::tenant_id
+            .eq(tenant)
+            .and(conflicts::connector.eq(source))
+            .and(conflicts::status.eq("open")),
+    );
     let ids = with_conn!(db, |c| open.select(conflicts::external_id).load::<String>(c))?;
     Ok(ids.into_iter().collect())
 }
 
 /// True until the source's first successful run.
-fn first_sync(db: &mut Db, source: &str) -> Result<bool, StoreError> {
+fn first_sync(db: &mut Db, tenant: &str, source: &str) -> Result<bool, StoreError> {
     let last_success: Option<Option<NaiveDateTime>> = with_conn!(db, |c| sync_state::table
-        .find((crate::tenant::TenantId::DEFAULT, source))
+        .find((tenant, source))
         .select(sync_state::last_success_at)
         .first(c)
         .optional())?;
@@ -326,13 +370,13 @@ fn first_sync(db: &mut Db, source: &str) -> Result<bool, StoreError> {
 }
 
 /// How many users and groups the source owns (for the deletion guard's percentages).
-fn owned_counts(db: &mut Db, source: &str) -> Result<(u64, u64), StoreError> {
+fn owned_counts(db: &mut Db, tenant: &str, source: &str) -> Result<(u64, u64), StoreError> {
     let users: i64 = with_conn!(db, |c| users::table
-        .filter(users::source.eq(source))
+        .filter(users::tenant_id.eq(tenant).and(users::source.eq(source)))
         .count()
         .get_result(c))?;
     let groups: i64 = with_conn!(db, |c| groups::table
-        .filter(groups::source.eq(source))
+        .filter(groups::tenant_id.eq(tenant).and(groups::source.eq(source)))
         .count()
         .get_result(c))?;
     Ok((

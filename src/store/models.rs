@@ -50,6 +50,7 @@ impl From<UserRow> for LocalUser {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = users, treat_none_as_default_value = false)]
 pub struct NewUser<'a> {
+    pub tenant_id: &'a str,
     pub scim_id: String,
     pub external_id: Option<&'a str>,
     pub source: Option<&'a str>,
@@ -113,6 +114,7 @@ impl From<LinkRow> for Link {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = user_links)]
 pub struct NewLink<'a> {
+    pub tenant_id: &'a str,
     pub source: &'a str,
     pub external_id: &'a str,
     pub user_id: i64,
@@ -144,6 +146,7 @@ impl From<GroupRow> for LocalGroup {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = groups)]
 pub struct NewGroup<'a> {
+    pub tenant_id: &'a str,
     pub scim_id: String,
     pub external_id: &'a str,
     pub source: &'a str,
@@ -164,6 +167,7 @@ pub struct NewMember {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = events, treat_none_as_default_value = false)]
 pub struct NewEvent<'a> {
+    pub tenant_id: &'a str,
     pub run_id: Option<i64>,
     pub connector: &'a str,
     pub object_type: &'static str,
@@ -177,6 +181,7 @@ pub struct NewEvent<'a> {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = conflicts, treat_none_as_default_value = false)]
 pub struct NewConflict<'a> {
+    pub tenant_id: &'a str,
     pub connector: &'a str,
     pub run_id: Option<i64>,
     pub external_id: &'a str,

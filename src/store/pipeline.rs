@@ -19,10 +19,10 @@ impl Store {
         now: NaiveDateTime,
     ) -> Result<(Fetched, LocalState), StoreError> {
         let (source, settings) = (source.to_owned(), settings.clone());
-        self.unit(move |db| {
+        self.scoped(move |db, t| {
             let local = match &data {
-                Fetched::Changes(changes) => load_local_for_changes(db, &source, changes, &settings, now)?,
-                Fetched::Snapshot(_) => load_local(db, &source)?,
+                Fetched::Changes(changes) => load_local_for_changes(db, t, &source, changes, &settings, now)?,
+                Fetched::Snapshot(_) => load_local(db, t, &source)?,
             };
             Ok((data, local))
         })
@@ -39,18 +39,18 @@ impl Store {
         now: NaiveDateTime,
     ) -> Result<LocalState, StoreError> {
         let (source, changes, settings) = (source.to_owned(), changes.clone(), settings.clone());
-        self.unit(move |db| load_local_for_changes(db, &source, &changes, &settings, now))
+        self.scoped(move |db, t| load_local_for_changes(db, t, &source, &changes, &settings, now))
             .await
     }
 
-    /// Everything `source` has in the store (the full load).
+    /// Everything the tenant's `source` run sees in the store (the full load).
     pub async fn load_local(&self, source: &str) -> Result<LocalState, StoreError> {
         let source = source.to_owned();
-        self.unit(move |db| load_local(db, &source)).await
+        self.scoped(move |db, t| load_local(db, t, &source)).await
     }
 
     /// Applies `plan` in one transaction with its events, the run's end and the cursor.
     pub async fn apply(&self, plan: Plan, ctx: ApplyContext) -> Result<PlanCounts, StoreError> {
-        self.unit(move |db| apply(db, &plan, &ctx)).await
+        self.scoped(move |db, t| apply(db, t, &plan, &ctx)).await
     }
 }

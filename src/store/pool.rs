@@ -215,6 +215,20 @@ impl Store {
         .unwrap_or_else(|e| Err(StoreError::Task(e.to_string()).into()))
     }
 
+    /// Like [`Self::unit`], with the store's tenant handed to `work`: the way in for every
+    /// tenant-scoped query.
+    pub(crate) async fn scoped<T, E>(
+        &self,
+        work: impl FnOnce(&mut Db, &str) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let tenant = self.tenant.clone();
+        self.unit(move |db| work(db, tenant.as_str())).await
+    }
+
     /// A pooled connection (blocking). An unreachable database fails at once with the
     /// driver's error, as a direct connection would, instead of after the checkout timeout.
     fn checkout(&self) -> Result<PooledConnection<Manager>, StoreError> {

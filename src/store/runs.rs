@@ -47,12 +47,17 @@ pub struct RunEnd {
 /// off (the process died): it is marked interrupted.
 pub(crate) fn start_run(
     db: &mut Db,
+    tenant: &str,
     connector: &str,
     mode: &str,
     now: NaiveDateTime,
 ) -> Result<i64, StoreError> {
     with_conn!(db, |c| c.transaction::<_, StoreError, _>(|c| {
-        diesel::update(runs::table.filter(runs::connector.eq(connector).and(runs::status.eq("running"))))
+        let running = runs::tenant_id
+            .eq(tenant)
+            .and(runs::connector.eq(connector))
+            .and(runs::status.eq("running"));
+        diesel::update(runs::table.filter(running))
             .set((
                 runs::status.eq(RunStatus::Interrupted.as_str()),
                 runs::finished_at.eq(now),
@@ -60,6 +65,7 @@ pub(crate) fn start_run(
             .execute(c)?;
         let id = diesel::insert_into(runs::table)
             .values((
+                runs::tenant_id.eq(tenant),
                 runs::connector.eq(connector),
                 runs::mode.eq(mode),
                 runs::status.eq(RunStatus::Running.as_str()),
@@ -116,18 +122,25 @@ impl<'a> RunEndChanges<'a> {
 }
 
 /// Ends a run outside any apply (a failed fetch, a failed apply).
-pub(crate) fn end_run(db: &mut Db, end: &RunEnd, now: NaiveDateTime) -> Result<(), StoreError> {
-    with_conn!(db, |c| diesel::update(runs::table.find(end.id))
+pub(crate) fn end_run(db: &mut Db, tenant: &str, end: &RunEnd, now: NaiveDateTime) -> Result<(), StoreError> {
+    let run = runs::table.find(end.id).filter(runs::tenant_id.eq(tenant));
+    with_conn!(db, |c| diesel::update(run)
         .set(&RunEndChanges::new(end, now))
         .execute(c))?;
     Ok(())
 }
 
 /// Lets the next run of `connector` through the deletion guard once.
-pub(crate) fn approve(db: &mut Db, connector: &str, now: NaiveDateTime) -> Result<(), StoreError> {
+pub(crate) fn approve(
+    db: &mut Db,
+    tenant: &str,
+    connector: &str,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
     with_conn!(db, |c| {
         diesel::insert_into(sync_state::table)
             .values((
+                sync_state::tenant_id.eq(tenant),
                 sync_state::connector.eq(connector),
                 sync_state::guard_approved.eq(true),
                 sync_state::updated_at.eq(now),
@@ -156,9 +169,9 @@ pub struct SyncState {
     pub last_error: Option<String>,
 }
 
-pub(crate) fn sync_state(db: &mut Db, connector: &str) -> Result<SyncState, StoreError> {
+pub(crate) fn sync_state(db: &mut Db, tenant: &str, connector: &str) -> Result<SyncState, StoreError> {
     let state = with_conn!(db, |c| sync_state::table
-        .find((crate::tenant::TenantId::DEFAULT, connector))
+        .find((tenant, connector))
         .select(SyncState::as_select())
         .first(c)
         .optional())?;
@@ -191,9 +204,14 @@ pub struct RunRow {
 }
 
 /// The last `limit` runs of a connector, newest first.
-pub(crate) fn recent_runs(db: &mut Db, connector: &str, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+pub(crate) fn recent_runs(
+    db: &mut Db,
+    tenant: &str,
+    connector: &str,
+    limit: i64,
+) -> Result<Vec<RunRow>, StoreError> {
     Ok(with_conn!(db, |c| runs::table
-        .filter(runs::connector.eq(connector))
+        .filter(runs::tenant_id.eq(tenant).and(runs::connector.eq(connector)))
         .order(runs::id.desc())
         .limit(limit)
         .select(RunRow::as_select())
@@ -215,24 +233,30 @@ pub struct ConflictRow {
     pub first_seen_at: NaiveDateTime,
 }
 
-pub(crate) fn open_conflicts(db: &mut Db) -> Result<Vec<ConflictRow>, StoreError> {
+pub(crate) fn open_conflicts(db: &mut Db, tenant: &str) -> Result<Vec<ConflictRow>, StoreError> {
     Ok(with_conn!(db, |c| conflicts::table
-        .filter(conflicts::status.eq("open"))
+        .filter(conflicts::tenant_id.eq(tenant).and(conflicts::status.eq("open")))
         .order(conflicts::id)
         .select(ConflictRow::as_select())
         .load(c))?)
 }
 
-/// Deletes finished runs and events older than `before`; returns how many of each.
-pub(crate) fn prune_history(db: &mut Db, before: NaiveDateTime) -> Result<(usize, usize), StoreError> {
+/// Deletes the tenant's finished runs and events older than `before`; returns how many of each.
+pub(crate) fn prune_history(
+    db: &mut Db,
+    tenant: &str,
+    before: NaiveDateTime,
+) -> Result<(usize, usize), StoreError> {
     use super::schema::events;
     Ok(with_conn!(db, |c| c.transaction::<_, diesel::result::Error, _>(
         |c| {
-            let events = diesel::delete(events::table.filter(events::created_at.lt(before))).execute(c)?;
-            let runs = diesel::delete(
-                runs::table.filter(runs::started_at.lt(before).and(runs::status.ne("running"))),
-            )
-            .execute(c)?;
+            let old_events = events::tenant_id.eq(tenant).and(events::created_at.lt(before));
+            let events = diesel::delete(events::table.filter(old_events)).execute(c)?;
+            let old_runs = runs::tenant_id
+                .eq(tenant)
+                .and(runs::started_at.lt(before))
+                .and(runs::status.ne("running"));
+            let runs = diesel::delete(runs::table.filter(old_runs)).execute(c)?;
             Ok((runs, events))
         }
     ))?)
@@ -247,41 +271,42 @@ impl Store {
         now: NaiveDateTime,
     ) -> Result<i64, StoreError> {
         let (connector, mode) = (connector.to_owned(), mode.to_owned());
-        self.unit(move |db| start_run(db, &connector, &mode, now)).await
+        self.scoped(move |db, t| start_run(db, t, &connector, &mode, now))
+            .await
     }
 
     /// Ends a run outside any apply (a failed fetch, a failed apply).
     pub async fn end_run(&self, end: RunEnd, now: NaiveDateTime) -> Result<(), StoreError> {
-        self.unit(move |db| end_run(db, &end, now)).await
+        self.scoped(move |db, t| end_run(db, t, &end, now)).await
     }
 
     /// Lets the next run of `connector` through the deletion guard once.
     pub async fn approve(&self, connector: &str, now: NaiveDateTime) -> Result<(), StoreError> {
         let connector = connector.to_owned();
-        self.unit(move |db| approve(db, &connector, now)).await
+        self.scoped(move |db, t| approve(db, t, &connector, now)).await
     }
 
     /// The connector's stored cursor, last success, approval and failure streak.
     pub async fn sync_state(&self, connector: &str) -> Result<SyncState, StoreError> {
         let connector = connector.to_owned();
-        self.unit(move |db| sync_state(db, &connector)).await
+        self.scoped(move |db, t| sync_state(db, t, &connector)).await
     }
 
     /// What `idsync status` shows of each connector, and every open conflict, on one
     /// connection.
     pub async fn status(&self, connectors: &[String]) -> Result<StatusReport, StoreError> {
         let connectors = connectors.to_vec();
-        self.unit(move |db| {
+        self.scoped(move |db, t| {
             let mut report = StatusReport::default();
             for name in connectors {
                 report.connectors.push(ConnectorStatus {
-                    state: sync_state(db, &name)?,
-                    recent: recent_runs(db, &name, 5)?,
-                    open_conflicts: super::supervision::open_conflicts(db, &name)?,
+                    state: sync_state(db, t, &name)?,
+                    recent: recent_runs(db, t, &name, 5)?,
+                    open_conflicts: super::supervision::open_conflicts(db, t, &name)?,
                     name,
                 });
             }
-            report.conflicts = open_conflicts(db)?;
+            report.conflicts = open_conflicts(db, t)?;
             Ok(report)
         })
         .await
@@ -289,7 +314,7 @@ impl Store {
 
     /// Deletes finished runs and events older than `before`; returns how many of each.
     pub async fn prune_history(&self, before: NaiveDateTime) -> Result<(usize, usize), StoreError> {
-        self.unit(move |db| prune_history(db, before)).await
+        self.scoped(move |db, t| prune_history(db, t, before)).await
     }
 }
 
@@ -297,7 +322,7 @@ impl Store {
 #[derive(Debug, Default)]
 pub struct StatusReport {
     pub connectors: Vec<ConnectorStatus>,
-    /// Every open conflict, of any connector.
+    /// Every open conflict of the tenant, of any connector.
     pub conflicts: Vec<ConflictRow>,
 }
 

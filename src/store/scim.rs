@@ -13,6 +13,7 @@ use super::sql::{lower, lower_nullable};
 use super::{with_conn, Db, Store, StoreError};
 use crate::local::LocalState;
 use crate::matcher::identity_key;
+use crate::tenant::TenantId;
 
 /// Keys per `IN (...)` list: a request may name more (a group PATCH with 40,000 members) than
 /// SQLite's 32,766 bound parameters.
@@ -105,8 +106,13 @@ pub struct Page<T> {
 
 /// Loads the rows a pushed change may touch: the one targeted load
 /// ([`super::load::load_local_for`]), without what only a run reads.
-pub(crate) fn load_local_for(db: &mut Db, source: &str, keys: &Keys) -> Result<LocalState, StoreError> {
-    super::load::load_local_for(db, source, keys, &LoadOptions::default())
+pub(crate) fn load_local_for(
+    db: &mut Db,
+    tenant: &str,
+    source: &str,
+    keys: &Keys,
+) -> Result<LocalState, StoreError> {
+    super::load::load_local_for(db, tenant, source, keys, &LoadOptions::default())
 }
 
 /// Users the endpoint does not serve: those DELETEd through SCIM (their `scim` link is
@@ -125,9 +131,13 @@ macro_rules! not_deleted {
 }
 
 /// A user by SCIM id, unless deleted through SCIM.
-pub(crate) fn user_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimUserRow>, StoreError> {
+pub(crate) fn user_by_scim_id(
+    db: &mut Db,
+    tenant: &str,
+    scim_id: &str,
+) -> Result<Option<ScimUserRow>, StoreError> {
     with_conn!(db, |c| Ok(users::table
-        .filter(users::scim_id.eq(scim_id))
+        .filter(users::tenant_id.eq(tenant).and(users::scim_id.eq(scim_id)))
         .filter(not_deleted!())
         .select(ScimUserRow::as_select())
         .first(c)
@@ -135,12 +145,14 @@ pub(crate) fn user_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimU
 }
 
 /// The user holding the link (`scim`, `key`).
-pub(crate) fn user_by_link(db: &mut Db, key: &str) -> Result<Option<ScimUserRow>, StoreError> {
+pub(crate) fn user_by_link(db: &mut Db, tenant: &str, key: &str) -> Result<Option<ScimUserRow>, StoreError> {
     with_conn!(db, |c| Ok(users::table
         .inner_join(user_links::table)
         .filter(
-            user_links::source
-                .eq(SCIM_SOURCE)
+            user_links::tenant_id
+                .eq(tenant)
+                .and(users::tenant_id.eq(tenant))
+                .and(user_links::source.eq(SCIM_SOURCE))
                 .and(user_links::external_id.eq(key))
         )
         .select(ScimUserRow::as_select())
@@ -149,12 +161,17 @@ pub(crate) fn user_by_link(db: &mut Db, key: &str) -> Result<Option<ScimUserRow>
 }
 
 /// The user's `scim` link: its external id and whether it is marked removed.
-pub(crate) fn scim_link_of(db: &mut Db, user_id: i64) -> Result<Option<(String, bool)>, StoreError> {
+pub(crate) fn scim_link_of(
+    db: &mut Db,
+    tenant: &str,
+    user_id: i64,
+) -> Result<Option<(String, bool)>, StoreError> {
     with_conn!(db, |c| {
         let row: Option<(String, Option<NaiveDateTime>)> = user_links::table
             .filter(
-                user_links::user_id
-                    .eq(user_id)
+                user_links::tenant_id
+                    .eq(tenant)
+                    .and(user_links::user_id.eq(user_id))
                     .and(user_links::source.eq(SCIM_SOURCE)),
             )
             .select((user_links::external_id, user_links::removed_at))
@@ -167,6 +184,7 @@ pub(crate) fn scim_link_of(db: &mut Db, user_id: i64) -> Result<Option<(String, 
 /// The `scim` link keys of the users with these SCIM ids: SCIM id -> (row id, link key).
 pub(crate) fn scim_keys_of(
     db: &mut Db,
+    tenant: &str,
     scim_ids: &[String],
 ) -> Result<HashMap<String, (i64, Option<String>)>, StoreError> {
     with_conn!(db, c => {
@@ -174,12 +192,13 @@ pub(crate) fn scim_keys_of(
         let mut links: HashMap<i64, String> = HashMap::with_capacity(scim_ids.len());
         for chunk in scim_ids.chunks(KEYS_PER_QUERY) {
             let found: Vec<(String, i64)> = users::table
-                .filter(users::scim_id.eq_any(chunk))
+                .filter(users::tenant_id.eq(tenant).and(users::scim_id.eq_any(chunk)))
                 .filter(not_deleted!())
                 .select((users::scim_id, users::id))
                 .load(c)?;
             let ids: Vec<i64> = found.iter().map(|r| r.1).collect();
             links.extend(user_links::table
+                .filter(user_links::tenant_id.eq(tenant))
                 .filter(user_links::user_id.eq_any(&ids).and(user_links::source.eq(SCIM_SOURCE)))
                 .select((user_links::user_id, user_links::external_id))
                 .load::<(i64, String)>(c)?);
@@ -214,13 +233,17 @@ fn key_sql(m: KeyMatch, value: &str) -> KeySql {
 /// A page of users matching every condition, ordered by row id. `count` 0 counts only.
 pub(crate) fn list_users(
     db: &mut Db,
+    tenant: &str,
     conds: &[UserCond],
     offset: u64,
     count: u64,
 ) -> Result<Page<ScimUserRow>, StoreError> {
     macro_rules! filtered {
         () => {{
-            let mut q = users::table.filter(not_deleted!()).into_boxed();
+            let mut q = users::table
+                .filter(users::tenant_id.eq(tenant))
+                .filter(not_deleted!())
+                .into_boxed();
             for cond in conds {
                 q = match cond {
                     UserCond::Upn(m, v) => match key_sql(*m, v) {
@@ -274,17 +297,22 @@ pub(crate) fn list_users(
 }
 
 /// A group by SCIM id.
-pub(crate) fn group_by_scim_id(db: &mut Db, scim_id: &str) -> Result<Option<ScimGroupRow>, StoreError> {
+pub(crate) fn group_by_scim_id(
+    db: &mut Db,
+    tenant: &str,
+    scim_id: &str,
+) -> Result<Option<ScimGroupRow>, StoreError> {
     with_conn!(db, |c| Ok(groups::table
-        .filter(groups::scim_id.eq(scim_id))
+        .filter(groups::tenant_id.eq(tenant).and(groups::scim_id.eq(scim_id)))
         .select(ScimGroupRow::as_select())
         .first(c)
         .optional()?))
 }
 
 /// The group `scim` owns under `key`.
-pub(crate) fn group_by_key(db: &mut Db, key: &str) -> Result<Option<ScimGroupRow>, StoreError> {
+pub(crate) fn group_by_key(db: &mut Db, tenant: &str, key: &str) -> Result<Option<ScimGroupRow>, StoreError> {
     with_conn!(db, |c| Ok(groups::table
+        .filter(groups::tenant_id.eq(tenant))
         .filter(groups::source.eq(SCIM_SOURCE).and(groups::external_id.eq(key)))
         .select(ScimGroupRow::as_select())
         .first(c)
@@ -294,13 +322,14 @@ pub(crate) fn group_by_key(db: &mut Db, key: &str) -> Result<Option<ScimGroupRow
 /// A page of groups matching every condition, ordered by row id.
 pub(crate) fn list_groups(
     db: &mut Db,
+    tenant: &str,
     conds: &[GroupCond],
     offset: u64,
     count: u64,
 ) -> Result<Page<ScimGroupRow>, StoreError> {
     macro_rules! filtered {
         () => {{
-            let mut q = groups::table.into_boxed();
+            let mut q = groups::table.filter(groups::tenant_id.eq(tenant)).into_boxed();
             for cond in conds {
                 q = match cond {
                     GroupCond::DisplayName(v) => q.filter(
@@ -315,7 +344,8 @@ pub(crate) fn list_groups(
                     GroupCond::Member(v) => q.filter(diesel::dsl::exists(
                         group_members::table
                             .inner_join(users::table)
-                            .filter(group_members::group_id.eq(groups::id).and(users::scim_id.eq(v))),
+                            .filter(group_members::group_id.eq(groups::id))
+                            .filter(users::tenant_id.eq(tenant).and(users::scim_id.eq(v))),
                     )),
                 };
             }
@@ -344,14 +374,18 @@ pub(crate) fn list_groups(
 }
 
 /// The members of these groups: group id -> members, in row order.
-pub(crate) fn members_of(db: &mut Db, group_ids: &[i64]) -> Result<HashMap<i64, Vec<MemberRef>>, StoreError> {
+pub(crate) fn members_of(
+    db: &mut Db,
+    tenant: &str,
+    group_ids: &[i64],
+) -> Result<HashMap<i64, Vec<MemberRef>>, StoreError> {
     with_conn!(db, c => {
         let mut out: HashMap<i64, Vec<MemberRef>> = HashMap::new();
         // Each chunk holds whole groups, so every member list stays in row order.
         for chunk in group_ids.chunks(KEYS_PER_QUERY) {
             let rows: Vec<(i64, String, String, Option<String>)> = group_members::table
                 .inner_join(users::table)
-                .filter(group_members::group_id.eq_any(chunk))
+                .filter(users::tenant_id.eq(tenant).and(group_members::group_id.eq_any(chunk)))
                 .filter(not_deleted!())
                 .order((group_members::group_id, users::id))
                 .select((group_members::group_id, users::scim_id, users::upn, users::display_name))
@@ -372,21 +406,38 @@ pub(crate) fn ping(db: &mut Db) -> Result<(), StoreError> {
     })
 }
 
-/// The digest of the active token, if there is one.
-pub(crate) fn token_digest(db: &mut Db) -> Result<Option<String>, StoreError> {
+/// The digest of the tenant's active token, if it has one.
+pub(crate) fn token_digest(db: &mut Db, tenant: &str) -> Result<Option<String>, StoreError> {
     with_conn!(db, |c| Ok(scim_tokens::table
+        .filter(scim_tokens::tenant_id.eq(tenant))
         .order(scim_tokens::id.desc())
         .select(scim_tokens::token_sha256)
         .first(c)
         .optional()?))
 }
 
-/// Replaces any token with one whose digest is `digest`.
-pub(crate) fn replace_token(db: &mut Db, digest: &str, now: NaiveDateTime) -> Result<(), StoreError> {
+/// The tenant whose active token has this digest, if any: whole database (the token is what
+/// selects the tenant of a SCIM request).
+pub(crate) fn token_tenant(db: &mut Db, digest: &str) -> Result<Option<String>, StoreError> {
+    with_conn!(db, |c| Ok(scim_tokens::table
+        .filter(scim_tokens::token_sha256.eq(digest))
+        .select(scim_tokens::tenant_id)
+        .first(c)
+        .optional()?))
+}
+
+/// Replaces the tenant's token (and only its) with one whose digest is `digest`.
+pub(crate) fn replace_token(
+    db: &mut Db,
+    tenant: &str,
+    digest: &str,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
     with_conn!(db, |c| c.transaction::<_, StoreError, _>(|c| {
-        diesel::delete(scim_tokens::table).execute(c)?;
+        diesel::delete(scim_tokens::table.filter(scim_tokens::tenant_id.eq(tenant))).execute(c)?;
         diesel::insert_into(scim_tokens::table)
             .values((
+                scim_tokens::tenant_id.eq(tenant),
                 scim_tokens::token_sha256.eq(digest),
                 scim_tokens::created_at.eq(now),
             ))
@@ -399,13 +450,16 @@ pub(crate) fn replace_token(db: &mut Db, digest: &str, now: NaiveDateTime) -> Re
 /// Returns (tokens removed, groups detached).
 pub(crate) fn revoke_token(
     db: &mut Db,
+    tenant: &str,
     detach_groups: bool,
     now: NaiveDateTime,
 ) -> Result<(usize, usize), StoreError> {
     with_conn!(db, |c| c.transaction::<_, StoreError, _>(|c| {
-        let removed = diesel::delete(scim_tokens::table).execute(c)?;
+        let removed =
+            diesel::delete(scim_tokens::table.filter(scim_tokens::tenant_id.eq(tenant))).execute(c)?;
         let detached = if detach_groups {
-            diesel::update(groups::table.filter(groups::source.eq(SCIM_SOURCE)))
+            let scim_groups = groups::tenant_id.eq(tenant).and(groups::source.eq(SCIM_SOURCE));
+            diesel::update(groups::table.filter(scim_groups))
                 .set((
                     groups::source.eq(None::<String>),
                     groups::external_id.eq(None::<String>),
@@ -421,10 +475,24 @@ pub(crate) fn revoke_token(
 }
 
 impl Store {
-    /// Replaces any SCIM token with one whose digest is `digest`.
+    /// Replaces the tenant's SCIM token with one whose digest is `digest`; other tenants'
+    /// tokens stay valid.
     pub async fn replace_scim_token(&self, digest: &str, now: NaiveDateTime) -> Result<(), StoreError> {
         let digest = digest.to_owned();
-        self.unit(move |db| replace_token(db, &digest, now)).await
+        self.scoped(move |db, t| replace_token(db, t, &digest, now)).await
+    }
+
+    /// The tenant whose SCIM token has this SHA-256 digest (hex). Whole database: the token
+    /// presented is what selects a SCIM request's tenant.
+    pub async fn scim_token_tenant(&self, digest: &str) -> Result<Option<TenantId>, StoreError> {
+        let digest = digest.to_owned();
+        let found = self.unit(move |db| token_tenant(db, &digest)).await?;
+        found
+            .map(|t| {
+                TenantId::parse(&t)
+                    .map_err(|e| StoreError::BadData(format!("scim_tokens.tenant_id {t:?}: {e}")))
+            })
+            .transpose()
     }
 
     /// Removes the SCIM token (see [`revoke_token`]); returns (tokens removed, groups detached).
@@ -433,6 +501,7 @@ impl Store {
         detach_groups: bool,
         now: NaiveDateTime,
     ) -> Result<(usize, usize), StoreError> {
-        self.unit(move |db| revoke_token(db, detach_groups, now)).await
+        self.scoped(move |db, t| revoke_token(db, t, detach_groups, now))
+            .await
     }
 }

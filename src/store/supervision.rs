@@ -69,13 +69,13 @@ impl Store {
     /// The connector's stored failure streak and quarantine.
     pub async fn health(&self, connector: &str) -> Result<Health, StoreError> {
         let connector = connector.to_owned();
-        self.unit(move |db| load_health(db, &connector)).await
+        self.scoped(move |db, t| load_health(db, t, &connector)).await
     }
 
     /// The stored health of each of `connectors`, on one connection.
     pub async fn health_of(&self, connectors: &[String]) -> Result<Vec<Health>, StoreError> {
         let connectors = connectors.to_vec();
-        self.unit(move |db| connectors.iter().map(|c| load_health(db, c)).collect())
+        self.scoped(move |db, t| connectors.iter().map(|c| load_health(db, t, c)).collect())
             .await
     }
 
@@ -89,14 +89,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (connector, health) = (connector.to_owned(), health.clone());
         let last_error = last_error.map(str::to_owned);
-        self.unit(move |db| save_health(db, &connector, &health, last_error.as_deref(), now))
+        self.scoped(move |db, t| save_health(db, t, &connector, &health, last_error.as_deref(), now))
             .await
     }
 
     /// The connector's alert conditions and its count of open conflicts, on one connection.
     pub async fn alert_state(&self, connector: &str) -> Result<(AlertRows, i64), StoreError> {
         let connector = connector.to_owned();
-        self.unit(move |db| Ok((alert_rows(db, &connector)?, open_conflicts(db, &connector)?)))
+        self.scoped(move |db, t| Ok((alert_rows(db, t, &connector)?, open_conflicts(db, t, &connector)?)))
             .await
     }
 
@@ -107,20 +107,20 @@ impl Store {
         row: &AlertRow,
     ) -> Result<(), StoreError> {
         let (connector, row) = (connector.to_owned(), row.clone());
-        self.unit(move |db| save_alert(db, &connector, condition, &row))
+        self.scoped(move |db, t| save_alert(db, t, &connector, condition, &row))
             .await
     }
 
     /// How many conflicts of `connector` are open.
     pub async fn open_conflict_count(&self, connector: &str) -> Result<i64, StoreError> {
         let connector = connector.to_owned();
-        self.unit(move |db| open_conflicts(db, &connector)).await
+        self.scoped(move |db, t| open_conflicts(db, t, &connector)).await
     }
 }
 
-pub(crate) fn load_health(db: &mut Db, connector: &str) -> Result<Health, StoreError> {
+pub(crate) fn load_health(db: &mut Db, tenant: &str, connector: &str) -> Result<Health, StoreError> {
     let row: Option<(i64, i64, Option<NaiveDateTime>)> = with_conn!(db, |c| sync_state::table
-        .find((crate::tenant::TenantId::DEFAULT, connector))
+        .find((tenant, connector))
         .select((
             sync_state::consecutive_failures,
             sync_state::quarantine_level,
@@ -139,6 +139,7 @@ pub(crate) fn load_health(db: &mut Db, connector: &str) -> Result<Health, StoreE
 
 pub(crate) fn save_health(
     db: &mut Db,
+    tenant: &str,
     connector: &str,
     health: &Health,
     last_error: Option<&str>,
@@ -152,7 +153,11 @@ pub(crate) fn save_health(
         sync_state::updated_at.eq(now),
     );
     with_conn!(db, |c| diesel::insert_into(sync_state::table)
-        .values((sync_state::connector.eq(connector), values))
+        .values((
+            sync_state::tenant_id.eq(tenant),
+            sync_state::connector.eq(connector),
+            values
+        ))
         .on_conflict((sync_state::tenant_id, sync_state::connector))
         .do_update()
         .set(values)
@@ -160,10 +165,14 @@ pub(crate) fn save_health(
     Ok(())
 }
 
-pub(crate) fn alert_rows(db: &mut Db, connector: &str) -> Result<AlertRows, StoreError> {
+pub(crate) fn alert_rows(db: &mut Db, tenant: &str, connector: &str) -> Result<AlertRows, StoreError> {
     let rows: Vec<(String, bool, String, NaiveDateTime, Option<NaiveDateTime>)> =
         with_conn!(db, |c| alert_state::table
-            .filter(alert_state::connector.eq(connector))
+            .filter(
+                alert_state::tenant_id
+                    .eq(tenant)
+                    .and(alert_state::connector.eq(connector))
+            )
             .select((
                 alert_state::condition,
                 alert_state::active,
@@ -191,6 +200,7 @@ pub(crate) fn alert_rows(db: &mut Db, connector: &str) -> Result<AlertRows, Stor
 
 pub(crate) fn save_alert(
     db: &mut Db,
+    tenant: &str,
     connector: &str,
     condition: Condition,
     row: &AlertRow,
@@ -203,6 +213,7 @@ pub(crate) fn save_alert(
     );
     with_conn!(db, |c| diesel::insert_into(alert_state::table)
         .values((
+            alert_state::tenant_id.eq(tenant),
             alert_state::connector.eq(connector),
             alert_state::condition.eq(condition.as_str()),
             values
@@ -218,11 +229,12 @@ pub(crate) fn save_alert(
     Ok(())
 }
 
-pub(crate) fn open_conflicts(db: &mut Db, connector: &str) -> Result<i64, StoreError> {
+pub(crate) fn open_conflicts(db: &mut Db, tenant: &str, connector: &str) -> Result<i64, StoreError> {
     Ok(with_conn!(db, |c| conflicts::table
         .filter(
-            conflicts::connector
-                .eq(connector)
+            conflicts::tenant_id
+                .eq(tenant)
+                .and(conflicts::connector.eq(connector))
                 .and(conflicts::status.eq("open"))
         )
         .count()

@@ -11,15 +11,17 @@ use super::super::{with_conn, Db, StoreError, CHUNK};
 /// The events of one apply, not yet written.
 pub(super) struct EventLog<'a> {
     run_id: Option<i64>,
+    tenant: &'a str,
     connector: &'a str,
     now: NaiveDateTime,
     rows: Vec<NewEvent<'a>>,
 }
 
 impl<'a> EventLog<'a> {
-    pub(super) fn new(run_id: Option<i64>, connector: &'a str, now: NaiveDateTime) -> Self {
+    pub(super) fn new(run_id: Option<i64>, tenant: &'a str, connector: &'a str, now: NaiveDateTime) -> Self {
         EventLog {
             run_id,
+            tenant,
             connector,
             now,
             rows: Vec::with_capacity(CHUNK),
@@ -36,6 +38,7 @@ impl<'a> EventLog<'a> {
         detail: serde_json::Value,
     ) {
         self.rows.push(NewEvent {
+            tenant_id: self.tenant,
             run_id: self.run_id,
             connector: self.connector,
             object_type,

@@ -17,6 +17,7 @@ pub(super) fn conflicts(db: &mut Db, step: &Step<'_>, run_id: Option<i64>) -> Re
     let mut new_conflicts = 0u64;
     for pc in &step.plan.conflicts {
         let row = NewConflict {
+            tenant_id: step.tenant,
             connector: source,
             run_id,
             external_id: &pc.record.external_id,
@@ -38,8 +39,9 @@ pub(super) fn conflicts(db: &mut Db, step: &Step<'_>, run_id: Option<i64>) -> Re
     }
     for chunk in step.plan.conflicts_resolved.chunks(CHUNK) {
         let open = conflicts::table.filter(
-            conflicts::connector
-                .eq(source)
+            conflicts::tenant_id
+                .eq(step.tenant)
+                .and(conflicts::connector.eq(source))
                 .and(conflicts::status.eq("open"))
                 .and(conflicts::external_id.eq_any(chunk)),
         );
@@ -63,6 +65,7 @@ pub(super) fn cursor(db: &mut Db, step: &Step<'_>, update: &CursorUpdate) -> Res
         sync_state::updated_at.eq(now),
     );
     let inserted = (
+        sync_state::tenant_id.eq(step.tenant),
         sync_state::connector.eq(source),
         sync_state::cursor.eq(cursor),
         sync_state::last_success_at.eq(now),
@@ -78,7 +81,7 @@ pub(super) fn cursor(db: &mut Db, step: &Step<'_>, update: &CursorUpdate) -> Res
         .execute(c))?;
     if *full {
         with_conn!(db, |c| diesel::update(
-            sync_state::table.find((crate::tenant::TenantId::DEFAULT, source))
+            sync_state::table.find((step.tenant, source))
         )
         .set(sync_state::last_full_sync_at.eq(now))
         .execute(c))?;
@@ -89,6 +92,7 @@ pub(super) fn cursor(db: &mut Db, step: &Step<'_>, update: &CursorUpdate) -> Res
 /// Writes the run's end with the counts the apply produced.
 pub(super) fn run_end(
     db: &mut Db,
+    tenant: &str,
     end: Option<&RunEnd>,
     counts: PlanCounts,
     now: NaiveDateTime,
@@ -101,8 +105,7 @@ pub(super) fn run_end(
         ..end.clone()
     };
     let changes = RunEndChanges::new(&end, now);
-    with_conn!(db, |c| diesel::update(runs::table.find(end.id))
-        .set(&changes)
-        .execute(c))?;
+    let run = runs::table.find(end.id).filter(runs::tenant_id.eq(tenant));
+    with_conn!(db, |c| diesel::update(run).set(&changes).execute(c))?;
     Ok(())
 }

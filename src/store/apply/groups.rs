@@ -12,6 +12,14 @@ use super::Step;
 use crate::matcher::identity_key;
 use crate::planner::{GroupRef, UserRef};
 
+/// The group row `id`, if it is `tenant`'s: a plan changes only its own tenant's rows.
+fn mine(tenant: &str, id: i64) -> Mine<'_> {
+    groups::table.find(id).filter(groups::tenant_id.eq(tenant))
+}
+
+type Mine<'a> =
+    diesel::dsl::Filter<diesel::dsl::Find<groups::table, i64>, diesel::dsl::Eq<groups::tenant_id, &'a str>>;
+
 /// Creates, in batches; returns the new rows' ids in the plan's order.
 pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, StoreError> {
     let (source, now) = (step.source, step.now);
@@ -21,6 +29,7 @@ pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, Store
         let rows: Vec<NewGroup<'_>> = chunk
             .iter()
             .map(|g| NewGroup {
+                tenant_id: step.tenant,
                 scim_id: uuid::Uuid::now_v7().simple().to_string(),
                 external_id: &g.external_id,
                 source,
@@ -62,7 +71,7 @@ pub(super) fn link_rename_delete(db: &mut Db, step: &mut Step<'_>) -> Result<(),
             groups::read_only.eq(true),
             groups::updated_at.eq(now),
         );
-        with_conn!(db, |c| diesel::update(groups::table.find(g.group_id))
+        with_conn!(db, |c| diesel::update(mine(step.tenant, g.group_id))
             .set(values)
             .execute(c))?;
         let detail = json!({ "external_id": g.external_id });
@@ -75,7 +84,7 @@ pub(super) fn link_rename_delete(db: &mut Db, step: &mut Step<'_>) -> Result<(),
             groups::name_key.eq(identity_key(&g.after)),
             groups::updated_at.eq(now),
         );
-        with_conn!(db, |c| diesel::update(groups::table.find(g.group_id))
+        with_conn!(db, |c| diesel::update(mine(step.tenant, g.group_id))
             .set(values)
             .execute(c))?;
         let detail = json!({ "before": g.before, "after": g.after });
@@ -83,7 +92,7 @@ pub(super) fn link_rename_delete(db: &mut Db, step: &mut Step<'_>) -> Result<(),
         step.events.flush_full(db)?;
     }
     for g in &step.plan.group_deletes {
-        with_conn!(db, |c| diesel::delete(groups::table.find(g.group_id)).execute(c))?;
+        with_conn!(db, |c| diesel::delete(mine(step.tenant, g.group_id)).execute(c))?;
         step.events
             .push("group", g.group_id, &g.display_name, "delete", json!({}));
         step.events.flush_full(db)?;

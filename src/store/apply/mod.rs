@@ -39,13 +39,21 @@ pub struct ApplyContext {
 /// One apply under way: the plan, its source and time, and the events not yet written.
 struct Step<'a> {
     plan: &'a Plan,
+    /// The tenant of the store applying it: every row written is its, every row changed
+    /// must be its.
+    tenant: &'a str,
     source: &'a str,
     now: NaiveDateTime,
     events: EventLog<'a>,
 }
 
-/// Applies `plan` in one transaction. Returns what it changed.
-pub(crate) fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<PlanCounts, StoreError> {
+/// Applies `plan` to `tenant` in one transaction. Returns what it changed.
+pub(crate) fn apply(
+    db: &mut Db,
+    tenant: &str,
+    plan: &Plan,
+    ctx: &ApplyContext,
+) -> Result<PlanCounts, StoreError> {
     // A 64 MiB page cache (filled only as needed) keeps a large first sync's index pages in
     // memory instead of spilling them to the WAL again and again. Reads before the apply
     // keep the small default.
@@ -54,9 +62,10 @@ pub(crate) fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<Plan
         let source = plan.source.as_str();
         let mut step = Step {
             plan,
+            tenant,
             source,
             now: ctx.now,
-            events: EventLog::new(ctx.run_id, source, ctx.now),
+            events: EventLog::new(ctx.run_id, tenant, source, ctx.now),
         };
         // Deactivations first: they free sign-in names that updates and creates may take.
         users::deactivate(db, &mut step)?;
@@ -74,7 +83,7 @@ pub(crate) fn apply(db: &mut Db, plan: &Plan, ctx: &ApplyContext) -> Result<Plan
         finish::cursor(db, &step, &ctx.cursor)?;
         let mut counts = plan.counts();
         counts.conflicts = new_conflicts;
-        finish::run_end(db, ctx.run_end.as_ref(), counts, ctx.now)?;
+        finish::run_end(db, tenant, ctx.run_end.as_ref(), counts, ctx.now)?;
         Ok(counts)
     })
 }

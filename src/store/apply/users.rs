@@ -14,13 +14,21 @@ use super::Step;
 use crate::matcher::identity_key;
 use crate::planner::{UserField, UserUpdate};
 
+/// The user row `id`, if it is `tenant`'s: a plan changes only its own tenant's rows.
+fn mine(tenant: &str, id: i64) -> Mine<'_> {
+    users::table.find(id).filter(users::tenant_id.eq(tenant))
+}
+
+type Mine<'a> =
+    diesel::dsl::Filter<diesel::dsl::Find<users::table, i64>, diesel::dsl::Eq<users::tenant_id, &'a str>>;
+
 pub(super) fn deactivate(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
     let now = step.now;
     for d in &step.plan.deactivations {
-        with_conn!(db, |c| diesel::update(users::table.find(d.user_id))
+        with_conn!(db, |c| diesel::update(mine(step.tenant, d.user_id))
             .set((users::active.eq(false), users::updated_at.eq(now)))
             .execute(c))?;
-        let unarchived = users::table.find(d.user_id).filter(users::archived_at.is_null());
+        let unarchived = mine(step.tenant, d.user_id).filter(users::archived_at.is_null());
         with_conn!(db, |c| diesel::update(unarchived)
             .set(users::archived_at.eq(now))
             .execute(c))?;
@@ -41,8 +49,9 @@ pub(super) fn mark_links(db: &mut Db, step: &Step<'_>) -> Result<(), StoreError>
     for (ids, removed_at) in marks {
         for chunk in ids.chunks(CHUNK) {
             let links = user_links::table.filter(
-                user_links::source
-                    .eq(source)
+                user_links::tenant_id
+                    .eq(step.tenant)
+                    .and(user_links::source.eq(source))
                     .and(user_links::external_id.eq_any(chunk)),
             );
             with_conn!(db, |c| diesel::update(links)
@@ -55,7 +64,7 @@ pub(super) fn mark_links(db: &mut Db, step: &Step<'_>) -> Result<(), StoreError>
 
 pub(super) fn purge(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
     for p in &step.plan.purges {
-        with_conn!(db, |c| diesel::delete(users::table.find(p.user_id)).execute(c))?;
+        with_conn!(db, |c| diesel::delete(mine(step.tenant, p.user_id)).execute(c))?;
         let detail = json!({ "archived_at": p.archived_at });
         step.events.push("user", p.user_id, &p.upn, "purge", detail);
         step.events.flush_full(db)?;
@@ -76,14 +85,14 @@ pub(super) fn update(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError>
     if renames.len() > 1 {
         for id in &renames {
             let placeholder = format!("\u{1}renaming-{id}");
-            with_conn!(db, |c| diesel::update(users::table.find(id))
+            with_conn!(db, |c| diesel::update(mine(step.tenant, *id))
                 .set((users::upn.eq(&placeholder), users::upn_key.eq(&placeholder)))
                 .execute(c))?;
         }
     }
     for u in &step.plan.user_updates {
         let changes = changes_of(u, step.now);
-        with_conn!(db, |c| diesel::update(users::table.find(u.user_id))
+        with_conn!(db, |c| diesel::update(mine(step.tenant, u.user_id))
             .set(&changes)
             .execute(c))?;
         let detail = json!({ "changes": u.changes });
@@ -125,6 +134,7 @@ pub(super) fn link(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
     let (source, now) = (step.source, step.now);
     for l in &step.plan.user_links {
         let row = NewLink {
+            tenant_id: step.tenant,
             source,
             external_id: &l.external_id,
             user_id: l.user_id,
@@ -140,7 +150,7 @@ pub(super) fn link(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
                 updated_at: Some(now),
                 ..UserChanges::default()
             };
-            with_conn!(db, |c| diesel::update(users::table.find(l.user_id))
+            with_conn!(db, |c| diesel::update(mine(step.tenant, l.user_id))
                 .set(&changes)
                 .execute(c))?;
         }
@@ -159,7 +169,7 @@ pub(super) fn reactivate(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreEr
             users::archived_at.eq(None::<NaiveDateTime>),
             users::updated_at.eq(now),
         );
-        with_conn!(db, |c| diesel::update(users::table.find(r.user_id))
+        with_conn!(db, |c| diesel::update(mine(step.tenant, r.user_id))
             .set(values)
             .execute(c))?;
         step.events
@@ -176,7 +186,10 @@ pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, Store
     let creates = &step.plan.user_creates;
     let mut new_ids: Vec<i64> = Vec::with_capacity(creates.len());
     for chunk in creates.chunks(CHUNK) {
-        let rows: Vec<NewUser<'_>> = chunk.iter().map(|r| new_user(r, source, now)).collect();
+        let rows: Vec<NewUser<'_>> = chunk
+            .iter()
+            .map(|r| new_user(r, step.tenant, source, now))
+            .collect();
         let returned: Vec<(i64, String)> = with_conn!(db, |c| diesel::insert_into(users::table)
             .values(&rows)
             .returning((users::id, users::scim_id))
@@ -193,6 +206,7 @@ pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, Store
             .iter()
             .zip(&new_ids[base..])
             .map(|(r, &user_id)| NewLink {
+                tenant_id: step.tenant,
                 source,
                 external_id: &r.external_id,
                 user_id,
@@ -215,8 +229,14 @@ pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, Store
     Ok(new_ids)
 }
 
-fn new_user<'a>(r: &'a idsync_source::UserRecord, source: &'a str, now: NaiveDateTime) -> NewUser<'a> {
+fn new_user<'a>(
+    r: &'a idsync_source::UserRecord,
+    tenant: &'a str,
+    source: &'a str,
+    now: NaiveDateTime,
+) -> NewUser<'a> {
     NewUser {
+        tenant_id: tenant,
         scim_id: uuid::Uuid::now_v7().simple().to_string(),
         external_id: Some(&r.external_id),
         source: Some(source),
