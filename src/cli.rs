@@ -72,6 +72,9 @@ pub enum Command {
     /// Manage the inbound SCIM endpoint's bearer token.
     #[command(subcommand)]
     ScimToken(ScimTokenCommand),
+    /// The connector secrets stored in the database.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Failure alerts.
     Alerts {
         #[command(subcommand)]
@@ -107,6 +110,13 @@ pub enum ScimTokenCommand {
         #[arg(long)]
         detach_groups: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Re-encrypt every stored connector secret under `[admin] secrets_key` (the old key
+    /// listed in `previous_secrets_keys`), in one transaction; prints the counts.
+    RotateKey,
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,7 @@ pub mod local;
 pub mod matcher;
 pub mod planner;
 pub mod reconcile;
+pub mod registry;
 pub mod scim;
 pub mod secrets;
 pub mod store;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use idsync::cli::{AlertsCommand, Cli, Command, ConfigCommand, LogFormat, ScimTokenCommand};
+use idsync::cli::{AlertsCommand, Cli, Command, ConfigCommand, LogFormat, ScimTokenCommand, SecretsCommand};
 use idsync::config::Config;
 use idsync::{commands, daemon};
 use tracing_subscriber::EnvFilter;
@@ -64,6 +64,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ScimToken(ScimTokenCommand::Revoke { detach_groups }) => {
             commands::scim_token_revoke(&config, detach_groups).await
         }
+        Command::Secrets(SecretsCommand::RotateKey) => commands::secrets_rotate_key(config).await,
         Command::Alerts {
             command: AlertsCommand::Test,
         } => commands::alerts_test(&config).await,

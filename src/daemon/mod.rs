@@ -7,6 +7,7 @@
 
 mod admin;
 mod ops;
+mod stored;
 mod watchdog;
 
 use std::future::Future;
@@ -28,6 +29,7 @@ pub use ops::{install_metrics, router as ops_router, OpsState};
 use crate::config::{Config, Schedule, ScheduleError};
 use crate::connectors::{self, Connector};
 use crate::reconcile::{panic_message, RunOptions, RunProgress};
+use crate::registry::ConnectorRegistry;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::supervise::quarantine::Health;
 use crate::supervise::{SuperviseError, Supervised, Supervisor};
@@ -81,6 +83,9 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Supervise(#[from] SuperviseError),
+    /// `[admin] secrets_key` or `previous_secrets_keys` cannot be used.
+    #[error("admin: {0}")]
+    Secrets(#[from] crate::secrets::SecretsError),
     #[error("daemon.housekeeping_schedule: {0}")]
     Schedule(#[from] ScheduleError),
     /// A listen address is taken or not ours to bind: fix the configuration.
@@ -116,6 +121,8 @@ pub async fn run_with(
         info!(migrations = ?migrated, "database migrated");
     }
     let metrics = install_metrics();
+    // The stored connectors, run beside the file's (the admin API changes them).
+    let registry = Arc::new(ConnectorRegistry::new(store.clone(), Arc::new(config.clone()))?);
     let supervisor = Arc::new(Supervisor::new(&config, store.clone())?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
@@ -186,7 +193,9 @@ pub async fn run_with(
     for connector in connectors {
         loops.start(connector);
     }
-    loops.watch_until(shutdown).await;
+    let poll = Duration::from_secs(config.daemon.poll_secs.max(1));
+    let mut stored = stored::StoredLoops::new(registry, poll);
+    loops.watch_until(shutdown, &mut stored).await;
     info!("shutting down: no new runs start; waiting for runs in progress");
     let _ = stop_tx.send(true);
     drain(tasks, loops.into_tasks()).await;

@@ -344,7 +344,10 @@ async fn a_loop_that_panics_is_counted_and_restarted_at_its_next_slot() {
     // A loop that dies outside any run (no run of this source has panicked yet).
     loops.spawn(Arc::new(connector), async { panic!("a bug in the loop") });
     loops
-        .watch_until(tokio::time::sleep(Duration::from_secs(90)))
+        .watch_until(
+            tokio::time::sleep(Duration::from_secs(90)),
+            &mut super::stored::StoredLoops::none(),
+        )
         .await;
 
     // Restarted at its next slot (60 s), not at once: one run by 90 s, which saw the

@@ -9,6 +9,7 @@
 
 mod apply;
 mod conn;
+pub mod connectors;
 mod db;
 mod error;
 pub mod events;

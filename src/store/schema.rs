@@ -191,6 +191,17 @@ diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(user_links -> users (user_id));
 
+diesel::table! {
+    connectors (tenant_id, name) {
+        tenant_id -> Text,
+        name -> Text,
+        settings -> Text,
+        key_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     groups,
@@ -204,4 +215,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     alert_state,
     scim_tokens,
     tenants,
+    connectors,
 );

@@ -84,4 +84,30 @@ impl Tables {
         .unwrap();
         rows.first().map_or(0, |r| r.n)
     }
+
+    /// Every row of every table, as text, one line per row prefixed with its table: what a
+    /// test scans for a value that must be stored nowhere.
+    pub fn every_row(&mut self) -> Vec<String> {
+        let mut rows = Vec::new();
+        let postgres = matches!(self, Tables::Postgres(_));
+        let tables = if postgres {
+            self.lines("SELECT table_name::text AS line FROM information_schema.tables WHERE table_schema = 'public'")
+        } else {
+            self.lines("SELECT name AS line FROM sqlite_master WHERE type = 'table'")
+        };
+        for table in tables {
+            let select = if postgres {
+                format!("SELECT t::text AS line FROM \"{table}\" t")
+            } else {
+                let columns = self.lines(&format!("SELECT name AS line FROM pragma_table_info('{table}')"));
+                let row: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("coalesce(CAST(\"{c}\" AS TEXT), '')"))
+                    .collect();
+                format!("SELECT {} AS line FROM \"{table}\"", row.join(" || '|' || "))
+            };
+            rows.extend(self.lines(&select).into_iter().map(|r| format!("{table}: {r}")));
+        }
+        rows
+    }
 }
