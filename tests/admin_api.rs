@@ -7,13 +7,14 @@ mod support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use support::admin::{sections, AdminDaemon, TOKEN};
+use support::admin::{sections, AdminDaemon, SECRET_ENV, TOKEN};
 use support::tables::Tables;
 use support::{export_user, file_config, write_export};
 
 /// Every path the contract names, as the document must list it.
-const PATHS: [&str; 11] = [
+const PATHS: [&str; 12] = [
     "/admin/v1/openapi.json",
+    "/admin/v1/tenants/{tenant}/connectors/{name}",
     "/admin/v1/tenants",
     "/admin/v1/tenants/{tenant}",
     "/admin/v1/tenants/{tenant}/status",
@@ -43,7 +44,10 @@ async fn start(url: Option<String>) -> Setup {
     write_export(&export, &users, &[]);
     let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("idsync.db").display()));
     let (admin, scim) = AdminDaemon::ports();
-    let extra = format!("\n[daemon]\njitter_secs = 0\n\n{}", sections(admin, scim, ""));
+    let extra = format!(
+        "\n[daemon]\njitter_secs = 0\npoll_secs = 1\n\n{}",
+        sections(admin, scim, "")
+    );
     let config = file_config(dir.path(), &url, &export, &extra);
     let api = AdminDaemon::start(&config, admin, scim).await;
     Setup {
@@ -354,6 +358,87 @@ async fn tenants(api: &AdminDaemon) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// A connector added, changed and removed through the API while `idsync run` runs: picked up
+/// without a restart, its first run within `poll_secs`, its secrets never shown.
+async fn stored_connectors(setup: &Setup) {
+    let api = &setup.api;
+    let (status, _) = api
+        .call(Method::PUT, "/tenants/beta", Some(r#"{"display_name": "Beta"}"#))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let export = setup.dir.path().join("beta.json");
+    write_export(&export, &[export_user("b1", "ann@example.com", None, true)], &[]);
+    let settings = serde_json::json!({"kind": "file", "path": export, "interval": "1h"}).to_string();
+
+    let (status, body) = api
+        .call(Method::PUT, "/tenants/nobody/connectors/hr", Some(&settings))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/tenants/beta/connectors/hr",
+            Some(r#"{"kind": "file", "pathh": "x"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error_of(&body).contains("pathh"), "{body}");
+    let entra = r#"{"kind": "entra", "tenant_id": "t", "client_id": "c", "client_secret": "s3cr3t-value"}"#;
+    let (status, body) = api
+        .call(Method::PUT, "/tenants/beta/connectors/aad", Some(entra))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error_of(&body).contains("secrets_key"), "{body}");
+    let (status, body) = api
+        .call(Method::PUT, "/tenants/default/connectors/hr", Some(&settings))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "the file's connector: {body}");
+    // A secret given by reference needs no key; it is shown as "***" all the same.
+    let by_reference = r#"{"kind": "entra", "tenant_id": "t", "client_id": "c",
+        "client_secret": {"env": "IDSYNC_TEST_ADMIN_SECRET"}, "interval": "1h",
+        "authority_url": "http://127.0.0.1:9", "graph_url": "http://127.0.0.1:9"}"#;
+    let (status, body) = api
+        .call(Method::PUT, "/tenants/beta/connectors/aad", Some(by_reference))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["settings"]["client_secret"], "***", "{body}");
+    assert_eq!(body["settings"]["client_id"], "c", "{body}");
+    assert!(!body.to_string().contains(SECRET_ENV.1));
+    let (status, _) = api
+        .call(Method::DELETE, "/tenants/beta/connectors/aad", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !api.log_text().contains(SECRET_ENV.1),
+        "a connector secret reached the log"
+    );
+
+    let (status, body) = api
+        .call(Method::PUT, "/tenants/beta/connectors/hr", Some(&settings))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["defined_in"], "api");
+    let (status, view) = api.get("/tenants/beta/connectors/hr").await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["settings"]["kind"], "file", "{view}");
+    assert!(view["status"]["next_run_at"].is_string(), "{view}");
+
+    let (status, body) = api
+        .call(Method::DELETE, "/tenants/beta/connectors/hr", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = api.get("/tenants/beta/connectors/hr").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api
+        .call(Method::DELETE, "/tenants/beta/connectors/hr", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api
+        .call(Method::DELETE, "/tenants/default/connectors/hr", None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
 async fn contract(url: Option<String>) {
     let setup = start(url).await;
     authentication_and_the_document(&setup.api).await;
@@ -362,6 +447,7 @@ async fn contract(url: Option<String>) {
     busy_connector(&setup).await;
     events_approve_and_tokens(&setup.api).await;
     tenants(&setup.api).await;
+    stored_connectors(&setup).await;
     drop(setup.dir);
 }
 

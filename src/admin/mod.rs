@@ -3,10 +3,11 @@
 //! `router.rs` lists the routes, `doc.rs` the OpenAPI document generated from them;
 //! `auth.rs` checks the bearer token, `extract.rs` turns bad paths, queries and bodies into
 //! [`AdminError`]s, `tenant.rs` resolves the `{tenant}` segment every handler is scoped to.
-//! The handlers: `runs.rs`, `status.rs` (status and approve), `history.rs` (events and
+//! The handlers: `connectors.rs`, `runs.rs`, `status.rs` (status and approve), `history.rs` (events and
 //! conflicts), `scim_token.rs`, `tenants.rs`. Answers are built in `views.rs`.
 
 mod auth;
+mod connectors;
 mod doc;
 mod error;
 mod extract;

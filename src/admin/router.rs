@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::error::AdminError;
 use super::state::AdminState;
-use super::{auth, doc, history, runs, scim_token, status, tenants};
+use super::{auth, connectors, doc, history, runs, scim_token, status, tenants};
 
 /// Where the API lives.
 pub const BASE_PATH: &str = "/admin/v1";
@@ -20,6 +20,7 @@ pub(super) fn api() -> OpenApiRouter<AdminState> {
     OpenApiRouter::new()
         .routes(routes!(tenants::list))
         .routes(routes!(tenants::put, tenants::get, tenants::delete))
+        .routes(routes!(connectors::put, connectors::get, connectors::delete))
         .routes(routes!(status::status))
         .routes(routes!(status::approve))
         .routes(routes!(runs::start_run))

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{AdminError, ErrorBody};
 use super::extract::{AdminJson, AdminPath, AdminQuery};
 use super::state::AdminState;
-use super::tenant::{self, Tenant};
+use super::tenant;
 use super::views::{RunList, RunView};
 use crate::connectors::Connector;
 use crate::planner::{PlanCounts, Verdict};
@@ -72,20 +72,6 @@ pub struct DryRunPlan {
     pub changes: Vec<String>,
 }
 
-/// The connector `name` of `tenant`, or 404.
-pub fn connector_of(
-    state: &AdminState,
-    tenant: &Tenant,
-    name: &str,
-) -> Result<std::sync::Arc<Connector>, AdminError> {
-    state.connector(&tenant.id, name).ok_or_else(|| {
-        AdminError::NotFound(format!(
-            "tenant {:?} has no connector named {name:?}",
-            tenant.id.as_str()
-        ))
-    })
-}
-
 /// Starts a run of the connector now, or plans one without writing.
 #[utoipa::path(post, path = "/tenants/{tenant}/connectors/{name}/runs", tag = "runs",
     params(ConnectorPath), request_body = RunRequest,
@@ -102,7 +88,7 @@ pub async fn start_run(
     AdminJson(request): AdminJson<RunRequest>,
 ) -> Result<Response, AdminError> {
     let tenant = tenant::resolve(&state, &path.tenant).await?;
-    let connector = connector_of(&state, &tenant, &path.name)?;
+    let connector = super::connectors::find(&state, &tenant, &path.name).await?;
     if request.dry_run {
         let plan = dry_run(&state, &connector, request.full).await?;
         return Ok(Json(plan).into_response());

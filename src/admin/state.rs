@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::connectors::Connector;
+use crate::registry::ConnectorRegistry;
 use crate::store::{DatabaseUrl, Store};
 use crate::supervise::Supervisor;
 use crate::tenant::TenantId;
@@ -24,7 +25,9 @@ struct Inner {
     /// The daemon's supervisor, so a run asked for here takes the same lease, records the
     /// same health and sends the same mail as a scheduled one.
     supervisor: Arc<Supervisor>,
-    /// The connectors by tenant and name, to run one now.
+    /// The stored connectors (put and deleted through the API, run by the daemon).
+    registry: Arc<ConnectorRegistry>,
+    /// The configuration file's connectors by tenant and name, to run one now.
     connectors: HashMap<(TenantId, String), Arc<Connector>>,
     /// `[admin] max_body_bytes`.
     max_body_bytes: usize,
@@ -44,6 +47,7 @@ pub struct AdminParts {
     pub token_digest: [u8; 32],
     pub supervisor: Arc<Supervisor>,
     pub connectors: Vec<Arc<Connector>>,
+    pub registry: Arc<ConnectorRegistry>,
     pub max_body_bytes: usize,
 }
 
@@ -52,7 +56,7 @@ impl AdminState {
         let connectors = parts
             .connectors
             .into_iter()
-            .map(|c| ((TenantId::default_tenant(), c.config.name.clone()), c))
+            .map(|c| ((c.config.tenant.clone(), c.config.name.clone()), c))
             .collect();
         AdminState {
             inner: Arc::new(Inner {
@@ -61,6 +65,7 @@ impl AdminState {
                 token_digest: parts.token_digest,
                 supervisor: parts.supervisor,
                 connectors,
+                registry: parts.registry,
                 max_body_bytes: parts.max_body_bytes,
             }),
         }
@@ -82,6 +87,11 @@ impl AdminState {
         &self.inner.supervisor
     }
 
+    pub fn registry(&self) -> &ConnectorRegistry {
+        &self.inner.registry
+    }
+
+    /// A connector of the configuration file.
     pub fn connector(&self, tenant: &TenantId, name: &str) -> Option<Arc<Connector>> {
         self.inner
             .connectors
@@ -89,7 +99,7 @@ impl AdminState {
             .cloned()
     }
 
-    /// The names of the tenant's connectors, sorted.
+    /// The names of the tenant's connectors in the configuration file, sorted.
     pub fn connector_names(&self, tenant: &TenantId) -> Vec<String> {
         let mut names: Vec<String> = self
             .inner

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::error::{AdminError, ErrorBody};
 use super::extract::AdminPath;
-use super::runs::{connector_of, ConnectorPath};
+use super::runs::ConnectorPath;
 use super::state::AdminState;
 use super::tenant::{self, TenantPath};
 use super::views::{utc, RunView};
@@ -91,8 +91,17 @@ pub async fn status(
 ) -> Result<Json<TenantStatus>, AdminError> {
     let tenant = tenant::resolve(&state, &path.tenant).await?;
     let mut connectors = Vec::new();
-    for name in state.connector_names(&tenant.id) {
-        let connector = connector_of(&state, &tenant, &name)?;
+    let mut names = state.connector_names(&tenant.id);
+    names.extend(
+        state
+            .registry()
+            .list(&tenant.id)
+            .await?
+            .into_iter()
+            .map(|v| v.name),
+    );
+    for name in names {
+        let connector = super::connectors::find(&state, &tenant, &name).await?;
         let status = connector_status(&tenant.store, &connector.config).await?;
         connectors.push(NamedStatus { name, status });
     }
@@ -124,7 +133,7 @@ pub async fn approve(
     AdminPath(path): AdminPath<ConnectorPath>,
 ) -> Result<Json<Approved>, AdminError> {
     let tenant = tenant::resolve(&state, &path.tenant).await?;
-    let connector = connector_of(&state, &tenant, &path.name)?;
+    let connector = super::connectors::find(&state, &tenant, &path.name).await?;
     tenant
         .store
         .approve(&connector.config.name, crate::store::now())

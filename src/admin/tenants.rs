@@ -123,6 +123,8 @@ pub struct TenantDeleted {
     pub id: String,
     /// Whether its users and groups were removed too.
     pub purged: bool,
+    /// How many of its stored connectors were removed (a running daemon stops them).
+    pub connectors_stopped: usize,
 }
 
 /// Stops the tenant's connectors and revokes its SCIM token; with `purge=true` its users and
@@ -138,9 +140,11 @@ pub async fn delete(
     AdminQuery(query): AdminQuery<DeleteQuery>,
 ) -> Result<Json<TenantDeleted>, AdminError> {
     let tenant = tenant::resolve(&state, &path.tenant).await?;
+    let connectors_stopped = state.registry().stop_tenant(&tenant.id).await?;
     state.store().delete_tenant(&tenant.id, query.purge).await?;
     Ok(Json(TenantDeleted {
         id: tenant.id.to_string(),
         purged: query.purge,
+        connectors_stopped,
     }))
 }

@@ -10,6 +10,7 @@ use super::{bind, DaemonError};
 use crate::admin::{AdminParts, AdminState};
 use crate::config::Config;
 use crate::connectors::Connector;
+use crate::registry::ConnectorRegistry;
 use crate::store::Store;
 use crate::supervise::Supervisor;
 
@@ -19,6 +20,7 @@ pub(super) async fn spawn(
     store: &Store,
     supervisor: &Arc<Supervisor>,
     connectors: &[Arc<Connector>],
+    registry: &Arc<ConnectorRegistry>,
     tasks: &mut JoinSet<()>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), DaemonError> {
@@ -35,6 +37,7 @@ pub(super) async fn spawn(
         token_digest: crate::admin::token_digest(token.expose()),
         supervisor: supervisor.clone(),
         connectors: connectors.to_vec(),
+        registry: registry.clone(),
         max_body_bytes: admin.max_body_bytes,
     });
     let router = crate::admin::router(state);

@@ -173,6 +173,7 @@ pub async fn run_with(
         &store,
         &supervisor,
         &connectors,
+        &registry,
         &mut tasks,
         stop_rx.clone(),
     )

@@ -12,6 +12,9 @@ use super::{free_port, Daemon};
 
 pub const TOKEN: &str = "admin-test-token-0123456789";
 
+/// An environment variable the daemon has, for connector secrets given by reference.
+pub const SECRET_ENV: (&str, &str) = ("IDSYNC_TEST_ADMIN_SECRET", "ref-secret-value-42");
+
 pub struct AdminDaemon {
     pub daemon: Daemon,
     pub base: String,
@@ -40,6 +43,7 @@ impl AdminDaemon {
                 .arg(config)
                 .arg("run")
                 .env("RUST_LOG", "info")
+                .env(SECRET_ENV.0, SECRET_ENV.1)
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
