@@ -439,6 +439,142 @@ async fn stored_connectors(setup: &Setup) {
     assert_eq!(status, StatusCode::CONFLICT);
 }
 
+/// Conflicts settled through the API are honoured by the next run: a link, a record kept
+/// apart (it becomes its own user), a dismissal (not raised again); each decision is in the
+/// event log with who made it.
+async fn conflicts_resolved(setup: &Setup) {
+    let api = &setup.api;
+    let mut tables = Tables::open(&setup.url);
+    // The application's own users (no source), two of them sharing an email.
+    for (upn, email) in [
+        ("pat@example.com", "pat@example.com"),
+        ("pat.b@example.com", "pat@corp.example"),
+        ("dee@example.com", "team@corp.example"),
+        ("eve@example.com", "team@corp.example"),
+    ] {
+        tables.execute(&format!(
+            "INSERT INTO users (scim_id, upn, email, active, created_at, updated_at, upn_key, email_key) \
+             VALUES ('app-{upn}', '{upn}', '{email}', TRUE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '{upn}', '{email}')"
+        ));
+    }
+    let id_of = |tables: &mut Tables, upn: &str| {
+        tables.count(&format!("SELECT id AS n FROM users WHERE upn = '{upn}'"))
+    };
+    let pat_b = id_of(&mut tables, "pat.b@example.com");
+    let (dee, eve) = (
+        id_of(&mut tables, "dee@example.com"),
+        id_of(&mut tables, "eve@example.com"),
+    );
+
+    let users = [
+        export_user("e1", "ann@example.com", None, true),
+        export_user("e2", "bob@example.com", None, true),
+        export_user("e3", "cid@example.com", None, true),
+        export_user("e9", "pat@example.com", Some("pat@corp.example"), true),
+        export_user("e10", "rae@example.com", Some("team@corp.example"), true),
+        export_user("e11", "uma@example.com", Some("team@corp.example"), true),
+    ];
+    write_export(&setup.export, &users, &[]);
+    run_now(api).await;
+    let (_, list) = api.get("/tenants/default/conflicts").await;
+    let conflicts = list["conflicts"].as_array().unwrap();
+    let id_for = |ext: &str| {
+        conflicts
+            .iter()
+            .find(|c| c["external_id"] == ext)
+            .unwrap_or_else(|| panic!("no conflict for {ext}: {list}"))["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (c9, c10, c11) = (id_for("e9"), id_for("e10"), id_for("e11"));
+
+    let resolve = |id: i64, body: &'static str| async move {
+        api.post(&format!("/tenants/default/conflicts/{id}/resolve"), body)
+            .await
+    };
+    let (status, body) = resolve(c9, r#"{"action": "link"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["path"], "user_id");
+    let (status, body) = resolve(c9, r#"{"action": "merge"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = resolve(999_999, r#"{"action": "dismiss"}"#).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let link = format!(r#"{{"action": "link", "user_id": {pat_b}}}"#);
+    let (status, body) = api
+        .post(&format!("/tenants/default/conflicts/{c9}/resolve"), &link)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "linked");
+    assert_eq!(body["by"], "admin");
+    let (status, _) = api
+        .post(&format!("/tenants/default/conflicts/{c9}/resolve"), &link)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a settled conflict is no longer open"
+    );
+    let (status, body) = resolve(c10, r#"{"action": "keep_separate"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = resolve(c11, r#"{"action": "dismiss"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, open) = api.get("/tenants/default/conflicts").await;
+    assert_eq!(open["conflicts"], Value::Array(vec![]), "{open}");
+
+    run_now(api).await;
+    assert_eq!(
+        tables.count(&format!(
+            "SELECT count(*) AS n FROM user_links WHERE source = 'hr' AND external_id = 'e9' AND user_id = {pat_b}"
+        )),
+        1,
+        "e9 is linked to the user chosen"
+    );
+    let rae = id_of(&mut tables, "rae@example.com");
+    assert!(rae > 0 && rae != dee && rae != eve, "e10 became its own user");
+    assert_eq!(
+        tables.count(&format!(
+            "SELECT count(*) AS n FROM user_links WHERE external_id = 'e10' AND user_id = {rae}"
+        )),
+        1
+    );
+    let (_, open) = api.get("/tenants/default/conflicts").await;
+    let still: Vec<&Value> = open["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["external_id"] == "e11" || c["external_id"] == "e10")
+        .collect();
+    assert!(
+        still.is_empty(),
+        "a dismissed or separated conflict is not raised again: {open}"
+    );
+
+    let (_, events) = api.get("/tenants/default/events?connector=hr&limit=1000").await;
+    let decisions: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "conflict_resolved")
+        .collect();
+    assert_eq!(decisions.len(), 3, "{events}");
+    assert!(decisions
+        .iter()
+        .all(|e| e["detail"].as_str().unwrap().contains(r#""by":"admin""#)));
+}
+
+/// Starts a run of `hr` and waits for it to end successfully.
+async fn run_now(api: &AdminDaemon) {
+    let (status, started) = api.post("/tenants/default/connectors/hr/runs", "{}").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["run_id"].as_i64().unwrap();
+    let run = api
+        .wait_for(&format!("/tenants/default/runs/{id}"), "the run", |r| {
+            r["status"] != "running"
+        })
+        .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+}
+
 async fn contract(url: Option<String>) {
     let setup = start(url).await;
     authentication_and_the_document(&setup.api).await;
@@ -446,6 +582,7 @@ async fn contract(url: Option<String>) {
     runs_dry_and_real(&setup).await;
     busy_connector(&setup).await;
     events_approve_and_tokens(&setup.api).await;
+    conflicts_resolved(&setup).await;
     tenants(&setup.api).await;
     stored_connectors(&setup).await;
     drop(setup.dir);

@@ -13,6 +13,10 @@ use tracing::warn;
 use super::error::AdminError;
 use super::state::AdminState;
 
+/// Who a request authenticated by `[admin] token` is, in the event log (one token, one
+/// identity).
+pub const IDENTITY: &str = "admin";
+
 /// SHA-256 of a token, the form it is compared in.
 pub fn digest(token: &str) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());

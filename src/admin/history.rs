@@ -1,18 +1,20 @@
-//! The event log and the open conflicts of a tenant.
+//! The event log and the open conflicts of a tenant, and settling a conflict.
 
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, NaiveDateTime};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::auth::IDENTITY;
 use super::error::{AdminError, ErrorBody};
-use super::extract::{AdminPath, AdminQuery};
+use super::extract::{AdminJson, AdminPath, AdminQuery};
 use super::state::AdminState;
 use super::tenant::{self, TenantPath};
 use super::views::{ConflictList, ConflictView, EventList, EventView};
 use crate::config::Schedule;
 use crate::store::events::EventFilter;
+use crate::store::resolutions::{Resolution, ResolveError, DISMISSED, KEPT_SEPARATE, LINKED};
 
 /// `GET .../events` filters.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -94,6 +96,103 @@ pub async fn conflicts(
     let rows = tenant.store.open_conflicts().await?;
     Ok(Json(ConflictList {
         conflicts: rows.into_iter().map(ConflictView::from).collect(),
+    }))
+}
+
+/// `{tenant}` and `{id}` of a conflict.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ConflictPath {
+    /// The tenant's id.
+    pub tenant: String,
+    /// The conflict's id.
+    pub id: i64,
+}
+
+/// What a person decides about a conflict.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolveAction {
+    /// The record is the user `user_id`: the next run links it there.
+    Link,
+    /// The record is none of the users it matched: the next run never matches it to them and
+    /// creates its own user when its sign-in name and email are free.
+    KeepSeparate,
+    /// Close the conflict; it is not raised again.
+    Dismiss,
+}
+
+/// The body of `POST .../conflicts/{id}/resolve`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    pub action: ResolveAction,
+    /// The local user to link to (for `link` only).
+    pub user_id: Option<i64>,
+}
+
+/// The settled conflict.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Resolved {
+    pub conflict: ConflictView,
+    /// `linked`, `kept_separate` or `dismissed`.
+    pub status: String,
+    /// Who decided.
+    pub by: String,
+}
+
+/// Settles an open conflict; the decision is in the event log with who made it, and the next
+/// run honours it.
+#[utoipa::path(post, path = "/tenants/{tenant}/conflicts/{id}/resolve", tag = "history",
+    params(ConflictPath), request_body = ResolveRequest,
+    responses(
+        (status = 200, description = "Settled", body = Resolved),
+        (status = 400, description = "A link without `user_id`, or to a user that does not exist", body = ErrorBody),
+        (status = 404, description = "No such tenant or open conflict", body = ErrorBody),
+        (status = 409, description = "Linking would merge two identities of the source", body = ErrorBody),
+    ))]
+pub async fn resolve(
+    State(state): State<AdminState>,
+    AdminPath(path): AdminPath<ConflictPath>,
+    AdminJson(body): AdminJson<ResolveRequest>,
+) -> Result<Json<Resolved>, AdminError> {
+    let tenant = tenant::resolve(&state, &path.tenant).await?;
+    let resolution = match (body.action, body.user_id) {
+        (ResolveAction::Link, Some(user_id)) => Resolution::Link { user_id },
+        (ResolveAction::Link, None) => {
+            return Err(AdminError::bad_key(
+                "user_id",
+                "`link` needs the user_id to link to",
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(AdminError::bad_key("user_id", "user_id is for `link` only"));
+        }
+        (ResolveAction::KeepSeparate, None) => Resolution::KeepSeparate,
+        (ResolveAction::Dismiss, None) => Resolution::Dismiss,
+    };
+    let settled = tenant
+        .store
+        .resolve_conflict(path.id, resolution, IDENTITY)
+        .await
+        .map_err(|e| match e {
+            ResolveError::NotFound(_) => AdminError::NotFound(e.to_string()),
+            ResolveError::NoUser(_) => AdminError::bad_key("user_id", e.to_string()),
+            ResolveError::Refused(message) => AdminError::Conflict {
+                message,
+                run_id: None,
+            },
+            ResolveError::Store(e) => AdminError::Store(e),
+        })?;
+    let status = match resolution {
+        Resolution::Link { .. } => LINKED,
+        Resolution::KeepSeparate => KEPT_SEPARATE,
+        Resolution::Dismiss => DISMISSED,
+    };
+    Ok(Json(Resolved {
+        conflict: settled.into(),
+        status: status.to_owned(),
+        by: IDENTITY.to_owned(),
     }))
 }
 

@@ -28,6 +28,7 @@ pub(super) fn api() -> OpenApiRouter<AdminState> {
         .routes(routes!(runs::get_run))
         .routes(routes!(history::events))
         .routes(routes!(history::conflicts))
+        .routes(routes!(history::resolve))
         .routes(routes!(scim_token::create, scim_token::revoke))
 }
 

@@ -20,6 +20,7 @@ mod load;
 mod models;
 mod pipeline;
 mod pool;
+pub mod resolutions;
 pub mod runs;
 pub mod schema;
 pub mod scim;
