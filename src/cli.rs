@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::tenant::TenantId;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "idsync",
@@ -20,6 +22,10 @@ pub struct Cli {
         default_value = "config/idsync.toml"
     )]
     pub config: PathBuf,
+
+    /// The tenant whose data `resync`, `status`, `approve`, `events` and `scim-token` work on.
+    #[arg(long, global = true, env = "IDSYNC_TENANT", default_value = "default", value_parser = TenantId::parse)]
+    pub tenant: TenantId,
 
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -80,6 +86,9 @@ pub enum Command {
         #[command(subcommand)]
         command: AlertsCommand,
     },
+    /// The tenants: those declared in the configuration and those in the database.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
     /// Print the event log (the provisioning log), newest last.
     Events {
         /// Only this connector's events.
@@ -117,6 +126,12 @@ pub enum SecretsCommand {
     /// Re-encrypt every stored connector secret under `[admin] secrets_key` (the old key
     /// listed in `previous_secrets_keys`), in one transaction; prints the counts.
     RotateKey,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Print each tenant's id, display name, connectors and number of users.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,7 @@
 //! The one-shot commands: `resync`, `migrate`, `status`, `approve`, `events`, `alerts test`,
-//! `config check`, `scim-token`, `secrets rotate-key`.
+//! `config check`, `scim-token`, `secrets rotate-key`, `tenant list`. The commands that read or
+//! write a tenant's data take the `--tenant` of the command line and work on that tenant's
+//! store only.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -12,28 +14,57 @@ use crate::daemon::install_metrics;
 use crate::reconcile::{Outcome, RunOptions, RunProgress};
 use crate::store::{self, Store};
 use crate::supervise::{Supervised, Supervisor};
+use crate::tenant::TenantId;
 
 /// Exit code of `resync` when the deletion guard held a run.
 pub const EXIT_HELD: u8 = 3;
 
+/// The connectors of `tenant`, in the file's order.
+fn connectors_of<'a>(config: &'a Config, tenant: &TenantId) -> Vec<&'a crate::config::ConnectorConfig> {
+    config.connectors.iter().filter(|c| &c.tenant == tenant).collect()
+}
+
+/// `tenant`'s connector `name`, or an error listing the ones it has.
+fn connector_named<'a>(
+    config: &'a Config,
+    tenant: &TenantId,
+    name: &str,
+) -> anyhow::Result<&'a crate::config::ConnectorConfig> {
+    config.connector_of(tenant, name).with_context(|| {
+        let known: Vec<&str> = connectors_of(config, tenant)
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let whose = if tenant.is_default() {
+            String::new()
+        } else {
+            format!(" in tenant {tenant}")
+        };
+        format!(
+            "no connector is named {name:?}{whose} (configured: {})",
+            known.join(", ")
+        )
+    })
+}
+
 pub async fn resync(
     config: &Config,
+    tenant: &TenantId,
     only: Option<&str>,
     full: bool,
     dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
     let selected: Vec<_> = match only {
-        Some(name) => vec![config.connector(name).with_context(|| {
-            let known: Vec<&str> = config.connectors.iter().map(|c| c.name.as_str()).collect();
-            format!(
-                "no connector is named {name:?} (configured: {})",
-                known.join(", ")
-            )
-        })?],
-        None => config.connectors.iter().collect(),
+        Some(name) => vec![connector_named(config, tenant, name)?],
+        None => connectors_of(config, tenant),
     };
     if selected.is_empty() {
-        bail!("no connectors are configured in {}", config.path.display());
+        let whose = if tenant.is_default() {
+            String::new()
+        } else {
+            format!(" for tenant {tenant}")
+        };
+        bail!("no connectors are configured{whose} in {}", config.path.display());
     }
     let store = store_for(config, dry_run).await?;
     let mut code = ExitCode::SUCCESS;
@@ -88,10 +119,12 @@ pub async fn resync(
     Ok(code)
 }
 
-/// The store for a command that writes: the configured database, migrated.
+/// The store for a command that writes: the configured database, migrated, with the
+/// configuration's tenants created (as `idsync run` does).
 async fn migrated(config: &Config) -> anyhow::Result<Store> {
     let store = Store::open(&config.database);
     store.migrate().await?;
+    crate::daemon::create_tenants(config, &store).await?;
     Ok(store)
 }
 
@@ -102,6 +135,16 @@ async fn store_for(config: &Config, dry_run: bool) -> anyhow::Result<Store> {
     } else {
         migrated(config).await
     }
+}
+
+/// [`migrated`], bound to `tenant`, which must exist (declared, `default`, or created
+/// through the admin API).
+async fn tenant_store(config: &Config, tenant: &TenantId) -> anyhow::Result<Store> {
+    let store = migrated(config).await?;
+    if store.tenant_row(tenant).await?.is_none() {
+        bail!("there is no tenant {tenant} (declare it in [[tenants]] or create it through the admin API)");
+    }
+    Ok(store.for_tenant(tenant.clone()))
 }
 
 pub async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
@@ -128,24 +171,28 @@ pub async fn secrets_rotate_key(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn approve(config: &Config, connector: &str) -> anyhow::Result<ExitCode> {
-    if config.connector(connector).is_none() {
+pub async fn approve(config: &Config, tenant: &TenantId, connector: &str) -> anyhow::Result<ExitCode> {
+    if config.connector_of(tenant, connector).is_none() {
         bail!("no connector is named {connector:?}");
     }
-    migrated(config).await?.approve(connector, store::now()).await?;
+    tenant_store(config, tenant)
+        .await?
+        .approve(connector, store::now())
+        .await?;
     println!("{connector}: the next run may pass the deletion guard once");
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
-    let names: Vec<String> = config.connectors.iter().map(|c| c.name.clone()).collect();
-    let report = migrated(config).await?.status(&names).await?;
+pub async fn status(config: &Config, tenant: &TenantId) -> anyhow::Result<ExitCode> {
+    let connectors = connectors_of(config, tenant);
+    let names: Vec<String> = connectors.iter().map(|c| c.name.clone()).collect();
+    let report = tenant_store(config, tenant).await?.status(&names).await?;
     let now = store::now();
     let mut out = String::new();
     for (c, schedule) in report
         .connectors
         .iter()
-        .zip(config.connectors.iter().map(|c| &c.schedule))
+        .zip(connectors.iter().map(|c| &c.schedule))
     {
         connector_status(&mut out, c, schedule, now);
     }
@@ -253,6 +300,7 @@ pub async fn alerts_test(config: &Config) -> anyhow::Result<ExitCode> {
 
 pub async fn events(
     config: &Config,
+    tenant: &TenantId,
     connector: Option<&str>,
     user: Option<&str>,
     since: Option<&str>,
@@ -267,7 +315,10 @@ pub async fn events(
         run,
         limit,
     };
-    let rows = Store::open(&config.database).events(filter).await?;
+    let rows = Store::open(&config.database)
+        .for_tenant(tenant.clone())
+        .events(filter)
+        .await?;
     for e in &rows {
         println!(
             "{} run {} {} {} {} #{} {}: {}",
@@ -361,10 +412,14 @@ pub async fn config_check(config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 /// `idsync resync --user KEY --connector NAME [--dry-run]`: provision one user on demand.
-pub async fn provision(config: &Config, name: &str, key: &str, dry_run: bool) -> anyhow::Result<ExitCode> {
-    let c = config
-        .connector(name)
-        .with_context(|| format!("no connector is named {name:?}"))?;
+pub async fn provision(
+    config: &Config,
+    tenant: &TenantId,
+    name: &str,
+    key: &str,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let c = connector_named(config, tenant, name)?;
     let connector = connectors::build(c);
     println!("1. {name}: looking up {key}");
     let lookup = match connector.source.fetch_user(key).await {
@@ -393,7 +448,7 @@ pub async fn provision(config: &Config, name: &str, key: &str, dry_run: bool) ->
     );
 
     let store = store_for(config, dry_run).await?;
-    let local = store.load_local(name).await?;
+    let local = store.for_tenant(tenant.clone()).load_local(name).await?;
     let explained = crate::reconcile::on_demand::explain_match(name, &record, &local);
     drop(local);
     println!("3. {explained}");
@@ -457,10 +512,10 @@ pub async fn provision(config: &Config, name: &str, key: &str, dry_run: bool) ->
 }
 
 /// `scim-token create`: a new secret, printed once; the previous one stops working.
-pub async fn scim_token_create(config: &Config) -> anyhow::Result<ExitCode> {
+pub async fn scim_token_create(config: &Config, tenant: &TenantId) -> anyhow::Result<ExitCode> {
     let secret = crate::scim::tokens::new_secret();
     let digest = crate::scim::tokens::digest(&secret);
-    migrated(config)
+    tenant_store(config, tenant)
         .await?
         .replace_scim_token(&digest, store::now())
         .await?;
@@ -470,8 +525,12 @@ pub async fn scim_token_create(config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 /// `scim-token revoke [--detach-groups]`.
-pub async fn scim_token_revoke(config: &Config, detach_groups: bool) -> anyhow::Result<ExitCode> {
-    let (removed, detached) = migrated(config)
+pub async fn scim_token_revoke(
+    config: &Config,
+    tenant: &TenantId,
+    detach_groups: bool,
+) -> anyhow::Result<ExitCode> {
+    let (removed, detached) = tenant_store(config, tenant)
         .await?
         .revoke_scim_token(detach_groups, store::now())
         .await?;
@@ -483,5 +542,33 @@ pub async fn scim_token_revoke(config: &Config, detach_groups: bool) -> anyhow::
     if detach_groups {
         println!("{detached} SCIM groups detached (now ordinary local groups)");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tenant list`: every tenant in the database (the declared ones are created first), with
+/// its display name, its configured connectors and its number of users.
+pub async fn tenant_list(config: &Config) -> anyhow::Result<ExitCode> {
+    let store = migrated(config).await?;
+    let mut out = format!(
+        "{:<24} {:<32} {:<32} {}\n",
+        "TENANT", "DISPLAY NAME", "CONNECTORS", "USERS"
+    );
+    for tenant in store.tenants().await? {
+        let names: Vec<&str> = connectors_of(config, &tenant.id)
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let users = store.for_tenant(tenant.id.clone()).user_count().await?;
+        let connectors = if names.is_empty() {
+            "-".to_owned()
+        } else {
+            names.join(",")
+        };
+        out.push_str(&format!(
+            "{:<24} {:<32} {:<32} {users}\n",
+            tenant.id, tenant.display_name, connectors
+        ));
+    }
+    print!("{out}");
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use idsync::cli::{AlertsCommand, Cli, Command, ConfigCommand, LogFormat, ScimTokenCommand, SecretsCommand};
+use idsync::cli::{
+    AlertsCommand, Cli, Command, ConfigCommand, LogFormat, ScimTokenCommand, SecretsCommand, TenantCommand,
+};
 use idsync::config::Config;
 use idsync::{commands, daemon};
 use tracing_subscriber::EnvFilter;
@@ -32,6 +34,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(&cli.config).context(
         "loading the configuration (give --config FILE or IDSYNC_CONFIG; config/demo.toml runs the demo)",
     )?;
+    let tenant = &cli.tenant;
     match cli.command {
         Command::Run => {
             let store = idsync::store::Store::with_options(&config.database, daemon::store_options(&config));
@@ -43,13 +46,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             full,
             dry_run,
             user: None,
-        } => commands::resync(&config, connector.as_deref(), full, dry_run).await,
+        } => commands::resync(&config, tenant, connector.as_deref(), full, dry_run).await,
         Command::Resync {
             connector: Some(connector),
             user: Some(user),
             dry_run,
             ..
-        } => commands::provision(&config, &connector, &user, dry_run).await,
+        } => commands::provision(&config, tenant, &connector, &user, dry_run).await,
         Command::Resync {
             connector: None,
             user: Some(_),
@@ -58,13 +61,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             anyhow::bail!("--user needs --connector NAME")
         }
         Command::Migrate => commands::migrate(&config).await,
-        Command::Status => commands::status(&config).await,
-        Command::Approve { connector } => commands::approve(&config, &connector).await,
-        Command::ScimToken(ScimTokenCommand::Create) => commands::scim_token_create(&config).await,
+        Command::Status => commands::status(&config, tenant).await,
+        Command::Approve { connector } => commands::approve(&config, tenant, &connector).await,
+        Command::ScimToken(ScimTokenCommand::Create) => commands::scim_token_create(&config, tenant).await,
         Command::ScimToken(ScimTokenCommand::Revoke { detach_groups }) => {
-            commands::scim_token_revoke(&config, detach_groups).await
+            commands::scim_token_revoke(&config, tenant, detach_groups).await
         }
         Command::Secrets(SecretsCommand::RotateKey) => commands::secrets_rotate_key(config).await,
+        Command::Tenant(TenantCommand::List) => commands::tenant_list(&config).await,
         Command::Alerts {
             command: AlertsCommand::Test,
         } => commands::alerts_test(&config).await,
@@ -80,6 +84,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             commands::events(
                 &config,
+                tenant,
                 connector.as_deref(),
                 user.as_deref(),
                 since.as_deref(),

@@ -361,6 +361,18 @@ pub struct ConnectorConfig {
     pub kind: ConnectorKind,
 }
 
+impl ConnectorConfig {
+    /// How logs, metrics, `/healthz` and mail name the connector: its name, prefixed with
+    /// its tenant (`acme/entra`) unless that is `default`, so one-tenant set-ups read as before.
+    pub fn label(&self) -> String {
+        if self.tenant.is_default() {
+            self.name.clone()
+        } else {
+            format!("{}/{}", self.tenant, self.name)
+        }
+    }
+}
+
 /// The kind-specific part of a connector.
 #[derive(Debug, Clone)]
 pub enum ConnectorKind {

@@ -120,6 +120,7 @@ pub async fn run_with(
     if !migrated.is_empty() {
         info!(migrations = ?migrated, "database migrated");
     }
+    create_tenants(&config, &store).await?;
     let metrics = install_metrics();
     // The stored connectors, run beside the file's (the admin API changes them).
     let registry = Arc::new(ConnectorRegistry::new(store.clone(), Arc::new(config.clone()))?);
@@ -129,7 +130,11 @@ pub async fn run_with(
 
     let ops_state = OpsState {
         store: store.clone(),
-        connectors: config.connectors.iter().map(|c| c.name.clone()).collect(),
+        connectors: config
+            .connectors
+            .iter()
+            .map(|c| (c.tenant.clone(), c.name.clone()))
+            .collect(),
         metrics,
         problems: supervisor.problems().clone(),
     };
@@ -203,6 +208,23 @@ pub async fn run_with(
     Ok(())
 }
 
+/// Creates `default` and the tenants the configuration declares (naming them as it does), so
+/// their connectors' rows have a tenant to belong to.
+pub async fn create_tenants(config: &Config, store: &Store) -> Result<(), StoreError> {
+    let now = crate::store::now();
+    store
+        .ensure_tenant(
+            &crate::tenant::TenantId::default_tenant(),
+            crate::tenant::TenantId::DEFAULT,
+            now,
+        )
+        .await?;
+    for tenant in &config.tenants {
+        store.put_tenant(&tenant.id, tenant.display_name(), now).await?;
+    }
+    Ok(())
+}
+
 async fn bind(key: &'static str, address: SocketAddr) -> Result<TcpListener, DaemonError> {
     TcpListener::bind(address)
         .await
@@ -272,25 +294,41 @@ async fn housekeeping(
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
-        if let Some(retention) = scim_retention {
-            // The client asked for each deletion; only a mass purge (over 500 at once) is held.
-            let guard = crate::planner::GuardSettings {
-                max_deactivations: 500,
-                max_deactivation_percent: 100.0,
-            };
-            let purged = crate::reconcile::retention::purge_archived(&store, "scim", retention, &guard).await;
-            if let Err(e) = purged {
-                warn!(error = %e, "SCIM retention failed");
+        // Every tenant in the database, those added at run time too; each on its own store.
+        let tenants = match store.tenants().await {
+            Ok(tenants) => tenants,
+            Err(e) => {
+                warn!(error = %e, "housekeeping cannot list the tenants");
+                continue;
             }
+        };
+        for tenant in tenants {
+            housekeep_tenant(&store.for_tenant(tenant.id), days, scim_retention).await;
         }
-        if days == 0 {
-            continue;
+    }
+}
+
+/// One tenant's housekeeping: the SCIM endpoint's retention, then pruning old history.
+async fn housekeep_tenant(store: &Store, days: u32, scim_retention: Option<u32>) {
+    let tenant = store.tenant().clone();
+    if let Some(retention) = scim_retention {
+        // The client asked for each deletion; only a mass purge (over 500 at once) is held.
+        let guard = crate::planner::GuardSettings {
+            max_deactivations: 500,
+            max_deactivation_percent: 100.0,
+        };
+        let purged = crate::reconcile::retention::purge_archived(store, "scim", retention, &guard).await;
+        if let Err(e) = purged {
+            warn!(%tenant, error = %e, "SCIM retention failed");
         }
-        let before = crate::store::now() - chrono::Duration::days(i64::from(days));
-        match store.prune_history(before).await {
-            Ok((runs, events)) => info!(runs, events, days, "housekeeping pruned old history"),
-            Err(e) => warn!(error = %e, "housekeeping failed"),
-        }
+    }
+    if days == 0 {
+        return;
+    }
+    let before = crate::store::now() - chrono::Duration::days(i64::from(days));
+    match store.prune_history(before).await {
+        Ok((runs, events)) => info!(%tenant, runs, events, days, "housekeeping pruned old history"),
+        Err(e) => warn!(%tenant, error = %e, "housekeeping failed"),
     }
 }
 
@@ -302,13 +340,13 @@ async fn supervise_once(supervisor: &Supervisor, connector: &Connector) -> Healt
     match AssertUnwindSafe(run).catch_unwind().await {
         Ok(result) => {
             if let Supervised::Ran { report, .. } = &result {
-                info!(connector = %connector.config.name, summary = %report.summary(), "run summary");
+                info!(connector = %connector.config.label(), summary = %report.summary(), "run summary");
             }
             result.health().clone()
         }
         Err(panic) => {
             let reason = format!("the run panicked: {}", panic_message(panic.as_ref()));
-            supervisor.after_panic(&connector.config.name, reason).await
+            supervisor.after_panic(&connector.config, reason).await
         }
     }
 }

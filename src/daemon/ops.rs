@@ -12,13 +12,16 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+use crate::supervise::quarantine::Health;
 use crate::supervise::Problems;
+use crate::tenant::TenantId;
 
 #[derive(Debug, Clone)]
 pub struct OpsState {
     pub store: Store,
-    pub connectors: Vec<String>,
+    /// The connectors to report on: (tenant, name).
+    pub connectors: Vec<(TenantId, String)>,
     pub metrics: PrometheusHandle,
     /// Failing writes and dead runs, as the supervisor saw them.
     pub problems: Problems,
@@ -46,16 +49,20 @@ pub fn router(state: OpsState) -> Router {
 }
 
 async fn healthz(State(state): State<OpsState>) -> Response {
-    let checked = state.store.health_of(&state.connectors).await;
+    let checked = healths(&state).await;
     let quarantined = checked.map(|healths| {
         let named = state.connectors.iter().zip(healths);
-        let quarantined = named.filter_map(|(name, health)| {
+        let quarantined = named.filter_map(|((tenant, name), health)| {
             let until = health.quarantined_until?;
-            Some(json!({
+            let mut entry = json!({
                 "connector": name,
                 "until": until.and_utc().to_rfc3339(),
                 "consecutive_failures": health.consecutive_failures,
-            }))
+            });
+            if !tenant.is_default() {
+                entry["tenant"] = json!(tenant);
+            }
+            Some(entry)
         });
         quarantined.collect::<Vec<_>>()
     });
@@ -89,6 +96,16 @@ async fn healthz(State(state): State<OpsState>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// The stored health of every connector, in `state.connectors`' order, each read from its
+/// tenant's store.
+async fn healths(state: &OpsState) -> Result<Vec<Health>, StoreError> {
+    let mut out = Vec::with_capacity(state.connectors.len());
+    for (tenant, name) in &state.connectors {
+        out.push(state.store.for_tenant(tenant.clone()).health(name).await?);
+    }
+    Ok(out)
 }
 
 async fn metrics_text(State(state): State<OpsState>) -> Response {

@@ -85,7 +85,7 @@ impl Loops {
             let (supervisor, connector) = (supervisor.clone(), c.clone());
             async move { supervise_once(&supervisor, &connector).await }
         };
-        let name = connector.config.name.clone();
+        let name = connector.config.label();
         let schedule = connector.config.schedule.clone();
         let (jitter, clock, mut stop) = (self.jitter, self.clock, stop);
         self.spawn_with(connector, stop.clone(), async move {
@@ -142,7 +142,7 @@ impl Loops {
         let Some((connector, stop)) = self.by_task.remove(&id) else {
             return;
         };
-        let name = connector.config.name.clone();
+        let name = connector.config.label();
         let Some(payload) = panic else {
             // The loop ended on its own (it said why); nothing to restart.
             return;
@@ -151,7 +151,7 @@ impl Loops {
             "the connector's loop panicked: {}",
             panic_message(payload.as_ref())
         );
-        self.supervisor.after_panic(&name, reason).await;
+        self.supervisor.after_panic(&connector.config, reason).await;
         // Restarted at its next slot, so a loop that keeps panicking does not spin.
         let now = self.clock.now();
         let next = connector.config.schedule.next_after(now).unwrap_or(now);

@@ -1,10 +1,10 @@
-//! Reading runs and conflicts one at a time or as lists, for the admin API (the CLI's
+//! Reading runs one at a time or as lists, for the admin API (the CLI's
 //! `status` reads them through [`Store::status`]). Every query is scoped to the store's
 //! tenant: a run id of another tenant reads as absent.
 
 use diesel::prelude::*;
 
-use super::runs::{ConflictRow, RunRow};
+use super::runs::RunRow;
 use super::schema::runs;
 use super::{with_conn, Db, Store, StoreError};
 
@@ -25,11 +25,6 @@ impl Store {
         let connector = connector.to_owned();
         self.scoped(move |db, tenant| running(db, tenant, &connector))
             .await
-    }
-
-    /// Every open conflict, oldest first.
-    pub async fn open_conflicts(&self) -> Result<Vec<ConflictRow>, StoreError> {
-        self.scoped(super::runs::open_conflicts).await
     }
 }
 

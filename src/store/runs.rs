@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::schema::{conflicts, runs, sync_state};
 use super::{with_conn, Db, Store, StoreError};
 use crate::planner::PlanCounts;
+use crate::tenant::TenantId;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,7 +263,41 @@ pub(crate) fn prune_history(
     ))?)
 }
 
+/// The run with `id`, of any tenant, and its tenant's id.
+pub(crate) fn run_by_id(db: &mut Db, id: i64) -> Result<Option<(String, RunRow)>, StoreError> {
+    Ok(with_conn!(db, |c| runs::table
+        .find(id)
+        .select((runs::tenant_id, RunRow::as_select()))
+        .first(c)
+        .optional())?)
+}
+
 impl Store {
+    /// The run with this (global) id and the tenant it belongs to. Whole database: run ids
+    /// are global, so a caller serving one tenant must compare the tenant before answering.
+    pub async fn run_by_id(&self, id: i64) -> Result<Option<(TenantId, RunRow)>, StoreError> {
+        let found = self.unit(move |db| run_by_id(db, id)).await?;
+        found
+            .map(|(tenant, row)| {
+                TenantId::parse(&tenant)
+                    .map(|t| (t, row))
+                    .map_err(|e| StoreError::BadData(format!("runs.tenant_id {tenant:?}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// The tenant's last `limit` runs of `connector`, newest first.
+    pub async fn recent_runs(&self, connector: &str, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+        let connector = connector.to_owned();
+        self.scoped(move |db, t| recent_runs(db, t, &connector, limit))
+            .await
+    }
+
+    /// The tenant's open conflicts, of every connector, oldest first.
+    pub async fn open_conflicts(&self) -> Result<Vec<ConflictRow>, StoreError> {
+        self.scoped(open_conflicts).await
+    }
+
     /// Records the start of a run (see [`start_run`]); returns its id.
     pub async fn start_run(
         &self,

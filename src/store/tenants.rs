@@ -107,6 +107,20 @@ fn delete(db: &mut Db, id: &str, purge: bool) -> Result<bool, StoreError> {
     })
 }
 
+/// Tenant-scoped facts about the tenant a store is bound to.
+impl Store {
+    /// How many user rows the store's tenant has (archived ones included).
+    pub async fn user_count(&self) -> Result<i64, StoreError> {
+        self.scoped(|db, tenant| {
+            Ok(with_conn!(db, |c| users::table
+                .filter(users::tenant_id.eq(tenant))
+                .count()
+                .get_result(c))?)
+        })
+        .await
+    }
+}
+
 /// Tenant CRUD: whole-database operations, independent of [`Store::tenant`].
 impl Store {
     /// Creates `id` with `display_name`, or updates the name of an existing one; returns

@@ -25,6 +25,26 @@ pub enum MailError {
     Delivery(#[from] lettre::transport::smtp::Error),
 }
 
+/// The `[[tenants]]` entries' own recipients (`alerts_to`), checked, by tenant.
+pub fn tenant_recipients(
+    tenants: &[crate::config::TenantConfig],
+) -> Result<std::collections::HashMap<crate::tenant::TenantId, Vec<Mailbox>>, MailError> {
+    let mut out = std::collections::HashMap::new();
+    for (i, tenant) in tenants.iter().enumerate() {
+        let parsed = tenant
+            .alerts_to
+            .iter()
+            .enumerate()
+            .map(|(j, a)| {
+                a.parse()
+                    .map_err(|e| config_error(format!("tenants[{i}].alerts_to[{j}]"), e))
+            })
+            .collect::<Result<Vec<Mailbox>, MailError>>()?;
+        out.insert(tenant.id.clone(), parsed);
+    }
+    Ok(out)
+}
+
 fn config_error(key: impl Into<String>, detail: impl std::fmt::Display) -> MailError {
     MailError::Config {
         key: key.into(),
@@ -74,8 +94,13 @@ impl Mailer {
 
     /// Sends one plain-text mail to every recipient.
     pub async fn send(&self, subject: &str, body: String) -> Result<(), MailError> {
+        self.send_also_to(subject, body, &[]).await
+    }
+
+    /// Sends one plain-text mail to every recipient and to `also` (a tenant's own).
+    pub async fn send_also_to(&self, subject: &str, body: String, also: &[Mailbox]) -> Result<(), MailError> {
         let mut message = Message::builder().from(self.from.clone()).subject(subject);
-        for to in &self.to {
+        for to in self.to.iter().chain(also.iter().filter(|a| !self.to.contains(a))) {
             message = message.to(to.clone());
         }
         let message = message.body(body)?;

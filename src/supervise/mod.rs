@@ -17,10 +17,13 @@ use self::alerts::{AlertRow, Condition, Mail};
 pub use self::mail::{MailError, Mailer};
 pub use self::problems::Problems;
 use self::quarantine::{Health, QuarantineSettings, Transition};
-use crate::config::{Config, Schedule};
+use crate::config::{Config, ConnectorConfig, Schedule};
 use crate::connectors::Connector;
 use crate::reconcile::{self, Outcome, RunOptions, RunProgress, RunReport};
 use crate::store::{self, Store};
+use crate::tenant::TenantId;
+use lettre::message::Mailbox;
+use std::collections::HashMap;
 
 /// A supervised run's result.
 #[derive(Debug)]
@@ -58,6 +61,8 @@ pub struct Supervisor {
     lease: Duration,
     quarantine: QuarantineSettings,
     mailer: Option<Mailer>,
+    /// Each tenant's own alert recipients (`[[tenants]] alerts_to`), added to `[alerts] to`.
+    recipients: HashMap<TenantId, Vec<Mailbox>>,
     reminder: Duration,
     /// Failing writes and dead runs, for `/healthz`.
     problems: Problems,
@@ -74,6 +79,7 @@ impl std::fmt::Debug for Supervisor {
 impl Supervisor {
     pub fn new(config: &Config, store: Store) -> Result<Supervisor, SuperviseError> {
         let mailer = config.alerts.as_ref().map(Mailer::new).transpose()?;
+        let recipients = mail::tenant_recipients(&config.tenants)?;
         let reminder = match config
             .alerts
             .as_ref()
@@ -99,6 +105,7 @@ impl Supervisor {
                 ..QuarantineSettings::default()
             },
             mailer,
+            recipients,
             reminder,
             problems: Problems::default(),
         })
@@ -113,23 +120,26 @@ impl Supervisor {
         &self.problems
     }
 
+    /// The store of `connector`'s tenant: everything about one connector's runs is its
+    /// tenant's.
+    fn store_of(&self, connector: &ConnectorConfig) -> Store {
+        self.store.for_tenant(connector.tenant.clone())
+    }
+
     /// After a supervised run died outside the run itself (a panic the run could not catch):
     /// counts the failure toward quarantine, releases the lease, and says so on `/healthz`.
-    pub async fn after_panic(&self, name: &str, reason: String) -> Health {
-        warn!(connector = %name, error = %reason, "the connector's run died; it is rescheduled");
+    pub async fn after_panic(&self, connector: &ConnectorConfig, reason: String) -> Health {
+        let label = connector.label();
+        warn!(connector = %label, error = %reason, "the connector's run died; it is rescheduled");
         let outcome = Outcome::Failed {
             error: reason.clone(),
             needs_operator: false,
         };
-        let (health, _) = self.record(name, &outcome).await;
-        self.release(name).await;
-        self.problems.run_died(name, reason);
+        let store = self.store_of(connector);
+        let (health, _) = self.record(&store, &connector.name, &outcome).await;
+        self.release(&store, &connector.name).await;
+        self.problems.run_died(&label, reason);
         health
-    }
-
-    /// The connector's stored health (for scheduling a quarantined connector's next attempt).
-    pub async fn health(&self, connector: &str) -> Health {
-        self.store.health(connector).await.unwrap_or_default()
     }
 
     /// Runs `connector` once under its lease, then records health, metrics and alerts.
@@ -140,15 +150,15 @@ impl Supervisor {
         progress: &RunProgress,
     ) -> Supervised {
         if options.dry_run {
-            let report = reconcile::run_once(&self.store, connector, options, progress).await;
+            let store = self.store_of(&connector.config);
+            let report = reconcile::run_once(&store, connector, options, progress).await;
             return Supervised::Ran {
                 report: Box::new(report),
                 health: Health::default(),
                 transition: Transition::None,
             };
         }
-        let name = connector.config.name.clone();
-        let span = tracing::info_span!("supervised", connector = %name);
+        let span = tracing::info_span!("supervised", connector = %connector.config.label());
         self.run_leased(connector, options, progress)
             .instrument(span)
             .await
@@ -160,23 +170,24 @@ impl Supervisor {
         options: RunOptions,
         progress: &RunProgress,
     ) -> Supervised {
-        let name = connector.config.name.clone();
-        if let Some(skipped) = self.acquire(&name).await {
+        let (name, label) = (connector.config.name.clone(), connector.config.label());
+        let store = self.store_of(&connector.config);
+        if let Some(skipped) = self.acquire(&store, &name).await {
             return skipped;
         }
-        let heartbeat = self.heartbeat(&name);
-        let run = reconcile::run_once(&self.store, connector, options, progress);
-        let report = idsync_source::telemetry::scoped(name.clone(), run).await;
+        let heartbeat = self.heartbeat(&store, &name);
+        let run = reconcile::run_once(&store, connector, options, progress);
+        let report = idsync_source::telemetry::scoped(label.clone(), run).await;
         heartbeat.abort();
-        let (health, transition) = self.record(&name, &report.outcome).await;
-        self.release(&name).await;
+        let (health, transition) = self.record(&store, &name, &report.outcome).await;
+        self.release(&store, &name).await;
         if report.panicked {
-            self.problems.run_died(&name, report.outcome.error().to_owned());
+            self.problems.run_died(&label, report.outcome.error().to_owned());
         } else {
-            self.problems.run_completed(&name);
+            self.problems.run_completed(&label);
         }
-        record_metrics(&name, &report, &health);
-        self.alert(&name, &report, &health).await;
+        record_metrics(&label, &report, &health);
+        self.alert(&store, &connector.config, &report, &health).await;
         Supervised::Ran {
             report: Box::new(report),
             health,
@@ -185,11 +196,11 @@ impl Supervisor {
     }
 
     /// Takes the lease; `Some` (the skip) when another process holds it or it cannot be taken.
-    async fn acquire(&self, name: &str) -> Option<Supervised> {
-        match self.store.acquire_lease(name, &self.holder, self.lease).await {
+    async fn acquire(&self, store: &Store, name: &str) -> Option<Supervised> {
+        match store.acquire_lease(name, &self.holder, self.lease).await {
             Ok(true) => None,
             Ok(false) => {
-                let reason = match self.store.lease_holder(name).await {
+                let reason = match store.lease_holder(name).await {
                     Ok(Some((holder, until))) => format!(
                         "another process ({holder}) holds this connector's lease until {until} UTC; \
                          a crashed holder's lease expires then"
@@ -199,7 +210,7 @@ impl Supervisor {
                 info!(reason = %reason, "run skipped");
                 Some(Supervised::Skipped {
                     reason,
-                    health: self.health(name).await,
+                    health: store.health(name).await.unwrap_or_default(),
                 })
             }
             Err(e) => {
@@ -213,20 +224,15 @@ impl Supervisor {
         }
     }
 
-    async fn release(&self, name: &str) {
-        if let Err(e) = self.store.release_lease(name, &self.holder).await {
+    async fn release(&self, store: &Store, name: &str) {
+        if let Err(e) = store.release_lease(name, &self.holder).await {
             warn!(error = %e, "cannot release the lease; it will expire");
         }
     }
 
     /// Renews the lease every third of its lifetime while the run lasts.
-    fn heartbeat(&self, name: &str) -> tokio::task::JoinHandle<()> {
-        let (store, name, holder, ttl) = (
-            self.store.clone(),
-            name.to_owned(),
-            self.holder.clone(),
-            self.lease,
-        );
+    fn heartbeat(&self, store: &Store, name: &str) -> tokio::task::JoinHandle<()> {
+        let (store, name, holder, ttl) = (store.clone(), name.to_owned(), self.holder.clone(), self.lease);
         let every = (ttl / 3).to_std().unwrap_or(StdDuration::from_secs(1));
         tokio::spawn(async move {
             loop {
@@ -242,13 +248,13 @@ impl Supervisor {
         })
     }
 
-    async fn record(&self, name: &str, outcome: &Outcome) -> (Health, Transition) {
+    async fn record(&self, store: &Store, name: &str, outcome: &Outcome) -> (Health, Transition) {
         let error = outcome.is_failed().then(|| outcome.error());
         let now = store::now();
-        let recorded = match self.store.health(name).await {
+        let recorded = match store.health(name).await {
             Ok(before) => {
                 let (after, transition) = quarantine::after_run(&before, outcome, &self.quarantine, now);
-                self.store
+                store
                     .save_health(name, &after, error, now)
                     .await
                     .map(|()| (after, transition))
@@ -279,12 +285,17 @@ impl Supervisor {
     }
 
     /// Raises, reminds and clears alert conditions, mailing when one is due.
-    async fn alert(&self, name: &str, report: &RunReport, health: &Health) {
-        let (rows, open_conflicts) = match self.store.alert_state(name).await {
+    async fn alert(&self, store: &Store, connector: &ConnectorConfig, report: &RunReport, health: &Health) {
+        let name = connector.name.as_str();
+        let (rows, open_conflicts) = match store.alert_state(name).await {
             Ok(s) => s,
             Err(e) => return warn!(error = %e, "cannot read the alert state"),
         };
-        metrics::gauge!("idsync_conflicts_open", "connector" => name.to_owned()).set(open_conflicts as f64);
+        metrics::gauge!("idsync_conflicts_open", "connector" => connector.label()).set(open_conflicts as f64);
+        let also = self
+            .recipients
+            .get(&connector.tenant)
+            .map_or(&[][..], Vec::as_slice);
         let failed = report.outcome.is_failed();
         let now = store::now();
         for condition in Condition::ALL {
@@ -301,8 +312,8 @@ impl Supervisor {
             let Some(mail) = alerts::due(previous, active, escalated, now, self.reminder) else {
                 continue;
             };
-            let (subject, body) = compose(name, condition, mail, report, health, open_conflicts);
-            let sent = self.send_alert(condition, mail, &subject, body).await;
+            let (subject, body) = compose(connector, condition, mail, report, health, open_conflicts);
+            let sent = self.send_alert(condition, mail, &subject, body, also).await;
             let raised_at = match previous {
                 Some(p) if p.active && active => p.raised_at,
                 _ => now,
@@ -318,18 +329,25 @@ impl Supervisor {
                 raised_at,
                 last_sent_at: if sent { Some(now) } else { None },
             };
-            if let Err(e) = self.store.save_alert(name, condition, &row).await {
+            if let Err(e) = store.save_alert(name, condition, &row).await {
                 warn!(error = %e, "cannot record the alert state");
             }
         }
     }
 
     /// Mails one alert; true when it went out (or there is no mailer to send it with).
-    async fn send_alert(&self, condition: Condition, mail: Mail, subject: &str, body: String) -> bool {
+    async fn send_alert(
+        &self,
+        condition: Condition,
+        mail: Mail,
+        subject: &str,
+        body: String,
+        also: &[Mailbox],
+    ) -> bool {
         let Some(mailer) = &self.mailer else {
             return true;
         };
-        match mailer.send(subject, body).await {
+        match mailer.send_also_to(subject, body, also).await {
             Ok(()) => {
                 info!(condition = condition.as_str(), mail = ?mail, "alert mail sent");
                 true
@@ -358,8 +376,10 @@ impl Supervisor {
     }
 }
 
+/// An alert's subject and body. The connector is named by its label (`acme/entra` for a
+/// tenant's), and the commands it suggests name the tenant.
 fn compose(
-    connector: &str,
+    config: &ConnectorConfig,
     condition: Condition,
     mail: Mail,
     report: &RunReport,
@@ -369,6 +389,12 @@ fn compose(
     let when = |t: Option<NaiveDateTime>| {
         t.map(|t| format!("{} UTC", t.format("%Y-%m-%d %H:%M")))
             .unwrap_or_default()
+    };
+    let label = config.label();
+    let connector = if config.tenant.is_default() {
+        config.name.clone()
+    } else {
+        format!("{} --tenant {}", config.name, config.tenant)
     };
     let run = report
         .run_id
@@ -421,7 +447,7 @@ fn compose(
                 report.outcome.error()
             ),
         ),
-        (Condition::Held, _) => held_mail(connector, &run, report),
+        (Condition::Held, _) => held_mail(&connector, &run, report),
         (Condition::Conflicts, _) => (
             "matcher conflicts need a person".into(),
             format!(
@@ -437,8 +463,8 @@ fn compose(
         _ => "",
     };
     (
-        format!("[idsync] {connector}: {prefix}{what}"),
-        format!("Connector: {connector}\n{body}"),
+        format!("[idsync] {label}: {prefix}{what}"),
+        format!("Connector: {label}\n{body}"),
     )
 }
 
