@@ -1,6 +1,6 @@
 //! The one-shot commands: `resync`, `migrate`, `status`, `approve`, `events`, `alerts test`,
-//! `config check`, `scim-token`, `secrets rotate-key`, `tenant list`. The commands that read or
-//! write a tenant's data take the `--tenant` of the command line and work on that tenant's
+//! `config check`, `scim-token`, `tenant list`, `secrets rotate-key`. The commands that read
+//! or write a tenant's data take the `--tenant` of the command line and work on that tenant's
 //! store only.
 
 use std::io::IsTerminal;

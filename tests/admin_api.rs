@@ -418,10 +418,44 @@ async fn stored_connectors(setup: &Setup) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["defined_in"], "api");
-    let (status, view) = api.get("/tenants/beta/connectors/hr").await;
-    assert_eq!(status, StatusCode::OK, "{view}");
+    let view = api
+        .wait_for(
+            "/tenants/beta/connectors/hr",
+            "the stored connector's first run",
+            |v| v["status"]["last_run"]["status"] == "succeeded",
+        )
+        .await;
     assert_eq!(view["settings"]["kind"], "file", "{view}");
-    assert!(view["status"]["next_run_at"].is_string(), "{view}");
+    assert_eq!(view["status"]["last_run"]["counts"]["created"], 1, "{view}");
+    let mut tables = Tables::open(&setup.url);
+    assert_eq!(
+        tables.count("SELECT count(*) AS n FROM users WHERE tenant_id = 'beta'"),
+        1,
+        "the stored connector writes its own tenant"
+    );
+
+    // Changed: a second user, and the new settings run at once (not at the next hour).
+    write_export(
+        &export,
+        &[
+            export_user("b1", "ann@example.com", None, true),
+            export_user("b2", "dan@example.com", None, true),
+        ],
+        &[],
+    );
+    let changed = serde_json::json!({"kind": "file", "path": export, "interval": "2h"}).to_string();
+    let (status, _) = api
+        .call(Method::PUT, "/tenants/beta/connectors/hr", Some(&changed))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tables.count("SELECT count(*) AS n FROM users WHERE tenant_id = 'beta'") < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the changed connector did not run"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     let (status, body) = api
         .call(Method::DELETE, "/tenants/beta/connectors/hr", None)

@@ -152,6 +152,21 @@ async fn scenario(h: Harness) {
     };
     assert_eq!(e.client_secret.as_ref().unwrap().expose(), SECRET);
 
+    // Resolved for a run now: the file's, then the stored ones.
+    let hr = registry
+        .connector(&tenant("default"), "hr")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(hr.kind, ConnectorKind::File(_)));
+    let okta = registry
+        .connector(&tenant("acme"), "okta")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((okta.tenant.as_str(), okta.name.as_str()), ("acme", "okta"));
+    assert!(registry.connector(&tenant("acme"), "hr").await.unwrap().is_none());
+
     refusals(&h, &registry).await;
     rotation(&h).await;
 

@@ -71,13 +71,8 @@ pub async fn find(state: &AdminState, tenant: &Tenant, name: &str) -> Result<Arc
     if let Some(connector) = state.connector(&tenant.id, name) {
         return Ok(connector);
     }
-    let stored = state.registry().load_all().await?;
-    let loaded = stored
-        .into_iter()
-        .find(|l| l.tenant == tenant.id && l.name == name)
-        .ok_or_else(|| not_found(tenant, name))?;
-    let mut config = loaded.config?;
-    config.tenant = tenant.id.clone();
+    let config = state.registry().connector(&tenant.id, name).await?;
+    let config = config.ok_or_else(|| not_found(tenant, name))?;
     Ok(Arc::new(connectors::build(&config)))
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use super::{connector, Config, ConfigError, ConnectorConfig};
+use crate::tenant::TenantId;
 
 /// What a secret is shown as when settings are rendered.
 pub const REDACTED: &str = "***";
@@ -30,17 +31,28 @@ pub fn settings_kind(settings: &Json) -> Option<&str> {
 }
 
 impl Config {
-    /// Reads one connector's settings (the keys of a `[[connectors]]` entry without `name`)
-    /// as the file's parser does: relative paths are taken from the configuration file's
-    /// folder, unknown keys and bad values are errors naming their key.
-    pub fn connector_from_json(&self, name: &str, settings: &Json) -> Result<ConnectorConfig, ConfigError> {
+    /// Reads `tenant`'s connector `name` from its settings (the keys of a `[[connectors]]`
+    /// entry without `name` and `tenant`) as the file's parser does: relative paths are taken
+    /// from the configuration file's folder, unknown keys and bad values are errors naming
+    /// their key.
+    pub fn connector_from_json(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        settings: &Json,
+    ) -> Result<ConnectorConfig, ConfigError> {
         let base = self.path.parent().unwrap_or(Path::new("."));
-        connector_from_json(base, name, settings)
+        connector_from_json(base, tenant, name, settings)
     }
 }
 
 /// [`Config::connector_from_json`] with the folder relative paths are resolved against.
-pub fn connector_from_json(base: &Path, name: &str, settings: &Json) -> Result<ConnectorConfig, ConfigError> {
+pub fn connector_from_json(
+    base: &Path,
+    tenant: &TenantId,
+    name: &str,
+    settings: &Json,
+) -> Result<ConnectorConfig, ConfigError> {
     let invalid = |key: String, message: String| ConfigError::Settings { key, message };
     let Json::Object(object) = settings else {
         return Err(invalid(
@@ -62,6 +74,7 @@ pub fn connector_from_json(base: &Path, name: &str, settings: &Json) -> Result<C
         );
     }
     table.insert("name".into(), toml::Value::String(name.to_owned()));
+    table.insert("tenant".into(), toml::Value::String(tenant.to_string()));
     connector(table, base).map_err(|(key, message)| invalid(key, message))
 }
 

@@ -16,12 +16,10 @@ use crate::tenant::TenantId;
 
 /// What a stored connector's loop was started from.
 struct Running {
-    version: Version,
+    updated_at: chrono::NaiveDateTime,
     /// `None`: the stored settings cannot run (said once, when they were read).
     stop: Option<LoopStop>,
 }
-
-type Version = (chrono::NaiveDateTime, String);
 
 /// The registry's connectors and the loops running them.
 pub(super) struct StoredLoops {
@@ -82,7 +80,7 @@ impl StoredLoops {
             if self
                 .running
                 .get(&key)
-                .is_some_and(|r| r.version == loaded.version)
+                .is_some_and(|r| r.updated_at == loaded.updated_at)
             {
                 continue;
             }
@@ -112,7 +110,7 @@ fn start(loops: &mut Loops, loaded: Loaded, previous: Option<LoopStop>) -> Runni
             warn!(tenant = %tenant, connector = %name, error = %e,
                 "stored connector cannot run until its settings are fixed");
             return Running {
-                version: loaded.version,
+                updated_at: loaded.updated_at,
                 stop: None,
             };
         }
@@ -124,7 +122,7 @@ fn start(loops: &mut Loops, loaded: Loaded, previous: Option<LoopStop>) -> Runni
     }
     let connector = Arc::new(connectors::build(&config));
     Running {
-        version: loaded.version,
+        updated_at: loaded.updated_at,
         stop: Some(loops.start_stoppable(connector, previous)),
     }
 }

@@ -72,8 +72,9 @@ pub struct StoredView {
 pub struct Loaded {
     pub tenant: TenantId,
     pub name: String,
-    /// Changes whenever the stored row does (its `updated_at` and settings).
-    pub version: (NaiveDateTime, String),
+    /// Its `updated_at`, which every put moves (a key rotation does not: the settings mean
+    /// the same, so the daemon need not restart the connector).
+    pub updated_at: NaiveDateTime,
     /// Its configuration, or why it cannot run.
     pub config: Result<ConnectorConfig, RegistryError>,
 }
@@ -111,7 +112,7 @@ impl ConnectorRegistry {
             });
         }
         self.config
-            .connector_from_json(name, &settings)
+            .connector_from_json(tenant, name, &settings)
             .map_err(RegistryError::Invalid)?;
         if self.store.tenant_row(tenant).await?.is_none() {
             return Err(RegistryError::UnknownTenant(tenant.clone()));
@@ -163,6 +164,22 @@ impl ConnectorRegistry {
         Ok(removed)
     }
 
+    /// The configuration of `tenant`'s connector `name`, the file's or a stored one (secrets
+    /// opened), for a run now; `None` when neither defines it.
+    pub async fn connector(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<ConnectorConfig>, RegistryError> {
+        if let Some(config) = self.config.connector_of(tenant, name) {
+            return Ok(Some(config.clone()));
+        }
+        let Some(stored) = self.store.stored_connector(tenant, name).await? else {
+            return Ok(None);
+        };
+        self.load(stored).config.map(Some)
+    }
+
     /// Every stored connector of every tenant, secrets opened, for the daemon to run. One that
     /// cannot be read carries its error (the others still run).
     pub async fn load_all(&self) -> Result<Vec<Loaded>, RegistryError> {
@@ -202,7 +219,7 @@ impl ConnectorRegistry {
     }
 
     fn load(&self, stored: StoredConnector) -> Loaded {
-        let version = (stored.updated_at, stored.settings.to_string());
+        let updated_at = stored.updated_at;
         let mut settings = stored.settings;
         let config = sealing::open(&self.keyring, &mut settings)
             .map_err(|source| RegistryError::Sealed {
@@ -212,20 +229,20 @@ impl ConnectorRegistry {
             })
             .and_then(|()| {
                 self.config
-                    .connector_from_json(&stored.name, &settings)
+                    .connector_from_json(&stored.tenant, &stored.name, &settings)
                     .map_err(RegistryError::Invalid)
             });
         Loaded {
             tenant: stored.tenant,
             name: stored.name,
-            version,
+            updated_at,
             config,
         }
     }
 
     /// Whether the configuration file defines `(tenant, name)`.
     fn in_file(&self, tenant: &TenantId, name: &str) -> bool {
-        tenant.is_default() && self.config.connector(name).is_some()
+        self.config.connector_of(tenant, name).is_some()
     }
 }
 

@@ -8,7 +8,11 @@ use super::*;
 use crate::config::ConnectorKind;
 
 fn read(settings: Json) -> Result<ConnectorConfig, String> {
-    connector_from_json(Path::new("/etc/idsync"), "hr", &settings).map_err(|e| e.to_string())
+    connector_from_json(Path::new("/etc/idsync"), &acme(), "hr", &settings).map_err(|e| e.to_string())
+}
+
+fn acme() -> TenantId {
+    TenantId::parse("acme").unwrap()
 }
 
 #[test]
@@ -19,6 +23,7 @@ fn a_file_connector_reads_like_the_file() {
     )
     .unwrap();
     assert_eq!(hr.name, "hr");
+    assert_eq!(hr.tenant, acme());
     assert_eq!(hr.guard.max_deactivations, 7);
     assert_eq!(hr.guard.max_deactivation_percent, 12.5);
     let ConnectorKind::File(file) = &hr.kind else {
@@ -33,7 +38,7 @@ fn a_file_connector_reads_like_the_file() {
     )
     .unwrap();
     let hr = config
-        .connector_from_json("hr", &json!({"kind": "file", "path": "export.json"}))
+        .connector_from_json(&acme(), "hr", &json!({"kind": "file", "path": "export.json"}))
         .unwrap();
     let ConnectorKind::File(file) = &hr.kind else {
         panic!("a file connector")
