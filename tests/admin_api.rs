@@ -609,6 +609,84 @@ async fn run_now(api: &AdminDaemon) {
     assert_eq!(run["status"], "succeeded", "{run}");
 }
 
+/// Two tenants whose connectors (both named `hr`) read the same directory, same UPNs and same
+/// external ids, end with two separate sets of users; each tenant's API sees its own only.
+async fn two_tenants_sharing_upns(setup: &Setup) {
+    let api = &setup.api;
+    let export = setup.dir.path().join("shared.json");
+    let people = [
+        export_user("s1", "ann@example.com", Some("ann@example.com"), true),
+        export_user("s2", "zed@example.com", None, true),
+    ];
+    write_export(&export, &people, &[]);
+    let settings = serde_json::json!({"kind": "file", "path": export, "interval": "1h"}).to_string();
+    for tenant in ["t-one", "t-two"] {
+        let (status, _) = api
+            .call(
+                Method::PUT,
+                &format!("/tenants/{tenant}"),
+                Some(r#"{"display_name": "T"}"#),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, body) = api
+            .call(
+                Method::PUT,
+                &format!("/tenants/{tenant}/connectors/hr"),
+                Some(&settings),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    for tenant in ["t-one", "t-two"] {
+        api.wait_for(
+            &format!("/tenants/{tenant}/connectors/hr"),
+            "the first run",
+            |v| v["status"]["last_run"]["status"] == "succeeded",
+        )
+        .await;
+    }
+    let mut tables = Tables::open(&setup.url);
+    let ids = |tables: &mut Tables, tenant: &str| {
+        tables.lines(&format!(
+            "SELECT CAST(id AS TEXT) AS line FROM users WHERE tenant_id = '{tenant}' ORDER BY upn"
+        ))
+    };
+    let (one, two) = (ids(&mut tables, "t-one"), ids(&mut tables, "t-two"));
+    assert_eq!((one.len(), two.len()), (2, 2), "{one:?} {two:?}");
+    assert!(
+        one.iter().all(|id| !two.contains(id)),
+        "two people each: {one:?} {two:?}"
+    );
+    let (_, events) = api.get("/tenants/t-one/events?user=ann@example.com").await;
+    let seen: Vec<String> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["object_id"].to_string())
+        .collect();
+    assert!(!seen.is_empty(), "{events}");
+    assert!(
+        seen.iter().all(|id| one.contains(id)),
+        "t-one sees its own ann only: {events}"
+    );
+    let (_, runs) = api.get("/tenants/t-two/runs").await;
+    let run = runs["runs"][0]["run_id"].as_i64().unwrap();
+    let (status, _) = api.get(&format!("/tenants/t-one/runs/{run}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's run");
+    for tenant in ["t-one", "t-two"] {
+        let (status, body) = api
+            .call(Method::DELETE, &format!("/tenants/{tenant}?purge=true"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["connectors_stopped"], 1, "{body}");
+    }
+    assert_eq!(
+        tables.count("SELECT count(*) AS n FROM users WHERE tenant_id IN ('t-one', 't-two')"),
+        0
+    );
+}
+
 async fn contract(url: Option<String>) {
     let setup = start(url).await;
     authentication_and_the_document(&setup.api).await;
@@ -619,6 +697,7 @@ async fn contract(url: Option<String>) {
     conflicts_resolved(&setup).await;
     tenants(&setup.api).await;
     stored_connectors(&setup).await;
+    two_tenants_sharing_upns(&setup).await;
     drop(setup.dir);
 }
 
