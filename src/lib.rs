@@ -3,6 +3,7 @@
 //! local user, the [`planner`] turns the difference into a plan, and the [`store`] applies it;
 //! [`reconcile`] runs those steps for one connector, the [`daemon`] on a schedule.
 
+pub mod admin;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -64,6 +64,9 @@ pub struct LocalState {
     pub members: HashMap<i64, HashSet<i64>>,
     /// External ids with an open conflict for this source.
     pub open_conflicts: HashSet<String>,
+    /// External ids of this source an operator kept apart from local users (conflicts
+    /// resolved `keep_separate`): external id -> the users it must not match.
+    pub kept_apart: HashMap<String, HashSet<i64>>,
     /// True until the source's first successful run (the deletion guard exempts it).
     pub first_sync: bool,
     /// How many users and groups the source owns, when `users` and `groups` hold only part

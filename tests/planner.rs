@@ -592,3 +592,26 @@ fn the_guard_holds_mass_removals_but_not_a_first_sync() {
     assert!(safe.deactivations.is_empty() && safe.links_removed.is_empty());
     assert_eq!(held.deactivations.len(), 10);
 }
+
+/// A record an operator kept apart from the two users sharing its email (a conflict resolved
+/// `keep_separate`) is offered neither of them: with its sign-in name free it becomes a user
+/// of its own, where before it was an ambiguous conflict.
+#[test]
+fn a_record_kept_apart_becomes_its_own_user() {
+    let users = vec![
+        user(1, "dee@x.com", Some("team@x.com"), None),
+        user(2, "eve@x.com", Some("team@x.com"), None),
+    ];
+    let fetched = snapshot(vec![rec("e10", "rae@x.com", Some("team@x.com"))], vec![]);
+    let mut local = state(users, vec![]);
+    let plan = planner::plan(SRC, fetched.clone(), &local, &PlanSettings::default(), now());
+    assert_eq!(plan.conflicts.len(), 1, "{}", plan.render());
+    local.kept_apart = HashMap::from([("e10".to_owned(), HashSet::from([1, 2]))]);
+    check(
+        &local,
+        &fetched,
+        expect![[r#"
+            create user rae@x.com
+        "#]],
+    );
+}

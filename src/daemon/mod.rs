@@ -5,6 +5,7 @@
 //! attempt is the end of its quarantine instead of its schedule. The loop reads time from a
 //! [`Clock`] built on tokio's clock, so tests drive schedules with a paused clock.
 
+mod admin;
 mod ops;
 mod stored;
 mod watchdog;
@@ -171,6 +172,17 @@ pub async fn run_with(
             stop_rx.clone(),
         ));
     }
+    let connectors: Vec<Arc<Connector>> = connectors.into_iter().map(Arc::new).collect();
+    admin::spawn(
+        &config,
+        &store,
+        &supervisor,
+        &connectors,
+        &registry,
+        &mut tasks,
+        stop_rx.clone(),
+    )
+    .await?;
     if config.connectors.is_empty() && config.scim.is_none() {
         warn!("no connectors configured; nothing to schedule");
     }
@@ -185,7 +197,7 @@ pub async fn run_with(
     let jitter = Duration::from_secs(config.daemon.jitter_secs);
     let mut loops = watchdog::Loops::new(supervisor, clock, jitter, stop_rx);
     for connector in connectors {
-        loops.start(Arc::new(connector));
+        loops.start(connector);
     }
     let poll = Duration::from_secs(config.daemon.poll_secs.max(1));
     let mut stored = stored::StoredLoops::new(registry, poll);

@@ -9,7 +9,7 @@
 mod normalize;
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub use normalize::identity_key;
 
@@ -123,6 +123,9 @@ pub struct Matcher<'a> {
     by_upn: OnceCell<HashMap<String, Vec<usize>>>,
     by_email: OnceCell<HashMap<String, Vec<usize>>>,
     links_by_user: HashMap<i64, Vec<&'a Link>>,
+    /// External ids an operator kept apart from these local users (a conflict resolved
+    /// `keep_separate`): never a candidate for them.
+    kept_apart: Option<&'a HashMap<String, HashSet<i64>>>,
 }
 
 /// Whether a candidate can take the incoming identity.
@@ -164,7 +167,14 @@ impl<'a> Matcher<'a> {
             by_upn: OnceCell::new(),
             by_email: OnceCell::new(),
             links_by_user,
+            kept_apart: None,
         }
+    }
+
+    /// Never offers a user to an external id an operator kept apart from it.
+    pub fn kept_apart(mut self, kept_apart: &'a HashMap<String, HashSet<i64>>) -> Self {
+        self.kept_apart = Some(kept_apart);
+        self
     }
 
     fn upn_index(&self) -> &HashMap<String, Vec<usize>> {
@@ -349,6 +359,14 @@ impl<'a> Matcher<'a> {
 
     fn fit(&self, user: usize, incoming: &Incoming<'_>, is_live: &dyn Fn(&Link) -> bool) -> Fit {
         let local = &self.users[user];
+        let kept_apart = incoming
+            .external_id
+            .and_then(|ext| self.kept_apart?.get(ext))
+            .is_some_and(|users| users.contains(&local.id));
+        if kept_apart {
+            // Decided by a person: not this user, and not a conflict either.
+            return Fit::Former;
+        }
         let same_source = self
             .links_of(local.id)
             .iter()

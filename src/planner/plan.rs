@@ -59,7 +59,7 @@ pub fn plan(
     settings: &PlanSettings,
     now: NaiveDateTime,
 ) -> Plan {
-    let matcher = Matcher::new(&local.users, &local.links);
+    let matcher = Matcher::new(&local.users, &local.links).kept_apart(&local.kept_apart);
     let (records, removed, complete): (&[UserRecord], HashSet<&str>, bool) = match &fetched {
         Fetched::Snapshot(s) => (&s.users, HashSet::new(), true),
         Fetched::Changes(c) => (

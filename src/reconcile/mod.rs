@@ -80,6 +80,7 @@ async fn run_in_span(
     report.run_id = run_id;
     if let Some(id) = run_id {
         tracing::Span::current().record("run_id", id);
+        progress.started(id);
     }
     info!(connector = %name, run_id, "run started");
     // A panic anywhere below (a source, the planner, the store) ends this run, not the daemon:

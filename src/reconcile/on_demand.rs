@@ -67,7 +67,7 @@ impl Source for Prepared {
 
 /// What the matcher makes of the record, in words.
 pub fn explain_match(source: &str, record: &UserRecord, local: &LocalState) -> String {
-    let matcher = Matcher::new(&local.users, &local.links);
+    let matcher = Matcher::new(&local.users, &local.links).kept_apart(&local.kept_apart);
     let incoming = Incoming::from_record(source, record);
     match matcher.find(&incoming, &|link| link.removed_at.is_none()) {
         MatchOutcome::Found { user, by } => {

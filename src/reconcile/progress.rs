@@ -2,16 +2,20 @@
 //! Hidden when stderr is not a terminal (the daemon, CI, pipes).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::oneshot;
 
 #[derive(Clone)]
 pub struct RunProgress {
     bar: ProgressBar,
     users: Arc<AtomicU64>,
     groups: Arc<AtomicU64>,
+    /// Told the run's id once its row exists, for a caller (the admin API) that answers with
+    /// the id while the run goes on.
+    started: Arc<Mutex<Option<oneshot::Sender<i64>>>>,
 }
 
 impl std::fmt::Debug for RunProgress {
@@ -34,6 +38,7 @@ impl RunProgress {
             bar,
             users: Arc::default(),
             groups: Arc::default(),
+            started: Arc::default(),
         }
     }
 
@@ -43,6 +48,26 @@ impl RunProgress {
             bar: ProgressBar::hidden(),
             users: Arc::default(),
             groups: Arc::default(),
+            started: Arc::default(),
+        }
+    }
+
+    /// No display; the receiver gets the run's id when its row is written (and is dropped
+    /// unanswered when the run never starts: a dry run, a lease held elsewhere).
+    pub fn announcing_start() -> (Self, oneshot::Receiver<i64>) {
+        let (tx, rx) = oneshot::channel();
+        let progress = RunProgress::hidden();
+        if let Ok(mut slot) = progress.started.lock() {
+            *slot = Some(tx);
+        }
+        (progress, rx)
+    }
+
+    /// The run's row exists: tells whoever waits for its id.
+    pub(super) fn started(&self, run_id: i64) {
+        let sender = self.started.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(tx) = sender {
+            let _ = tx.send(run_id);
         }
     }
 

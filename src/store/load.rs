@@ -49,6 +49,7 @@ pub(crate) fn load_local(db: &mut Db, tenant: &str, source: &str) -> Result<Loca
         groups: groups.into_iter().map(Into::into).collect(),
         members,
         open_conflicts: open_conflicts(db, tenant, source)?,
+        kept_apart: kept_apart(db, tenant, source)?,
         first_sync: first_sync(db, tenant, source)?,
         owned_counts: None,
     })
@@ -189,6 +190,7 @@ pub fn load_local_for(
         groups: groups.into_iter().map(Into::into).collect(),
         members,
         open_conflicts,
+        kept_apart: kept_apart(db, tenant, source)?,
         first_sync,
         owned_counts,
     })
@@ -345,6 +347,30 @@ fn users_and_links(
     }
     users.sort_by_key(|u: &UserRow| u.id);
     Ok((users, links))
+}
+
+/// The source's external ids an operator kept apart from local users, with those users.
+fn kept_apart(db: &mut Db, tenant: &str, source: &str) -> Result<HashMap<String, HashSet<i64>>, StoreError> {
+    let kept = conflicts::table.filter(
+        conflicts::tenant_id
+            .eq(tenant)
+            .and(conflicts::connector.eq(source))
+            .and(conflicts::status.eq(super::resolutions::KEPT_SEPARATE)),
+    );
+    let rows: Vec<(String, Option<i64>, Option<i64>)> = with_conn!(db, |c| kept
+        .select((
+            conflicts::external_id,
+            conflicts::local_user_id,
+            conflicts::other_user_id
+        ))
+        .load(c))?;
+    let mut out: HashMap<String, HashSet<i64>> = HashMap::new();
+    for (external_id, local, other) in rows {
+        out.entry(external_id)
+            .or_default()
+            .extend(local.into_iter().chain(other));
+    }
+    Ok(out)
 }
 
 /// The external ids of the source's open conflicts.

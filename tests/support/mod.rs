@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: databases to run against, and export files.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod admin;
 pub mod binary;
 pub mod postgres;
 pub mod scim;

@@ -10,12 +10,25 @@ use super::super::{with_conn, Db, StoreError, CHUNK};
 use super::{CursorUpdate, Step};
 use crate::planner::PlanCounts;
 
-/// Conflicts: one open row per (connector, external id, reason), however many runs see it.
-/// Returns how many are new; the ones the plan resolved are closed.
+/// Conflicts: one open row per (connector, external id, reason), however many runs see it,
+/// and none for one a person dismissed. Returns how many are new; the ones the plan resolved
+/// are closed.
 pub(super) fn conflicts(db: &mut Db, step: &Step<'_>, run_id: Option<i64>) -> Result<u64, StoreError> {
     let (source, now) = (step.source, step.now);
     let mut new_conflicts = 0u64;
     for pc in &step.plan.conflicts {
+        let dismissed = conflicts::table.filter(
+            conflicts::tenant_id
+                .eq(step.tenant)
+                .and(conflicts::connector.eq(source))
+                .and(conflicts::external_id.eq(&pc.record.external_id))
+                .and(conflicts::reason.eq(pc.conflict.reason.as_str()))
+                .and(conflicts::status.eq(crate::store::resolutions::DISMISSED)),
+        );
+        let dismissed: i64 = with_conn!(db, |c| dismissed.count().get_result(c))?;
+        if dismissed > 0 {
+            continue;
+        }
         let row = NewConflict {
             tenant_id: step.tenant,
             connector: source,

@@ -1,0 +1,145 @@
+//! A tenant's connectors as the scheduler sees them (last run, next run, quarantine, held
+//! run), and `approve`, which lets the next run through the deletion guard.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::{AdminError, ErrorBody};
+use super::extract::AdminPath;
+use super::runs::ConnectorPath;
+use super::state::AdminState;
+use super::tenant::{self, TenantPath};
+use super::views::{utc, RunView};
+use crate::config::ConnectorConfig;
+use crate::store::Store;
+
+/// Where a connector stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectorStatus {
+    /// Its latest run, if it has run.
+    pub last_run: Option<RunView>,
+    /// When its schedule runs it next (the end of its quarantine, if later).
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// Runs are suspended until then after repeated failures.
+    pub quarantined_until: Option<DateTime<Utc>>,
+    /// The latest run, when the deletion guard held it: approve to let the next one through.
+    pub held_run_id: Option<i64>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub consecutive_failures: i64,
+    /// Whether the next run may pass the deletion guard.
+    pub approved: bool,
+}
+
+/// The status of one connector, read from the store.
+pub async fn connector_status(
+    store: &Store,
+    config: &ConnectorConfig,
+) -> Result<ConnectorStatus, AdminError> {
+    let state = store.sync_state(&config.name).await?;
+    let last_run = store
+        .runs(Some(config.name.clone()), 1)
+        .await?
+        .pop()
+        .map(RunView::from);
+    let quarantined_until = state.quarantined_until.map(utc);
+    let now = Utc::now();
+    let next = config.schedule.next_after(now);
+    let next_run_at = match (next, quarantined_until) {
+        (Some(n), Some(q)) if q > n => Some(q),
+        (n, _) => n,
+    };
+    let held_run_id = last_run.as_ref().filter(|r| r.status == "held").map(|r| r.run_id);
+    Ok(ConnectorStatus {
+        last_run,
+        next_run_at,
+        quarantined_until: quarantined_until.filter(|q| *q > now),
+        held_run_id,
+        last_success_at: state.last_success_at.map(utc),
+        consecutive_failures: state.consecutive_failures,
+        approved: state.guard_approved,
+    })
+}
+
+/// One connector in [`TenantStatus`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamedStatus {
+    pub name: String,
+    #[serde(flatten)]
+    pub status: ConnectorStatus,
+}
+
+/// `GET .../status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantStatus {
+    pub tenant: String,
+    pub connectors: Vec<NamedStatus>,
+    pub open_conflicts: usize,
+}
+
+/// Every connector of the tenant, and how many conflicts wait for a person.
+#[utoipa::path(get, path = "/tenants/{tenant}/status", tag = "connectors", params(TenantPath),
+    responses(
+        (status = 200, description = "The tenant's connectors", body = TenantStatus),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
+pub async fn status(
+    State(state): State<AdminState>,
+    AdminPath(path): AdminPath<TenantPath>,
+) -> Result<Json<TenantStatus>, AdminError> {
+    let tenant = tenant::resolve(&state, &path.tenant).await?;
+    let mut connectors = Vec::new();
+    let mut names = state.connector_names(&tenant.id);
+    names.extend(
+        state
+            .registry()
+            .list(&tenant.id)
+            .await?
+            .into_iter()
+            .map(|v| v.name),
+    );
+    for name in names {
+        let connector = super::connectors::find(&state, &tenant, &name).await?;
+        let status = connector_status(&tenant.store, &connector.config).await?;
+        connectors.push(NamedStatus { name, status });
+    }
+    let open_conflicts = tenant.store.open_conflicts().await?.len();
+    Ok(Json(TenantStatus {
+        tenant: tenant.id.to_string(),
+        connectors,
+        open_conflicts,
+    }))
+}
+
+/// `POST .../approve`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Approved {
+    pub connector: String,
+    /// Always true: the next run may pass the deletion guard once.
+    pub approved: bool,
+}
+
+/// Lets the connector's next run through the deletion guard once.
+#[utoipa::path(post, path = "/tenants/{tenant}/connectors/{name}/approve", tag = "connectors",
+    params(ConnectorPath),
+    responses(
+        (status = 200, description = "Approved", body = Approved),
+        (status = 404, description = "No such tenant or connector", body = ErrorBody),
+    ))]
+pub async fn approve(
+    State(state): State<AdminState>,
+    AdminPath(path): AdminPath<ConnectorPath>,
+) -> Result<Json<Approved>, AdminError> {
+    let tenant = tenant::resolve(&state, &path.tenant).await?;
+    let connector = super::connectors::find(&state, &tenant, &path.name).await?;
+    tenant
+        .store
+        .approve(&connector.config.name, crate::store::now())
+        .await?;
+    Ok(Json(Approved {
+        connector: connector.config.name.clone(),
+        approved: true,
+    }))
+}
