@@ -7,6 +7,9 @@
 mod database;
 mod overrides;
 pub mod schedule;
+pub mod scim_extensions;
+
+pub use scim_extensions::ScimExtension;
 
 use std::path::{Path, PathBuf};
 
@@ -92,6 +95,14 @@ pub struct ScimConfig {
     /// Seconds the whole request body may take to arrive after the header; slower gets 408.
     #[serde(default = "default_scim_body_timeout_secs")]
     pub body_timeout_secs: u64,
+    /// Accept the token as an `access_token` query parameter (RFC 6750 section 2.3) on GET
+    /// requests, for testing the endpoint from a browser. Off by default: a URL is easier to
+    /// leak than a header. The parameter never reaches a log line.
+    #[serde(default)]
+    pub allow_access_token_query: bool,
+    /// Custom extension schemas (`[[scim.extensions]]`).
+    #[serde(default)]
+    pub extensions: Vec<ScimExtension>,
 }
 
 impl ScimConfig {
@@ -400,6 +411,9 @@ impl Config {
                 "daemon.quarantine_after_failures".into(),
                 "must be at least 1".into(),
             ));
+        }
+        if let Some(scim) = &shape.scim {
+            scim_extensions::check(&scim.extensions).map_err(|(k, m)| invalid(k, m))?;
         }
         Ok(Config {
             path: path.to_owned(),

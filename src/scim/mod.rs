@@ -8,10 +8,12 @@
 //! bearer token) and `http` (bodies, media types, ETags, the request log); `state` (what the
 //! handlers share). Nothing depends back on the router.
 
+mod attributes;
 mod auth;
 mod conditions;
 mod discovery;
 pub mod error;
+mod extensions;
 pub mod filter;
 mod groups;
 mod health;
@@ -22,6 +24,7 @@ pub mod patch;
 mod push;
 pub mod resource;
 mod router;
+mod schemas;
 mod state;
 pub mod tokens;
 mod users;

@@ -23,6 +23,9 @@ diesel::table! {
         upn_key -> Nullable<Text>,
         /// [`identity_key`](crate::matcher::identity_key) of `email`.
         email_key -> Nullable<Text>,
+        /// The attributes without a column: a JSON object as text (README, "The application's
+        /// tables").
+        attributes -> Nullable<Text>,
     }
 }
 
@@ -38,6 +41,8 @@ diesel::table! {
         updated_at -> Timestamp,
         /// [`identity_key`](crate::matcher::identity_key) of `display_name`; NULL until filled.
         name_key -> Nullable<Text>,
+        /// As `users.attributes`.
+        attributes -> Nullable<Text>,
     }
 }
 

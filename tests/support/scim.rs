@@ -35,6 +35,8 @@ pub fn config(delete: ScimDelete) -> ScimConfig {
         header_timeout_secs: 10,
         idle_timeout_secs: 60,
         body_timeout_secs: 30,
+        allow_access_token_query: false,
+        extensions: Vec::new(),
     }
 }
 
