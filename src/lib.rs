@@ -16,3 +16,4 @@ pub mod reconcile;
 pub mod scim;
 pub mod store;
 pub mod supervise;
+pub mod tls;

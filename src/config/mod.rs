@@ -57,7 +57,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScimConfig {
-    /// Address and port to listen on, e.g. `127.0.0.1:8080` (TLS belongs to a reverse proxy).
+    /// Address and port to listen on, e.g. `127.0.0.1:8080` (TLS: `tls_cert_path`, or a
+    /// reverse proxy).
     pub listen: std::net::SocketAddr,
     /// Requests with a larger body get 413.
     #[serde(default = "default_max_body_bytes")]
@@ -100,12 +101,29 @@ pub struct ScimConfig {
     /// leak than a header. The parameter never reaches a log line.
     #[serde(default)]
     pub allow_access_token_query: bool,
+    /// A PEM certificate chain; with `tls_key_path`, the listener speaks TLS (1.2 and 1.3)
+    /// only, for deployments without a reverse proxy. Both files are read again on SIGHUP
+    /// and when they change. Relative to the configuration file's folder.
+    pub tls_cert_path: Option<PathBuf>,
+    /// The PEM private key of `tls_cert_path`.
+    pub tls_key_path: Option<PathBuf>,
     /// Custom extension schemas (`[[scim.extensions]]`).
     #[serde(default)]
     pub extensions: Vec<ScimExtension>,
 }
 
 impl ScimConfig {
+    /// The TLS files, when both are set.
+    pub fn tls_files(&self) -> Option<crate::tls::TlsFiles> {
+        match (&self.tls_cert_path, &self.tls_key_path) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// The limits of the SCIM listener.
     pub fn listener_limits(&self) -> crate::listener::ListenerLimits {
         limits(
@@ -412,8 +430,21 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
-        if let Some(scim) = &shape.scim {
+        let mut scim = shape.scim;
+        if let Some(scim) = &mut scim {
             scim_extensions::check(&scim.extensions).map_err(|(k, m)| invalid(k, m))?;
+            if scim.tls_cert_path.is_some() != scim.tls_key_path.is_some() {
+                return Err(invalid(
+                    "scim".into(),
+                    "tls_cert_path and tls_key_path go together: set both or neither".into(),
+                ));
+            }
+            for path in [&mut scim.tls_cert_path, &mut scim.tls_key_path]
+                .into_iter()
+                .flatten()
+            {
+                *path = base.join(&*path);
+            }
         }
         Ok(Config {
             path: path.to_owned(),
@@ -422,7 +453,7 @@ impl Config {
             alerts: shape.alerts,
             daemon: shape.daemon,
             ops: shape.ops,
-            scim: shape.scim,
+            scim,
         })
     }
 
