@@ -182,3 +182,88 @@ fn schema_json(ext: &ScimExtension) -> Value {
         "id": ext.schema, "name": name, "description": ext.description, "attributes": attributes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attribute(kind: AttributeType, multi_valued: bool) -> ExtensionAttribute {
+        ExtensionAttribute {
+            name: "a".into(),
+            kind,
+            multi_valued,
+            required: false,
+            case_exact: false,
+            canonical_values: Vec::new(),
+            mutability: Mutability::ReadWrite,
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn each_type_takes_its_json_values_and_names_the_attribute_otherwise() {
+        let cases = [
+            (AttributeType::Boolean, json!(true), json!("true")),
+            (AttributeType::Integer, json!(42), json!(4.5)),
+            (AttributeType::Decimal, json!(4.5), json!("4.5")),
+            (
+                AttributeType::DateTime,
+                json!("2026-12-01T10:00:00Z"),
+                json!("yesterday"),
+            ),
+            (AttributeType::Reference, json!("https://x.example/a"), json!(1)),
+        ];
+        for (kind, good, bad) in cases {
+            let a = attribute(kind, false);
+            assert!(check_value(&a, "urn:x:User:a", &good).is_ok(), "{kind:?} {good}");
+            let e = check_value(&a, "urn:x:User:a", &bad).unwrap_err();
+            assert!(
+                e.detail.starts_with("Bad value type for attribute urn:x:User:a"),
+                "{e:?}"
+            );
+            assert!(e.detail.contains(&bad.to_string()), "{e:?}");
+        }
+        let list = attribute(AttributeType::Integer, true);
+        assert!(check_value(&list, "p", &json!([1, 2])).is_ok());
+        assert!(check_value(&list, "p", &json!(1)).is_err());
+        assert!(check_value(&list, "p", &json!([1, "2"])).is_err());
+    }
+
+    #[test]
+    fn canonical_values_follow_case_exactness_and_read_only_values_are_dropped() {
+        let mut a = attribute(AttributeType::String, false);
+        a.canonical_values = vec!["company".into()];
+        assert!(check_value(&a, "p", &json!("COMPANY")).is_ok());
+        a.case_exact = true;
+        let e = check_value(&a, "p", &json!("COMPANY")).unwrap_err();
+        assert_eq!(
+            e.detail,
+            "Value in attribute p does not comply to a required format: \"COMPANY\" is not one of company"
+        );
+        let mut ro = attribute(AttributeType::String, false);
+        ro.mutability = Mutability::ReadOnly;
+        let exts = Extensions::new(vec![ScimExtension {
+            schema: "urn:x:2.0:User".into(),
+            resource: ExtensionResource::User,
+            name: None,
+            description: String::new(),
+            required: false,
+            attributes: vec![ro],
+        }]);
+        let mut kept = json!({ "URN:X:2.0:USER": { "A": "set by the client" } })
+            .as_object()
+            .cloned()
+            .unwrap();
+        exts.check(ExtensionResource::User, &mut kept).unwrap();
+        assert!(kept.is_empty(), "{kept:?}");
+        let mut unknown = json!({ "urn:x:2.0:User": { "b": 1 } })
+            .as_object()
+            .cloned()
+            .unwrap();
+        let e = exts.check(ExtensionResource::User, &mut unknown).unwrap_err();
+        assert!(
+            e.detail.starts_with("Unknown attribute urn:x:2.0:User:b"),
+            "{e:?}"
+        );
+    }
+}
