@@ -14,6 +14,7 @@ use support::postgres::TestDatabase;
 use support::scim::{config, filter, Server};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const IDSYNC: &str = "urn:idsync:params:scim:schemas:extension:idsync:2.0:User";
 const INTERACT_USER: &str = "urn:ietf:params:scim:schemas:extension:interactsoftware:2.0:User";
 const INTERACT_GROUP: &str = "urn:ietf:params:scim:schemas:extension:interactsoftware:2.0:Group";
 
@@ -177,6 +178,26 @@ async fn every_attribute_is_kept(f: Fixture) {
         "{u}"
     );
 
+    // Read-only: the idsync extension's `source` is ignored on input and returned on request.
+    let (st, u) = s
+        .post(
+            "/Users",
+            &json!({ "userName": "ro@x.example", IDSYNC: { "source": "hr" }, "groups": [{ "value": "g" }] }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{u}");
+    assert!(u.get(IDSYNC).is_none() && u.get("groups").is_none(), "{u}");
+    let ro = u["id"].as_str().unwrap().to_owned();
+    let (st, u) = s
+        .patch(
+            &format!("/Users/{ro}"),
+            &patch(json!([{ "op": "replace", "path": format!("{IDSYNC}:source"), "value": "hr" }])),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    let (_, u) = s.get(&format!("/Users/{ro}?attributes={IDSYNC}")).await;
+    assert_eq!(u[IDSYNC]["source"], "scim", "{u}");
+
     // Groups keep `externalId` on PATCH too.
     let (st, g) = s
         .post(
@@ -195,6 +216,17 @@ async fn every_attribute_is_kept(f: Fixture) {
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (_, g) = s.get(&format!("/Groups/{gid}")).await;
     assert_eq!(g["externalId"], "g-2", "{g}");
+    let (st, e) = s
+        .patch(
+            &format!("/Groups/{gid}"),
+            &patch(json!([{ "op": "replace", "path": "meta", "value": {} }])),
+        )
+        .await;
+    assert_eq!(
+        (st, &e["scimType"]),
+        (StatusCode::BAD_REQUEST, &json!("mutability")),
+        "{e}"
+    );
     let (_, list) = s
         .get(&format!("/Groups?{}", filter("externalId eq \"g-2\"")))
         .await;
