@@ -18,6 +18,7 @@ use support::sizes;
 fn directory(users: usize, groups: usize, memberships: usize, generation: u32) -> Snapshot {
     let users: Vec<UserRecord> = (0..users)
         .map(|i| UserRecord {
+            attributes: None,
             external_id: format!("{i:08x}-0000-4000-8000-{i:012x}"),
             upn: format!("user{i}@bench.example"),
             email: Some(format!("user{i}@bench.example")),

@@ -20,3 +20,4 @@ pub mod secrets;
 pub mod store;
 pub mod supervise;
 pub mod tenant;
+pub mod tls;

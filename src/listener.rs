@@ -23,10 +23,12 @@ use axum::Router;
 use hyper::body::{Body as HttpBody, Frame, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tracing::{debug, warn};
+
+use crate::tls::Tls;
 
 /// The limits of one listener; each config section (`[scim]`, `[ops]`) builds its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,31 @@ pub async fn serve(
     limits: ListenerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, router, limits, None, shutdown).await
+}
+
+/// [`serve`] with TLS: every connection starts with a handshake (within the header
+/// timeout), with the certificate in effect when it arrives; anything else is closed.
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    limits: ListenerLimits,
+    tls: Tls,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let watcher = tokio::spawn(tls.clone().watch());
+    let served = serve_with(listener, router, limits, Some(tls), shutdown).await;
+    watcher.abort();
+    served
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    limits: ListenerLimits,
+    tls: Option<Tls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let slots = Arc::new(Semaphore::new(max));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -69,8 +96,20 @@ pub async fn serve(
         match accepted {
             Ok((stream, peer)) => {
                 let (router, stop) = (router.clone(), stop_rx.clone());
+                let acceptor = tls.as_ref().map(Tls::acceptor);
                 tokio::spawn(async move {
-                    connection(stream, peer, router, limits, stop).await;
+                    match acceptor {
+                        None => connection(stream, peer, router, limits, stop).await,
+                        Some(acceptor) => {
+                            let handshake =
+                                tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
+                            match handshake.await {
+                                Ok(Ok(stream)) => connection(stream, peer, router, limits, stop).await,
+                                Ok(Err(e)) => debug!(error = %e, peer = %peer, "TLS handshake failed"),
+                                Err(_) => debug!(peer = %peer, "TLS handshake timed out"),
+                            }
+                        }
+                    }
                     drop(permit);
                 });
             }
@@ -89,8 +128,8 @@ pub async fn serve(
 }
 
 /// Serves one connection until it ends, goes idle or the listener shuts down.
-async fn connection(
-    stream: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
     peer: SocketAddr,
     router: Router,
     limits: ListenerLimits,
@@ -193,13 +232,13 @@ impl Activity {
     }
 }
 
-/// A TCP stream that records when bytes move.
-struct Tracked {
-    inner: TcpStream,
+/// A stream (TCP, or TLS over TCP) that records when bytes move.
+struct Tracked<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Tracked {
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -215,7 +254,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write(cx, data);

@@ -21,6 +21,8 @@ pub struct LocalUser {
     pub job_title: Option<String>,
     pub department: Option<String>,
     pub preferred_language: Option<String>,
+    /// The attributes without a column: JSON object text (see `UserRecord::attributes`).
+    pub attributes: Option<String>,
     pub active: bool,
     pub archived_at: Option<NaiveDateTime>,
 }

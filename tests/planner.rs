@@ -26,6 +26,7 @@ fn days_ago(days: i64) -> NaiveDateTime {
 /// A local user owned by `source` (None: created by the application) under `ext`.
 fn user(id: i64, upn: &str, email: Option<&str>, owner: Option<(&str, &str)>) -> LocalUser {
     LocalUser {
+        attributes: None,
         id,
         scim_id: format!("scim-{id}"),
         external_id: owner.map(|(_, e)| e.to_owned()),
@@ -62,6 +63,7 @@ fn archived(mut u: LocalUser, since: NaiveDateTime) -> LocalUser {
 
 fn rec(ext: &str, upn: &str, email: Option<&str>) -> UserRecord {
     UserRecord {
+        attributes: None,
         external_id: ext.to_owned(),
         upn: upn.to_owned(),
         email: email.map(str::to_owned),

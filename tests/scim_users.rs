@@ -523,6 +523,7 @@ async fn every_filter_example_of_rfc_7644() {
             &json!({
                 "userName": "bjensen", "title": "Tour Guide",
                 "name": { "givenName": "Barbara", "familyName": "O'Malley" },
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": { "employeeNumber": "701984" },
                 "emails": [{ "type": "work", "value": "bjensen@example.com", "primary": true }],
             }),
         )
@@ -550,7 +551,8 @@ async fn every_filter_example_of_rfc_7644() {
         ("meta.lastModified le \"2011-05-13T04:42:34Z\"", Some(0)),
         ("title pr and userType eq \"Employee\"", Some(0)),
         ("title pr or userType eq \"Intern\"", Some(1)),
-        ("schemas eq \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\"", Some(2)),
+        // `schemas` lists the extensions a user carries (RFC 7643 section 3): bjensen's only.
+        ("schemas eq \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\"", Some(1)),
         ("userType eq \"Employee\" and (emails co \"example.com\" or emails.value co \"example.org\")", Some(0)),
         ("userType ne \"Employee\" and not (emails co \"example.com\" or emails.value co \"example.org\")", None),
         ("userType eq \"Employee\" and (emails.type eq \"work\")", Some(0)),
@@ -599,8 +601,17 @@ async fn adding_a_primary_email_replaces_the_stored_one() {
         { "op": "add", "path": "emails", "value": [{ "value": "new@x.example", "type": "work", "primary": true }] },
     ]})).await;
     assert_eq!(st, StatusCode::OK, "{u}");
+    // Both are kept; the new primary one demotes the old (RFC 7643 section 2.4) and becomes
+    // the `email` column.
     assert_eq!(
         u["emails"],
-        json!([{ "value": "new@x.example", "type": "work", "primary": true }])
+        json!([{ "value": "old@x.example" }, { "value": "new@x.example", "type": "work", "primary": true }])
     );
+    let (_, list) = s
+        .get(&format!(
+            "/Users?{}",
+            filter("emails[primary eq true].value eq \"new@x.example\"")
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 1, "{list}");
 }

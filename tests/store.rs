@@ -369,8 +369,8 @@ fn migrations_match_the_schema_and_run_once() {
         // Every column diesel knows, read back from the migrated tables.
         let mut db = Tables::connect(&url);
         with_tables!(&mut db, c => {
-            users::table.select(users::all_columns).load::<(i64, String, Option<String>, Option<String>, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, bool, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>, Option<String>, String)>(c).unwrap();
-            groups::table.select(groups::all_columns).load::<(i64, String, Option<String>, Option<String>, String, bool, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>, String)>(c).unwrap();
+            users::table.select(users::all_columns).load::<(i64, String, Option<String>, Option<String>, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, bool, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>, Option<String>, String, Option<String>)>(c).unwrap();
+            groups::table.select(groups::all_columns).load::<(i64, String, Option<String>, Option<String>, String, bool, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>, String, Option<String>)>(c).unwrap();
             runs::table.select(runs::all_columns).execute(c).unwrap();
             events::table.select(events::all_columns).execute(c).unwrap();
             conflicts::table.select(conflicts::all_columns).execute(c).unwrap();
@@ -497,6 +497,7 @@ fn a_change_set_plans_the_same_on_the_targeted_load_as_on_the_full_one() {
     assert_eq!(h.sync().outcome, Outcome::Succeeded, "{:?}", h.run_statuses());
 
     let record = |ext: &str, upn: &str, email: Option<&str>| UserRecord {
+        attributes: None,
         external_id: ext.into(),
         upn: upn.into(),
         email: email.map(Into::into),

@@ -8,7 +8,10 @@ mod admin;
 mod database;
 mod overrides;
 pub mod schedule;
+pub mod scim_extensions;
 mod stored;
+
+pub use scim_extensions::ScimExtension;
 
 use std::path::{Path, PathBuf};
 
@@ -87,7 +90,8 @@ impl TenantConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScimConfig {
-    /// Address and port to listen on, e.g. `127.0.0.1:8080` (TLS belongs to a reverse proxy).
+    /// Address and port to listen on, e.g. `127.0.0.1:8080` (TLS: `tls_cert_path`, or a
+    /// reverse proxy).
     pub listen: std::net::SocketAddr,
     /// Requests with a larger body get 413.
     #[serde(default = "default_max_body_bytes")]
@@ -125,9 +129,34 @@ pub struct ScimConfig {
     /// Seconds the whole request body may take to arrive after the header; slower gets 408.
     #[serde(default = "default_scim_body_timeout_secs")]
     pub body_timeout_secs: u64,
+    /// Accept the token as an `access_token` query parameter (RFC 6750 section 2.3) on GET
+    /// requests, for testing the endpoint from a browser. Off by default: a URL is easier to
+    /// leak than a header. The parameter never reaches a log line.
+    #[serde(default)]
+    pub allow_access_token_query: bool,
+    /// A PEM certificate chain; with `tls_key_path`, the listener speaks TLS (1.2 and 1.3)
+    /// only, for deployments without a reverse proxy. Both files are read again on SIGHUP
+    /// and when they change. Relative to the configuration file's folder.
+    pub tls_cert_path: Option<PathBuf>,
+    /// The PEM private key of `tls_cert_path`.
+    pub tls_key_path: Option<PathBuf>,
+    /// Custom extension schemas (`[[scim.extensions]]`).
+    #[serde(default)]
+    pub extensions: Vec<ScimExtension>,
 }
 
 impl ScimConfig {
+    /// The TLS files, when both are set.
+    pub fn tls_files(&self) -> Option<crate::tls::TlsFiles> {
+        match (&self.tls_cert_path, &self.tls_key_path) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// The limits of the SCIM listener.
     pub fn listener_limits(&self) -> crate::listener::ListenerLimits {
         limits(
@@ -463,6 +492,22 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        let mut scim = shape.scim;
+        if let Some(scim) = &mut scim {
+            scim_extensions::check(&scim.extensions).map_err(|(k, m)| invalid(k, m))?;
+            if scim.tls_cert_path.is_some() != scim.tls_key_path.is_some() {
+                return Err(invalid(
+                    "scim".into(),
+                    "tls_cert_path and tls_key_path go together: set both or neither".into(),
+                ));
+            }
+            for path in [&mut scim.tls_cert_path, &mut scim.tls_key_path]
+                .into_iter()
+                .flatten()
+            {
+                *path = base.join(&*path);
+            }
+        }
         Ok(Config {
             path: path.to_owned(),
             database,
@@ -470,7 +515,7 @@ impl Config {
             alerts: shape.alerts,
             daemon: shape.daemon,
             ops: shape.ops,
-            scim: shape.scim,
+            scim,
             admin: shape.admin,
             tenants: shape.tenants,
         })

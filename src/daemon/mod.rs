@@ -88,6 +88,9 @@ pub enum DaemonError {
     Secrets(#[from] crate::secrets::SecretsError),
     #[error("daemon.housekeeping_schedule: {0}")]
     Schedule(#[from] ScheduleError),
+    /// `[scim] tls_cert_path` or `tls_key_path` cannot be used: fix the files.
+    #[error("scim: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// A listen address is taken or not ours to bind: fix the configuration.
     #[error("{key} {address}: {source}")]
     Bind {
@@ -158,6 +161,7 @@ pub async fn run_with(
             source,
         })?;
         info!(listen = %address, ops = ops_on_scim, "SCIM endpoint listening under /scim/v2");
+        let tls = scim.tls_files().map(crate::tls::Tls::new).transpose()?;
         let state = crate::scim::ScimState::new(store.clone(), scim);
         let also = if ops_on_scim {
             ops::router(ops_state)
@@ -166,7 +170,7 @@ pub async fn run_with(
         };
         tasks.spawn(serve_scim(
             listener,
-            state,
+            (state, tls),
             also,
             scim.listener_limits(),
             stop_rx.clone(),
@@ -248,7 +252,7 @@ async fn serve_ops(
 
 async fn serve_scim(
     listener: TcpListener,
-    state: crate::scim::ScimState,
+    (state, tls): (crate::scim::ScimState, Option<crate::tls::Tls>),
     also: axum::Router,
     limits: crate::listener::ListenerLimits,
     mut stop: watch::Receiver<bool>,
@@ -256,7 +260,7 @@ async fn serve_scim(
     let stopped = async move {
         let _ = stop.changed().await;
     };
-    if let Err(e) = crate::scim::serve(listener, state, also, limits, stopped).await {
+    if let Err(e) = crate::scim::serve(listener, (state, tls), also, limits, stopped).await {
         warn!(error = %e, "the SCIM endpoint stopped");
     }
 }

@@ -36,10 +36,12 @@ pub enum UserField {
     JobTitle,
     Department,
     PreferredLanguage,
+    /// The attributes without a column (`users.attributes`, JSON text).
+    Attributes,
 }
 
 impl UserField {
-    pub const ALL: [UserField; 8] = [
+    pub const ALL: [UserField; 9] = [
         UserField::Upn,
         UserField::Email,
         UserField::DisplayName,
@@ -48,6 +50,7 @@ impl UserField {
         UserField::JobTitle,
         UserField::Department,
         UserField::PreferredLanguage,
+        UserField::Attributes,
     ];
 
     pub fn column(self) -> &'static str {
@@ -60,6 +63,7 @@ impl UserField {
             UserField::JobTitle => "job_title",
             UserField::Department => "department",
             UserField::PreferredLanguage => "preferred_language",
+            UserField::Attributes => "attributes",
         }
     }
 
@@ -74,6 +78,7 @@ impl UserField {
             UserField::JobTitle => r.job_title.as_deref(),
             UserField::Department => r.department.as_deref(),
             UserField::PreferredLanguage => r.preferred_language.as_deref(),
+            UserField::Attributes => r.attributes.as_deref(),
         }
     }
 }

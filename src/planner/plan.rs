@@ -460,6 +460,7 @@ fn local_field(u: &LocalUser, field: UserField) -> Option<&str> {
         UserField::JobTitle => u.job_title.as_deref(),
         UserField::Department => u.department.as_deref(),
         UserField::PreferredLanguage => u.preferred_language.as_deref(),
+        UserField::Attributes => u.attributes.as_deref(),
     }
 }
 

@@ -2,7 +2,10 @@
 //! parts of a filter it has columns for, with what cannot be translated left to
 //! [`Filter::matches`].
 
+use super::extensions::Extensions;
 use super::filter::{AttrPath, CompValue, CompareOp, Filter};
+use super::resource::ENTERPRISE_SCHEMA;
+use crate::config::scim_extensions::{AttributeType, ExtensionResource};
 use crate::store::scim::{GroupCond, KeyMatch, UserCond};
 
 /// The `and`-ed parts of a filter.
@@ -90,9 +93,35 @@ fn key_condition(part: &Filter) -> Option<UserCond> {
     }
 }
 
+/// The enterprise extension's string attributes kept in `users.attributes`.
+const ENTERPRISE_KEPT: [&str; 4] = ["employeeNumber", "costCenter", "organization", "division"];
+
+/// A single-valued string extension attribute kept in the `attributes` column: its URN and
+/// name as the schema spells them (the SQL quotes those, never the request's text) and
+/// whether it is case-exact.
+fn kept_string(
+    path: &AttrPath,
+    resource: ExtensionResource,
+    exts: &Extensions,
+) -> Option<(String, String, bool)> {
+    let uri = path.uri.as_deref()?;
+    if path.sub_attr.is_some() {
+        return None;
+    }
+    if resource == ExtensionResource::User && uri.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) {
+        let name = ENTERPRISE_KEPT
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(&path.attr))?;
+        return Some((ENTERPRISE_SCHEMA.to_owned(), (*name).to_owned(), false));
+    }
+    let (ext, a) = exts.attribute(resource, uri, &path.attr)?;
+    (a.kind == AttributeType::String && !a.multi_valued)
+        .then(|| (ext.schema.clone(), a.name.clone(), a.case_exact))
+}
+
 /// SQL conditions for the parts of a user filter that have them; `true` when every part
 /// did (no evaluation in memory needed).
-pub fn user_conditions(filter: &Filter) -> (Vec<UserCond>, bool) {
+pub fn user_conditions(filter: &Filter, exts: &Extensions) -> (Vec<UserCond>, bool) {
     let mut conds = Vec::new();
     let mut complete = true;
     for part in conjuncts(filter) {
@@ -107,7 +136,14 @@ pub fn user_conditions(filter: &Filter) -> (Vec<UserCond>, bool) {
             } else if path.is("displayName", None) {
                 Some(UserCond::DisplayName(v))
             } else {
-                None
+                kept_string(path, ExtensionResource::User, exts).map(|(urn, name, case_exact)| {
+                    UserCond::Kept {
+                        urn: Some(urn),
+                        name,
+                        case_exact,
+                        value: v,
+                    }
+                })
             }
         } else {
             match part {
@@ -131,7 +167,7 @@ pub fn user_conditions(filter: &Filter) -> (Vec<UserCond>, bool) {
 }
 
 /// SQL conditions for the parts of a group filter that have them.
-pub fn group_conditions(filter: &Filter) -> (Vec<GroupCond>, bool) {
+pub fn group_conditions(filter: &Filter, exts: &Extensions) -> (Vec<GroupCond>, bool) {
     let mut conds = Vec::new();
     let mut complete = true;
     for part in conjuncts(filter) {
@@ -146,7 +182,14 @@ pub fn group_conditions(filter: &Filter) -> (Vec<GroupCond>, bool) {
             } else if path.is("members", None) || path.is("members", Some("value")) {
                 Some(GroupCond::Member(v))
             } else {
-                None
+                kept_string(path, ExtensionResource::Group, exts).map(|(urn, name, case_exact)| {
+                    GroupCond::Kept {
+                        urn: Some(urn),
+                        name,
+                        case_exact,
+                        value: v,
+                    }
+                })
             }
         });
         let cond = cond.or_else(|| match part {
@@ -178,7 +221,7 @@ mod tests {
     use super::*;
 
     fn users(f: &str) -> (Vec<UserCond>, bool) {
-        user_conditions(&parse_filter(f).unwrap())
+        user_conditions(&parse_filter(f).unwrap(), &Extensions::default())
     }
 
     #[test]
@@ -205,7 +248,10 @@ mod tests {
             (c, complete),
             (vec![UserCond::Upn(KeyMatch::Eq, "a".into())], false)
         );
-        let g = group_conditions(&parse_filter("displayName eq \"G\" and members[value eq \"u\"]").unwrap());
+        let g = group_conditions(
+            &parse_filter("displayName eq \"G\" and members[value eq \"u\"]").unwrap(),
+            &Extensions::default(),
+        );
         assert_eq!(
             g,
             (

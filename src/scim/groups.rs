@@ -10,8 +10,10 @@ use axum::response::{IntoResponse, Response};
 use idsync_source::{ChangeSet, GroupChange, MembersChange};
 use serde_json::Value;
 
+use super::attributes::{kept_group_attributes, KeptAttributes};
 use super::conditions::group_conditions;
 use super::error::ScimError;
+use super::extensions::Extensions;
 use super::filter::{CompValue, CompareOp, Filter};
 use super::http::{json_body, resource_response, scim_response, BaseUrl, IfMatch};
 use super::limits;
@@ -20,9 +22,11 @@ use super::patch::{self, Op, PatchOp};
 use super::push::{ensure_linked, push};
 use super::resource::{etag, generated_key, get_ci, group_json, project};
 use super::state::ScimState;
+use crate::config::scim_extensions::ExtensionResource;
 use crate::planner::PlanSettings;
 use crate::store::scim::{self as sstore, GroupCond, Keys, ScimGroupRow, SCIM_SOURCE};
-use crate::store::Conn;
+use crate::store::{self, Conn};
+use idsync_source::record::attributes_object;
 
 fn missing(id: &str) -> ScimError {
     ScimError::not_found(format!("no group has id {id:?}"))
@@ -47,8 +51,8 @@ impl Listed for Groups {
 
     const EXPANDED: Option<&'static str> = Some("members");
 
-    fn conditions(filter: &Filter) -> (Vec<GroupCond>, bool) {
-        group_conditions(filter)
+    fn conditions(filter: &Filter, exts: &Extensions) -> (Vec<GroupCond>, bool) {
+        group_conditions(filter, exts)
     }
 
     fn page(
@@ -271,8 +275,11 @@ impl Members {
     }
 }
 
-/// What a group body says: display name, external id and members.
-fn group_input(body: &Value) -> Result<(String, Option<String>, Vec<String>), ScimError> {
+/// What a group body says: display name, external id, members, and what
+/// `groups.attributes` keeps.
+type GroupInput = (String, Option<String>, Vec<String>, KeptAttributes);
+
+fn group_input(body: &Value, exts: &Extensions) -> Result<GroupInput, ScimError> {
     let obj = body
         .as_object()
         .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a JSON object"))?;
@@ -305,13 +312,48 @@ fn group_input(body: &Value) -> Result<(String, Option<String>, Vec<String>), Sc
     if let Some(e) = &external_id {
         limits::identifier("externalId", e)?;
     }
-    Ok((name, external_id, members))
+    let kept = kept_group_attributes(obj, exts)?;
+    Ok((name, external_id, members, kept))
 }
 
-/// Folds PATCH operations into a new name and a membership change.
-fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
+/// Sets the group's kept attributes and reads it back with its members.
+fn finish_write(
+    db: &mut Conn<'_>,
+    row: &ScimGroupRow,
+    kept: &KeptAttributes,
+) -> Result<(ScimGroupRow, Vec<sstore::MemberRef>), ScimError> {
+    db.set_group_attributes(row.id, kept.0.as_deref(), store::now())?;
+    let row = db
+        .group_by_scim_id(&row.scim_id)?
+        .ok_or_else(|| missing(&row.scim_id))?;
+    let listed = db.members_of(&[row.id])?.remove(&row.id).unwrap_or_default();
+    Ok((row, listed))
+}
+
+/// The operations of a PATCH on the kept attributes, applied to what the group keeps now.
+fn patched_attributes(
+    row: &ScimGroupRow,
+    ops: &[PatchOp],
+    exts: &Extensions,
+) -> Result<KeptAttributes, ScimError> {
+    let mut json = Value::Object(attributes_object(row.attributes.as_deref()));
+    let urns: Vec<String> = exts
+        .of(ExtensionResource::Group)
+        .map(|e| e.schema.clone())
+        .collect();
+    patch::apply(&mut json, ops, &urns)?;
+    let obj = json
+        .as_object()
+        .ok_or_else(|| ScimError::internal("the group's attributes are not an object"))?;
+    kept_group_attributes(obj, exts)
+}
+
+/// Folds PATCH operations into a new name, a membership change, and the operations on the
+/// kept attributes (`externalId`, extension attributes).
+fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members, Vec<PatchOp>), ScimError> {
     let mut name = None;
     let mut members = Members::Unchanged;
+    let mut kept_ops = Vec::new();
     let name_of = |v: &Value| -> Result<String, ScimError> {
         let name = v
             .as_str()
@@ -334,8 +376,15 @@ fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
                     "a PATCH operation without a path needs an object value",
                 ));
             };
+            let mut kept = serde_json::Map::new();
             for (k, v) in values {
-                if k.eq_ignore_ascii_case("displayName") {
+                if ["id", "schemas", "meta"]
+                    .iter()
+                    .any(|n| k.eq_ignore_ascii_case(n))
+                {
+                    // Read-only: they change nothing (Okta's "SCIM 2.0 protocol reference": a
+                    // group rename sends `id` with `displayName`).
+                } else if k.eq_ignore_ascii_case("displayName") {
                     name = Some(name_of(v)?);
                 } else if k.eq_ignore_ascii_case("members") {
                     let ids = member_ids(v, "members")?;
@@ -343,9 +392,16 @@ fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
                         Op::Replace => members = Members::Replace(ids),
                         _ => members.add(ids),
                     }
+                } else {
+                    kept.insert(k.clone(), v.clone());
                 }
-                // `id`, `externalId`, `schemas` and `meta` change nothing (Okta's "SCIM 2.0
-                // protocol reference": a group rename sends `id` with `displayName`).
+            }
+            if !kept.is_empty() {
+                kept_ops.push(PatchOp {
+                    op: op.op,
+                    path: None,
+                    value: Some(Value::Object(kept)),
+                });
             }
             continue;
         };
@@ -390,16 +446,16 @@ fn fold_ops(ops: &[PatchOp]) -> Result<(Option<String>, Members), ScimError> {
                     ))
                 }
             }
-        } else if attr.is("externalId", None) || attr.is("id", None) {
-            // Identity attributes cannot change; clients that resend them change nothing.
-        } else {
+        } else if attr.is("id", None) || attr.is("meta", None) {
             return Err(ScimError::bad(
-                "invalidPath",
-                format!("{path}: a group has displayName and members"),
+                "mutability",
+                format!("{path} is read-only (RFC 7643 section 3.1)"),
             ));
+        } else {
+            kept_ops.push(op.clone());
         }
     }
-    Ok((name, members))
+    Ok((name, members, kept_ops))
 }
 
 pub async fn create(
@@ -409,7 +465,7 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
-    let (name, external_id, members) = group_input(&body)?;
+    let (name, external_id, members, kept) = group_input(&body, state.extensions())?;
     let (row, listed) = state
         .write(move |db| {
             let key = external_id.unwrap_or_else(generated_key);
@@ -423,8 +479,7 @@ pub async fn create(
             let row = db
                 .group_by_key(&key)?
                 .ok_or_else(|| ScimError::internal("the created group cannot be read back"))?;
-            let listed = db.members_of(&[row.id])?.remove(&row.id).unwrap_or_default();
-            Ok((row, listed))
+            finish_write(db, &row, &kept)
         })
         .await?;
     Ok(group_response(StatusCode::CREATED, &row, Some(&listed), &base))
@@ -466,7 +521,7 @@ pub async fn replace(
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
-    let (name, _, members) = group_input(&body)?;
+    let (name, _, members, kept) = group_input(&body, state.extensions())?;
     let if_match = IfMatch::from_headers(&headers);
     let (row, listed) = state
         .write(move |db| {
@@ -474,9 +529,7 @@ pub async fn replace(
             if_match.check(&etag(row.updated_at))?;
             let key = owned_key(db, &row)?;
             write_group(db, &key, Some(name), Members::Replace(members))?;
-            let row = db.group_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
-            let listed = db.members_of(&[row.id])?.remove(&row.id).unwrap_or_default();
-            Ok((row, listed))
+            finish_write(db, &row, &kept)
         })
         .await?;
     Ok(group_response(StatusCode::OK, &row, Some(&listed), &base))
@@ -490,14 +543,22 @@ pub async fn patch(
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
     let ops = patch::parse_request(&body)?;
-    let (name, members) = fold_ops(&ops)?;
+    let (name, members, kept_ops) = fold_ops(&ops)?;
+    let exts = state.extensions().clone();
     let if_match = IfMatch::from_headers(&headers);
     state
         .write(move |db| {
             let row = db.group_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
             if_match.check(&etag(row.updated_at))?;
             let key = owned_key(db, &row)?;
-            write_group(db, &key, name, members)
+            let kept = (!kept_ops.is_empty())
+                .then(|| patched_attributes(&row, &kept_ops, &exts))
+                .transpose()?;
+            write_group(db, &key, name, members)?;
+            if let Some(kept) = kept {
+                db.set_group_attributes(row.id, kept.0.as_deref(), store::now())?;
+            }
+            Ok(())
         })
         .await?;
     // Microsoft Learn, "Develop and plan provisioning for a SCIM endpoint": a group PATCH

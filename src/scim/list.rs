@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::conditions::mentions;
 use super::error::ScimError;
+use super::extensions::Extensions;
 use super::filter::{parse_filter, rfc7643_case_exact, Filter};
 use super::http::{json_body, scim_response, BaseUrl};
 use super::resource::{get_ci, project, LIST_SCHEMA};
@@ -29,7 +30,7 @@ pub trait Listed: Send + 'static {
 
     /// The store's conditions for the parts of `filter` it can answer, and `true` when that
     /// is every part (then no evaluation in memory is needed).
-    fn conditions(filter: &Filter) -> (Vec<Self::Cond>, bool);
+    fn conditions(filter: &Filter, exts: &Extensions) -> (Vec<Self::Cond>, bool);
 
     /// The rows matching `conds`, from `offset`, at most `count`, as SCIM JSON under `base`
     /// (with [`Self::EXPANDED`] when `expand`), and how many matched in all.
@@ -181,7 +182,7 @@ pub async fn find<R: Listed>(
 ) -> Result<(u64, Vec<Value>), ScimError> {
     let base = base.to_owned();
     let (conds, complete) = match &params.filter {
-        Some(f) => R::conditions(f),
+        Some(f) => R::conditions(f, state.extensions()),
         None => (Vec::new(), true),
     };
     let returned = R::EXPANDED.is_some_and(|a| returns(&params, a));

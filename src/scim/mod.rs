@@ -8,10 +8,12 @@
 //! bearer token) and `http` (bodies, media types, ETags, the request log); `state` (what the
 //! handlers share). Nothing depends back on the router.
 
+mod attributes;
 mod auth;
 mod conditions;
 mod discovery;
 pub mod error;
+mod extensions;
 pub mod filter;
 mod groups;
 mod health;
@@ -22,6 +24,7 @@ pub mod patch;
 mod push;
 pub mod resource;
 mod router;
+mod schemas;
 mod state;
 pub mod tokens;
 mod users;
@@ -33,7 +36,7 @@ pub use state::ScimState;
 /// (the operational endpoints, when they share the address) beside it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: ScimState,
+    (state, tls): (ScimState, Option<crate::tls::Tls>),
     also: axum::Router,
     limits: crate::listener::ListenerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -42,7 +45,10 @@ pub async fn serve(
     // `listener::serve` attaches the peer's address (`ConnectInfo`), which decides whether its
     // X-Forwarded-* headers are believed.
     let app = router(state).merge(also);
-    let served = crate::listener::serve(listener, app, limits, shutdown).await;
+    let served = match tls {
+        Some(tls) => crate::listener::serve_tls(listener, app, limits, tls, shutdown).await,
+        None => crate::listener::serve(listener, app, limits, shutdown).await,
+    };
     checkpoints.abort();
     served
 }

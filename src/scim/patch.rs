@@ -89,11 +89,15 @@ pub fn parse_request(body: &Value) -> Result<Vec<PatchOp>, ScimError> {
     Ok(out)
 }
 
-/// Applies the operations to a resource's JSON, in order.
-pub fn apply(resource: &mut Value, ops: &[PatchOp]) -> Result<(), ScimError> {
+/// Applies the operations to a resource's JSON, in order. `urns` are the extension schemas
+/// of the resource type, which a path may name as a whole.
+pub fn apply(resource: &mut Value, ops: &[PatchOp], urns: &[String]) -> Result<(), ScimError> {
     for op in ops {
         match &op.path {
-            Some(path) => apply_path(resource, op.op, path, op.value.as_ref())?,
+            Some(path) => match whole_extension(path, urns) {
+                Some(urn) => apply_extension(object_mut(resource)?, op.op, urn, op.value.as_ref())?,
+                None => apply_path(resource, op.op, path, op.value.as_ref())?,
+            },
             None => {
                 let Some(Value::Object(values)) = &op.value else {
                     return Err(ScimError::bad(
@@ -102,7 +106,8 @@ pub fn apply(resource: &mut Value, ops: &[PatchOp]) -> Result<(), ScimError> {
                     ));
                 };
                 for (key, value) in values {
-                    if is_extension_urn(key) && value.is_object() {
+                    let known = urns.iter().any(|u| u.eq_ignore_ascii_case(key));
+                    if (known || is_extension_urn(key)) && value.is_object() {
                         // `"urn:...:enterprise:2.0:User": {"department": "x"}`.
                         let ext = slot(object_mut(resource)?, key);
                         if !ext.is_object() {
@@ -122,6 +127,51 @@ pub fn apply(resource: &mut Value, ops: &[PatchOp]) -> Result<(), ScimError> {
                     apply_path(resource, op.op, &path, Some(value))?;
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// The extension URN a path names as a whole (`"path": "urn:...:enterprise:2.0:User"`),
+/// which the path grammar reads as the attribute `User` of the schema `urn:...:2.0`.
+fn whole_extension<'u>(path: &PatchPath, urns: &'u [String]) -> Option<&'u str> {
+    let attr = &path.attr;
+    if attr.sub_attr.is_some() || path.value_filter.is_some() || path.sub_attr.is_some() {
+        return None;
+    }
+    let uri = attr.uri.as_deref()?;
+    let full = format!("{uri}:{}", attr.attr);
+    urns.iter()
+        .find(|u| u.eq_ignore_ascii_case(&full))
+        .map(String::as_str)
+}
+
+/// `remove` drops the extension; `add` and `replace` set the sub-attributes the value names
+/// and leave the others (RFC 7644 sections 3.5.2.1 and 3.5.2.3).
+fn apply_extension(
+    root: &mut Map<String, Value>,
+    op: Op,
+    urn: &str,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
+    if op == Op::Remove {
+        remove_ci(root, urn);
+        return Ok(());
+    }
+    let Some(Value::Object(values)) = value else {
+        return Err(ScimError::bad(
+            "invalidValue",
+            format!("Bad value type for attribute {urn}: the value must be an object"),
+        ));
+    };
+    let ext = slot(root, urn);
+    if !ext.is_object() {
+        *ext = Value::Object(Map::new());
+    }
+    let target = object_mut(ext)?;
+    for (k, v) in values {
+        if !k.eq_ignore_ascii_case("schemas") {
+            *slot(target, k) = v.clone();
         }
     }
     Ok(())

@@ -40,6 +40,7 @@ pub fn push(
 /// The user's current values as a record under `key`.
 pub fn record_of(u: &ScimUserRow, key: &str) -> UserRecord {
     UserRecord {
+        attributes: u.attributes.clone(),
         external_id: key.to_owned(),
         upn: u.upn.clone(),
         email: u.email.clone(),

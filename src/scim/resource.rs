@@ -5,9 +5,12 @@
 use chrono::NaiveDateTime;
 use serde_json::{json, Map, Value};
 
+use super::attributes::{kept_user_attributes, KeptAttributes};
 use super::error::ScimError;
+use super::extensions::Extensions;
 use super::limits;
 use crate::store::scim::{MemberRef, ScimGroupRow, ScimUserRow};
+use idsync_source::record::attributes_object;
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -25,11 +28,6 @@ pub fn generated_key() -> String {
     format!("{GENERATED_KEY_PREFIX}{}", uuid::Uuid::now_v7().simple())
 }
 
-/// The client-visible external id: none for generated keys.
-fn visible_external_id(ext: Option<&str>) -> Option<&str> {
-    ext.filter(|e| !e.starts_with(GENERATED_KEY_PREFIX))
-}
-
 fn timestamp(t: NaiveDateTime) -> String {
     t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -39,57 +37,44 @@ pub fn etag(updated_at: NaiveDateTime) -> String {
     format!("W/\"{}\"", updated_at.and_utc().timestamp_micros())
 }
 
-/// A user as SCIM JSON. Absent values are left out (Entra wants no nulls: Microsoft Learn,
-/// "Develop and plan provisioning for a SCIM endpoint").
+/// A user as SCIM JSON: the kept attributes (`users.attributes`) with the columns over
+/// them. Absent values are left out (Entra wants no nulls: Microsoft Learn, "Develop and plan
+/// provisioning for a SCIM endpoint").
 pub fn user_json(u: &ScimUserRow, base: &str) -> Value {
-    let mut out = Map::new();
-    out.insert(
-        "schemas".into(),
-        json!([USER_SCHEMA, ENTERPRISE_SCHEMA, IDSYNC_SCHEMA]),
-    );
+    let mut out = attributes_object(u.attributes.as_deref());
+    if u.source.as_deref() != Some("scim") {
+        // A connector's link key is its own; only SCIM's clients set `externalId`.
+        out.remove("externalId");
+    }
     out.insert("id".into(), json!(u.scim_id));
-    if let Some(ext) =
-        visible_external_id(u.external_id.as_deref()).filter(|_| u.source.as_deref() == Some("scim"))
-    {
-        out.insert("externalId".into(), json!(ext));
-    }
     out.insert("userName".into(), json!(u.upn));
-    let mut name = Map::new();
-    if let Some(v) = &u.given_name {
-        name.insert("givenName".into(), json!(v));
-    }
-    if let Some(v) = &u.family_name {
-        name.insert("familyName".into(), json!(v));
-    }
+    let mut name = take_object(&mut out, "name");
+    put(&mut name, "givenName", &u.given_name);
+    put(&mut name, "familyName", &u.family_name);
     if !name.is_empty() {
         out.insert("name".into(), Value::Object(name));
     }
-    if let Some(v) = &u.display_name {
-        out.insert("displayName".into(), json!(v));
+    put(&mut out, "displayName", &u.display_name);
+    if !out.contains_key("emails") {
+        if let Some(v) = &u.email {
+            out.insert(
+                "emails".into(),
+                json!([{ "value": v, "type": "work", "primary": true }]),
+            );
+        }
     }
-    if let Some(v) = &u.email {
-        out.insert(
-            "emails".into(),
-            json!([{ "value": v, "type": "work", "primary": true }]),
-        );
-    }
-    if let Some(v) = &u.job_title {
-        out.insert("title".into(), json!(v));
-    }
-    if let Some(v) = &u.preferred_language {
-        out.insert("preferredLanguage".into(), json!(v));
-    }
+    put(&mut out, "title", &u.job_title);
+    put(&mut out, "preferredLanguage", &u.preferred_language);
     out.insert("active".into(), json!(u.active));
-    let mut enterprise = Map::new();
-    if let Some(v) = &u.department {
-        enterprise.insert("department".into(), json!(v));
+    let mut enterprise = take_object(&mut out, ENTERPRISE_SCHEMA);
+    put(&mut enterprise, "department", &u.department);
+    if !enterprise.is_empty() {
+        out.insert(ENTERPRISE_SCHEMA.into(), Value::Object(enterprise));
     }
-    out.insert(ENTERPRISE_SCHEMA.into(), Value::Object(enterprise));
-    let mut idsync = Map::new();
     if let Some(v) = &u.source {
-        idsync.insert("source".into(), json!(v));
+        out.insert(IDSYNC_SCHEMA.into(), json!({ "source": v }));
     }
-    out.insert(IDSYNC_SCHEMA.into(), Value::Object(idsync));
+    out.insert("schemas".into(), json!(schemas_of(&out, USER_SCHEMA)));
     out.insert(
         "meta".into(),
         json!({
@@ -103,41 +88,71 @@ pub fn user_json(u: &ScimUserRow, base: &str) -> Value {
     Value::Object(out)
 }
 
-/// A group as SCIM JSON; `members` is `None` when they were excluded.
+/// The core schema and the URN of every extension the resource carries.
+fn schemas_of(resource: &Map<String, Value>, core: &str) -> Vec<String> {
+    let mut out = vec![core.to_owned()];
+    out.extend(
+        resource
+            .keys()
+            .filter(|k| k.to_ascii_lowercase().starts_with("urn:"))
+            .cloned(),
+    );
+    out
+}
+
+/// Removes and returns the object under `key` (an empty one when there is none).
+fn take_object(obj: &mut Map<String, Value>, key: &str) -> Map<String, Value> {
+    match obj.remove(key) {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+fn put(obj: &mut Map<String, Value>, key: &str, value: &Option<String>) {
+    if let Some(v) = value {
+        obj.insert(key.to_owned(), json!(v));
+    }
+}
+
+/// A group as SCIM JSON: the kept attributes with the columns over them; `members` is `None`
+/// when they were excluded.
 pub fn group_json(g: &ScimGroupRow, members: Option<&[MemberRef]>, base: &str) -> Value {
-    let mut out = json!({
-        "schemas": [GROUP_SCHEMA],
-        "id": g.scim_id,
-        "displayName": g.display_name,
-        "meta": {
+    let mut out = attributes_object(g.attributes.as_deref());
+    if g.source.as_deref() != Some("scim") {
+        out.remove("externalId");
+    }
+    out.insert("id".into(), json!(g.scim_id));
+    out.insert("displayName".into(), json!(g.display_name));
+    out.insert("schemas".into(), json!(schemas_of(&out, GROUP_SCHEMA)));
+    out.insert(
+        "meta".into(),
+        json!({
             "resourceType": "Group",
             "created": timestamp(g.created_at),
             "lastModified": timestamp(g.updated_at),
             "location": format!("{base}/Groups/{}", g.scim_id),
             "version": etag(g.updated_at),
-        },
-    });
-    if let Some(ext) =
-        visible_external_id(g.external_id.as_deref()).filter(|_| g.source.as_deref() == Some("scim"))
-    {
-        out["externalId"] = json!(ext);
-    }
+        }),
+    );
     if let Some(members) = members {
-        out["members"] = Value::Array(
-            members
-                .iter()
-                .map(|m| {
-                    json!({
-                        "value": m.scim_id,
-                        "display": m.display,
-                        "type": "User",
-                        "$ref": format!("{base}/Users/{}", m.scim_id),
+        out.insert(
+            "members".into(),
+            Value::Array(
+                members
+                    .iter()
+                    .map(|m| {
+                        json!({
+                            "value": m.scim_id,
+                            "display": m.display,
+                            "type": "User",
+                            "$ref": format!("{base}/Users/{}", m.scim_id),
+                        })
                     })
-                })
-                .collect(),
+                    .collect(),
+            ),
         );
     }
-    out
+    Value::Object(out)
 }
 
 /// The case-insensitive lookup of an attribute (RFC 7643 section 2.1).
@@ -204,10 +219,12 @@ pub struct UserInput {
     pub department: Option<String>,
     pub preferred_language: Option<String>,
     pub active: bool,
+    /// What has no column, as `users.attributes` keeps it (see [`super::attributes`]).
+    pub attributes: Option<String>,
 }
 
 impl UserInput {
-    pub fn from_json(body: &Value) -> Result<UserInput, ScimError> {
+    pub fn from_json(body: &Value, exts: &Extensions) -> Result<UserInput, ScimError> {
         let obj = body
             .as_object()
             .ok_or_else(|| ScimError::bad("invalidSyntax", "the body must be a JSON object"))?;
@@ -235,7 +252,9 @@ impl UserInput {
             None | Some(Value::Null) => true,
             Some(v) => lenient_bool(v, "active")?,
         };
+        let KeptAttributes(attributes) = kept_user_attributes(obj, exts)?;
         Ok(UserInput {
+            attributes,
             user_name,
             external_id: string_at(obj, "externalId", "externalId")?,
             email: primary_email(obj)?,
@@ -321,6 +340,7 @@ impl UserInput {
     /// The normalized record the pipeline takes, under the link key `key`.
     pub fn to_record(&self, key: &str) -> idsync_source::UserRecord {
         let mut r = idsync_source::UserRecord {
+            attributes: self.attributes.clone(),
             external_id: key.to_owned(),
             upn: self.user_name.clone(),
             email: self.email.clone(),
@@ -373,6 +393,14 @@ fn primary_email(obj: &Map<String, Value>) -> Result<Option<String>, ScimError> 
     Ok(pick.map(|e| e.0.clone()))
 }
 
+/// Removes what is returned only on request (the idsync extension) and its URN in `schemas`.
+fn hide_request_only(obj: &mut Map<String, Value>) {
+    obj.remove(IDSYNC_SCHEMA);
+    if let Some(Value::Array(schemas)) = obj.get_mut("schemas") {
+        schemas.retain(|s| s.as_str() != Some(IDSYNC_SCHEMA));
+    }
+}
+
 /// Keeps or drops top-level attributes per `attributes` / `excludedAttributes` (RFC 7644
 /// section 3.4.2.5). `id` and `schemas` are always returned; a sub-attribute or an extension
 /// attribute selects or drops its whole parent object.
@@ -394,6 +422,13 @@ pub fn project(resource: &mut Value, attributes: &[String], excluded: &[String])
         }
         lower.split('.').next().unwrap_or_default().to_owned()
     };
+    // The idsync extension is `returned: "request"`: only when `attributes` names it.
+    let asked = attributes
+        .iter()
+        .any(|a| top(a) == IDSYNC_SCHEMA.to_ascii_lowercase());
+    if !asked {
+        hide_request_only(obj);
+    }
     let always = ["id", "schemas"];
     if !attributes.is_empty() {
         let keep: Vec<String> = attributes.iter().map(|a| top(a)).collect();

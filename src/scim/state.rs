@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 
 use super::error::ScimError;
+use super::extensions::Extensions;
 use crate::config::{ScimConfig, ScimDelete};
 use crate::store::{Conn, Store};
 use crate::tenant::TenantId;
@@ -50,6 +51,10 @@ struct Inner {
     public_url: Option<String>,
     /// The peers whose `X-Forwarded-*` headers are believed.
     trusted_proxies: Vec<IpAddr>,
+    /// `[[scim.extensions]]`.
+    extensions: Extensions,
+    /// `[scim] allow_access_token_query`.
+    allow_access_token_query: bool,
 }
 
 impl std::fmt::Debug for ScimState {
@@ -76,6 +81,8 @@ impl ScimState {
                     .as_ref()
                     .map(|u| u.trim_end_matches('/').to_owned()),
                 trusted_proxies: config.trusted_proxies.clone(),
+                extensions: Extensions::new(config.extensions.clone()),
+                allow_access_token_query: config.allow_access_token_query,
             }),
         }
     }
@@ -99,6 +106,14 @@ impl ScimState {
 
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    pub fn extensions(&self) -> &Extensions {
+        &self.inner.extensions
+    }
+
+    pub fn allow_access_token_query(&self) -> bool {
+        self.inner.allow_access_token_query
     }
 
     pub fn delete_mode(&self) -> ScimDelete {

@@ -9,13 +9,15 @@ use serde_json::Value;
 
 use super::conditions::user_conditions;
 use super::error::ScimError;
+use super::extensions::Extensions;
 use super::filter::Filter;
 use super::http::{json_body, resource_response, BaseUrl, IfMatch};
 use super::list::{ListParams, Listed};
 use super::patch;
 use super::push::{ensure_linked, keys_for, push};
-use super::resource::{etag, generated_key, project, user_json, UserInput};
+use super::resource::{etag, generated_key, project, user_json, UserInput, ENTERPRISE_SCHEMA, IDSYNC_SCHEMA};
 use super::state::ScimState;
+use crate::config::scim_extensions::ExtensionResource;
 use crate::config::ScimDelete;
 use crate::planner::PlanSettings;
 use crate::store::scim::{self as sstore, ScimUserRow, UserCond, SCIM_SOURCE};
@@ -53,9 +55,18 @@ fn check_owner(db: &mut Conn<'_>, row: &ScimUserRow, deleting: bool) -> Result<(
     }
 }
 
+/// The schema URNs a User PATCH may name as a whole (`path` = the URN).
+fn user_extension_urns(exts: &Extensions) -> Vec<String> {
+    let mut urns = vec![ENTERPRISE_SCHEMA.to_owned(), IDSYNC_SCHEMA.to_owned()];
+    urns.extend(exts.of(ExtensionResource::User).map(|e| e.schema.clone()));
+    urns
+}
+
 fn user_response(status: StatusCode, row: &ScimUserRow, base: &str) -> Response {
     let location = format!("{base}/Users/{}", row.scim_id);
-    resource_response(status, &user_json(row, base), &etag(row.updated_at), &location)
+    let mut json = user_json(row, base);
+    project(&mut json, &[], &[]);
+    resource_response(status, &json, &etag(row.updated_at), &location)
 }
 
 /// Users in lists and searches.
@@ -64,8 +75,8 @@ pub struct Users;
 impl Listed for Users {
     type Cond = UserCond;
 
-    fn conditions(filter: &Filter) -> (Vec<UserCond>, bool) {
-        user_conditions(filter)
+    fn conditions(filter: &Filter, exts: &Extensions) -> (Vec<UserCond>, bool) {
+        user_conditions(filter, exts)
     }
 
     fn page(
@@ -87,7 +98,7 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
-    let input = UserInput::from_json(&body)?;
+    let input = UserInput::from_json(&body, state.extensions())?;
     input.check_limits(None)?;
     let row = state
         .write(move |db| {
@@ -180,7 +191,7 @@ pub async fn replace(
     body: Body,
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
-    let input = UserInput::from_json(&body)?;
+    let input = UserInput::from_json(&body, state.extensions())?;
     input.check_limits(None)?;
     let row = write_existing(&state, id, &headers, base.clone(), move |_, _| Ok(input)).await?;
     Ok(user_response(StatusCode::OK, &row, &base))
@@ -195,11 +206,13 @@ pub async fn patch(
 ) -> Result<Response, ScimError> {
     let body = json_body(&state, &headers, body).await?;
     let ops = patch::parse_request(&body)?;
+    let exts = state.extensions().clone();
     let row = write_existing(&state, id, &headers, base.clone(), move |row, base| {
         let mut json = user_json(row, base);
-        let before = UserInput::from_json(&json)?;
-        patch::apply(&mut json, &ops)?;
-        let input = UserInput::from_json(&json)?;
+        let before = UserInput::from_json(&json, &exts)?;
+        let urns = user_extension_urns(&exts);
+        patch::apply(&mut json, &ops, &urns)?;
+        let input = UserInput::from_json(&json, &exts)?;
         input.check_limits(Some(&before))?;
         Ok(input)
     })

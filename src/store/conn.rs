@@ -111,6 +111,15 @@ impl Conn<'_> {
         scim::list_groups(self.db, self.tenant, conds, offset, count)
     }
 
+    pub fn set_group_attributes(
+        &mut self,
+        group_id: i64,
+        attributes: Option<&str>,
+        now: chrono::NaiveDateTime,
+    ) -> Result<bool, StoreError> {
+        scim::set_group_attributes(self.db, group_id, attributes, now)
+    }
+
     pub fn members_of(&mut self, group_ids: &[i64]) -> Result<HashMap<i64, Vec<MemberRef>>, StoreError> {
         scim::members_of(self.db, self.tenant, group_ids)
     }

@@ -21,6 +21,7 @@ pub struct UserRow {
     pub job_title: Option<String>,
     pub department: Option<String>,
     pub preferred_language: Option<String>,
+    pub attributes: Option<String>,
     pub active: bool,
     pub archived_at: Option<NaiveDateTime>,
 }
@@ -40,6 +41,7 @@ impl From<UserRow> for LocalUser {
             job_title: r.job_title,
             department: r.department,
             preferred_language: r.preferred_language,
+            attributes: r.attributes,
             active: r.active,
             archived_at: r.archived_at,
         }
@@ -62,6 +64,7 @@ pub struct NewUser<'a> {
     pub job_title: Option<&'a str>,
     pub department: Option<&'a str>,
     pub preferred_language: Option<&'a str>,
+    pub attributes: Option<&'a str>,
     pub active: bool,
     pub archived_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
@@ -86,6 +89,7 @@ pub struct UserChanges {
     pub job_title: Option<Option<String>>,
     pub department: Option<Option<String>>,
     pub preferred_language: Option<Option<String>>,
+    pub attributes: Option<Option<String>>,
     pub source: Option<Option<String>>,
     pub external_id: Option<Option<String>>,
     pub updated_at: Option<NaiveDateTime>,

@@ -25,6 +25,9 @@ diesel::table! {
         email_key -> Nullable<Text>,
         /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
         tenant_id -> Text,
+        /// The attributes without a column: a JSON object as text (README, "The application's
+        /// tables").
+        attributes -> Nullable<Text>,
     }
 }
 
@@ -42,6 +45,8 @@ diesel::table! {
         name_key -> Nullable<Text>,
         /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
         tenant_id -> Text,
+        /// As `users.attributes`.
+        attributes -> Nullable<Text>,
     }
 }
 

@@ -38,6 +38,7 @@ pub struct ScimUserRow {
     pub job_title: Option<String>,
     pub department: Option<String>,
     pub preferred_language: Option<String>,
+    pub attributes: Option<String>,
     pub active: bool,
     pub archived_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
@@ -54,6 +55,7 @@ pub struct ScimGroupRow {
     pub source: Option<String>,
     pub display_name: String,
     pub read_only: bool,
+    pub attributes: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -85,6 +87,13 @@ pub enum UserCond {
     Email(KeyMatch, String),
     DisplayName(String),
     Active(bool),
+    /// A string attribute in `users.attributes` (see [`kept_eq`]).
+    Kept {
+        urn: Option<String>,
+        name: String,
+        case_exact: bool,
+        value: String,
+    },
 }
 
 /// One SQL condition on groups, from a SCIM filter.
@@ -95,6 +104,50 @@ pub enum GroupCond {
     ScimId(String),
     /// Has the user with this SCIM id as a member.
     Member(String),
+    /// A string attribute in `groups.attributes` (see [`kept_eq`]).
+    Kept {
+        urn: Option<String>,
+        name: String,
+        case_exact: bool,
+        value: String,
+    },
+}
+
+/// The SQL text (ending in `= `, before the bound value) and the value of a condition:
+/// `table.attributes` holds the string `value` at `name` (in the object under `urn`, when
+/// set), compared as is or, unless `case_exact`, lowercased: SQLite's `json_extract`,
+/// PostgreSQL's `->>` on the text cast to `jsonb`. `table`, `urn` and `name` are written into
+/// the SQL, so they must come from the code or the checked configuration (an attribute name
+/// is letters, digits, `_` and `-`; a URN has no quote), never from a request.
+fn kept_eq(
+    pg: bool,
+    table: &str,
+    urn: Option<&str>,
+    name: &str,
+    case_exact: bool,
+    value: &str,
+) -> (String, String) {
+    debug_assert!(!name.contains(['\'', '"']) && !urn.unwrap_or_default().contains(['\'', '"']));
+    let extract = match (pg, urn) {
+        (false, None) => format!("json_extract({table}.attributes, '$.\"{name}\"')"),
+        (false, Some(u)) => format!("json_extract({table}.attributes, '$.\"{u}\".\"{name}\"')"),
+        (true, None) => format!("(CAST({table}.attributes AS jsonb) ->> '{name}')"),
+        (true, Some(u)) => format!("(CAST({table}.attributes AS jsonb) -> '{u}' ->> '{name}')"),
+    };
+    let (text, value) = if case_exact {
+        (format!("{extract} = "), value.to_owned())
+    } else {
+        (format!("lower({extract}) = "), value.to_lowercase())
+    };
+    (text, value)
+}
+
+/// The SQL condition of [`kept_eq`]'s text and value.
+macro_rules! kept_sql {
+    ($cond:expr) => {{
+        let (text, value) = $cond;
+        diesel::dsl::sql::<diesel::sql_types::Bool>(&text).bind::<diesel::sql_types::Text, _>(value)
+    }};
 }
 
 /// A page of results: the total that matched and the rows of the page.
@@ -238,6 +291,7 @@ pub(crate) fn list_users(
     offset: u64,
     count: u64,
 ) -> Result<Page<ScimUserRow>, StoreError> {
+    let pg = matches!(db, Db::Postgres(_));
     macro_rules! filtered {
         () => {{
             let mut q = users::table
@@ -254,9 +308,22 @@ pub(crate) fn list_users(
                         ),
                         KeySql::Like(pattern) => q.filter(users::upn_key.like(pattern).escape('\\')),
                     },
-                    UserCond::ExternalId(v) => {
-                        q.filter(users::external_id.eq(v).and(users::source.eq(SCIM_SOURCE)))
-                    }
+                    UserCond::ExternalId(v) => q
+                        .filter(users::source.eq(SCIM_SOURCE))
+                        .filter(kept_sql!(kept_eq(pg, "users", None, "externalId", true, v))),
+                    UserCond::Kept {
+                        urn,
+                        name,
+                        case_exact,
+                        value,
+                    } => q.filter(kept_sql!(kept_eq(
+                        pg,
+                        "users",
+                        urn.as_deref(),
+                        name,
+                        *case_exact,
+                        value
+                    ))),
                     UserCond::ScimId(v) => q.filter(users::scim_id.eq(v)),
                     UserCond::Email(m, v) => match key_sql(*m, v) {
                         KeySql::Eq(key) => q.filter(
@@ -327,6 +394,7 @@ pub(crate) fn list_groups(
     offset: u64,
     count: u64,
 ) -> Result<Page<ScimGroupRow>, StoreError> {
+    let pg = matches!(db, Db::Postgres(_));
     macro_rules! filtered {
         () => {{
             let mut q = groups::table.filter(groups::tenant_id.eq(tenant)).into_boxed();
@@ -337,9 +405,22 @@ pub(crate) fn list_groups(
                             .is_null()
                             .and(lower(groups::display_name).eq(lower(v)))),
                     ),
-                    GroupCond::ExternalId(v) => {
-                        q.filter(groups::external_id.eq(v).and(groups::source.eq(SCIM_SOURCE)))
-                    }
+                    GroupCond::ExternalId(v) => q
+                        .filter(groups::source.eq(SCIM_SOURCE))
+                        .filter(kept_sql!(kept_eq(pg, "groups", None, "externalId", true, v))),
+                    GroupCond::Kept {
+                        urn,
+                        name,
+                        case_exact,
+                        value,
+                    } => q.filter(kept_sql!(kept_eq(
+                        pg,
+                        "groups",
+                        urn.as_deref(),
+                        name,
+                        *case_exact,
+                        value
+                    ))),
                     GroupCond::ScimId(v) => q.filter(groups::scim_id.eq(v)),
                     GroupCond::Member(v) => q.filter(diesel::dsl::exists(
                         group_members::table
@@ -370,6 +451,27 @@ pub(crate) fn list_groups(
             filtered!().count().get_result::<i64>(c)? as u64
         };
         Ok(Page { total, rows })
+    })
+}
+
+/// Sets a group's `attributes` when they differ (then `updated_at` too, so the ETag moves);
+/// returns whether they did. A group has no planned attribute of this kind: what a SCIM
+/// client keeps here no connector writes, so the write needs no plan.
+pub(crate) fn set_group_attributes(
+    db: &mut Db,
+    group_id: i64,
+    attributes: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    with_conn!(db, |c| {
+        let before: Option<String> = groups::table.find(group_id).select(groups::attributes).first(c)?;
+        if before.as_deref() == attributes {
+            return Ok(false);
+        }
+        diesel::update(groups::table.find(group_id))
+            .set((groups::attributes.eq(attributes), groups::updated_at.eq(now)))
+            .execute(c)?;
+        Ok(true)
     })
 }
 

@@ -35,6 +35,10 @@ pub fn config(delete: ScimDelete) -> ScimConfig {
         header_timeout_secs: 10,
         idle_timeout_secs: 60,
         body_timeout_secs: 30,
+        allow_access_token_query: false,
+        tls_cert_path: None,
+        tls_key_path: None,
+        extensions: Vec::new(),
     }
 }
 
@@ -72,7 +76,7 @@ impl Server {
         let limits = config.listener_limits();
         tokio::spawn(scim::serve(
             listener,
-            state,
+            (state, None),
             axum::Router::new(),
             limits,
             async move {

@@ -67,6 +67,7 @@ impl EntraSource {
                     detail: e.to_string(),
                 })?;
         let mut record = UserRecord {
+            attributes: None,
             external_id: id.to_owned(),
             upn: String::new(),
             email: None,

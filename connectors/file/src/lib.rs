@@ -214,6 +214,7 @@ fn check_users(export: Vec<ExportUser>, origin: &str) -> Result<Vec<UserRecord>,
             ));
         }
         users.push(UserRecord {
+            attributes: None,
             external_id: u.id,
             upn: u.upn,
             email: u.email,

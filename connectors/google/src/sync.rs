@@ -138,6 +138,7 @@ impl GoogleSource {
             .evaluate(&user, Purpose::Create)
             .map_err(|e| invalid(e.to_string()))?;
         let mut record = UserRecord {
+            attributes: None,
             external_id: id,
             enabled: wire::enabled(&user),
             ..UserRecord::default()

@@ -217,6 +217,7 @@ impl OktaSource {
             .evaluate(profile, Purpose::Create)
             .map_err(|e| invalid(e.to_string()))?;
         let mut record = UserRecord {
+            attributes: None,
             external_id: user.id.clone(),
             enabled: enabled(&user.status),
             ..UserRecord::default()

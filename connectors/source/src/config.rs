@@ -53,9 +53,11 @@ impl<'de> Deserialize<'de> for MappingRule {
     }
 }
 
-/// `mapping.<field>` for each field of a user record.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `mapping.<field>` for each field of a user record, and `mapping."urn:...:User:location"`
+/// for an extension attribute by its full SCIM path: the value lands in the record's
+/// attributes under the names a SCIM client's push uses, so pulled and pushed users carry
+/// the same names in the same column.
+#[derive(Debug, Clone, Default)]
 pub struct MappingOverrides {
     pub upn: Option<MappingRule>,
     pub email: Option<MappingRule>,
@@ -65,6 +67,62 @@ pub struct MappingOverrides {
     pub job_title: Option<MappingRule>,
     pub department: Option<MappingRule>,
     pub preferred_language: Option<MappingRule>,
+    /// Extension attributes by full path, in the configuration's order.
+    pub extensions: Vec<(String, MappingRule)>,
+}
+
+/// The record fields a mapping may target by name.
+const FIELDS: [&str; 8] = [
+    "upn",
+    "email",
+    "display_name",
+    "given_name",
+    "family_name",
+    "job_title",
+    "department",
+    "preferred_language",
+];
+
+impl<'de> Deserialize<'de> for MappingOverrides {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let rules = std::collections::BTreeMap::<String, MappingRule>::deserialize(deserializer)?;
+        let mut out = MappingOverrides::default();
+        for (target, rule) in rules {
+            let slot = match target.as_str() {
+                "upn" => &mut out.upn,
+                "email" => &mut out.email,
+                "display_name" => &mut out.display_name,
+                "given_name" => &mut out.given_name,
+                "family_name" => &mut out.family_name,
+                "job_title" => &mut out.job_title,
+                "department" => &mut out.department,
+                "preferred_language" => &mut out.preferred_language,
+                path if crate::record::split_extension_path(path).is_some() => {
+                    if rule.expression.is_none() {
+                        return Err(de::Error::custom(format!(
+                            "{path}: an extension attribute needs an expression"
+                        )));
+                    }
+                    if rule.only_on_create {
+                        return Err(de::Error::custom(format!(
+                            "{path}: only_on_create is not supported for extension attributes"
+                        )));
+                    }
+                    out.extensions.push((target, rule));
+                    continue;
+                }
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "unknown field `{other}`, expected one of {}, or an extension attribute's full path \
+                         (urn:...:User:name)",
+                        FIELDS.map(|f| format!("`{f}`")).join(", ")
+                    )))
+                }
+            };
+            *slot = Some(rule);
+        }
+        Ok(out)
+    }
 }
 
 impl MappingOverrides {
@@ -85,7 +143,7 @@ impl MappingOverrides {
     /// The mapping in effect: a connector's `defaults` (target, expression) with the
     /// overrides applied.
     pub fn mapping(&self, defaults: &[(&str, &str)]) -> Result<Mapping, ConfigProblem> {
-        let rows: Vec<(&str, String, bool)> = defaults
+        let mut rows: Vec<(&str, String, bool)> = defaults
             .iter()
             .map(|(target, default)| {
                 let rule = self.rule(target);
@@ -95,6 +153,10 @@ impl MappingOverrides {
                 (*target, text, rule.is_some_and(|r| r.only_on_create))
             })
             .collect();
+        rows.extend(self.extensions.iter().filter_map(|(path, rule)| {
+            let text = rule.expression.as_ref()?.source().to_owned();
+            Some((path.as_str(), text, false))
+        }));
         Mapping::new(rows).map_err(|e| problem("mapping", e.to_string()))
     }
 
@@ -150,5 +212,34 @@ pub fn check_url(key: &str, text: &str) -> Result<(), ConfigProblem> {
             "plain http is only allowed to a loopback address; use https",
         )),
         other => Err(problem(key, format!("unsupported scheme {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overrides(text: &str) -> Result<MappingOverrides, String> {
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        MappingOverrides::deserialize(value).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn extension_paths_are_targets_and_other_unknown_names_are_refused() {
+        let o = overrides(r#"{"email": "[upn]", "urn:x:ext:2.0:User:location": {"expression": "[city]"}}"#)
+            .unwrap();
+        assert!(o.email.is_some());
+        let mapping = o.mapping(&[("upn", "[userPrincipalName]")]).unwrap();
+        assert!(mapping.get("urn:x:ext:2.0:User:location").is_some());
+        assert!(mapping.attributes().contains("city"));
+        let e = overrides(r#"{"emial": "[upn]"}"#).unwrap_err();
+        assert!(
+            e.starts_with("unknown field `emial`, expected one of `upn`"),
+            "{e}"
+        );
+        let e =
+            overrides(r#"{"urn:x:ext:2.0:User:location": {"expression": "[city]", "only_on_create": true}}"#)
+                .unwrap_err();
+        assert!(e.contains("only_on_create is not supported"), "{e}");
     }
 }

@@ -18,6 +18,37 @@ pub struct UserRecord {
     pub preferred_language: Option<String>,
     /// False when the source keeps the account but has disabled it.
     pub enabled: bool,
+    /// Every attribute without a field of its own (SCIM's `externalId`, further `emails`, the
+    /// enterprise extension's `employeeNumber`, custom extension attributes): the canonical
+    /// text (keys sorted, no spaces) of a JSON object keyed by SCIM attribute name, extension
+    /// attributes in an object under their schema URN. `None` when there is none. Text, so
+    /// the planner compares it as it compares every other field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<String>,
+}
+
+/// The canonical text of an attribute object (see [`UserRecord::attributes`]): `None` for an
+/// empty one. `serde_json` keeps object keys sorted, so equal objects give equal text.
+pub fn attributes_text(attributes: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    (!attributes.is_empty()).then(|| serde_json::Value::Object(attributes.clone()).to_string())
+}
+
+/// The object behind an attribute text; an empty one for `None` or text that is not an object.
+pub fn attributes_object(text: Option<&str>) -> serde_json::Map<String, serde_json::Value> {
+    match text.map(serde_json::from_str::<serde_json::Value>) {
+        Some(Ok(serde_json::Value::Object(map))) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Splits a full attribute path `urn:...:User:location` into the schema URN and the attribute
+/// name; `None` for a name without a URN.
+pub fn split_extension_path(path: &str) -> Option<(&str, &str)> {
+    if !path.to_ascii_lowercase().starts_with("urn:") {
+        return None;
+    }
+    let (urn, name) = path.rsplit_once(':')?;
+    (!name.is_empty() && !urn.is_empty()).then_some((urn, name))
 }
 
 impl UserRecord {
@@ -34,9 +65,37 @@ impl UserRecord {
                 "job_title" => self.job_title = value,
                 "department" => self.department = value,
                 "preferred_language" => self.preferred_language = value,
-                _ => {}
+                path => self.set_extension_value(path, value),
             }
         }
+    }
+
+    /// Sets the extension attribute a full path names (`urn:...:User:location`), where a SCIM
+    /// client's push puts it, so pulled and pushed users carry the same names; `None` removes
+    /// it. A target that is not such a path is left alone.
+    fn set_extension_value(&mut self, path: &str, value: Option<String>) {
+        let Some((urn, name)) = split_extension_path(path) else {
+            return;
+        };
+        let mut attributes = attributes_object(self.attributes.as_deref());
+        let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let ext = attributes
+            .entry(urn.to_owned())
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        if let serde_json::Value::Object(ext) = ext {
+            match value {
+                Some(v) => {
+                    ext.insert(name.to_owned(), serde_json::Value::String(v));
+                }
+                None => {
+                    ext.remove(name);
+                }
+            }
+            if ext.is_empty() {
+                attributes.remove(urn);
+            }
+        }
+        self.attributes = attributes_text(&attributes);
     }
 
     /// Trims every value and turns empty strings into `None`, so that `" ann@x "` and

@@ -124,6 +124,7 @@ fn changes_of(u: &UserUpdate, now: NaiveDateTime) -> UserChanges {
             UserField::JobTitle => changes.job_title = Some(after),
             UserField::Department => changes.department = Some(after),
             UserField::PreferredLanguage => changes.preferred_language = Some(after),
+            UserField::Attributes => changes.attributes = Some(after),
         }
     }
     changes
@@ -248,6 +249,7 @@ fn new_user<'a>(
         job_title: r.job_title.as_deref(),
         department: r.department.as_deref(),
         preferred_language: r.preferred_language.as_deref(),
+        attributes: r.attributes.as_deref(),
         active: r.enabled,
         archived_at: (!r.enabled).then_some(now),
         created_at: now,

@@ -1,0 +1,2 @@
+ALTER TABLE groups DROP COLUMN attributes;
+ALTER TABLE users DROP COLUMN attributes;
