@@ -275,8 +275,12 @@ fn named_groups(
         groups.extend(with_conn!(db, |c| found.select(GroupRow::as_select()).load(c))?);
     }
     for chunk in keys.group_ids.chunks(KEYS_PER_QUERY) {
-        let found = groups::table.filter(groups::tenant_id.eq(tenant).and(groups::id.eq_any(chunk)));
-        groups.extend(with_conn!(db, |c| found.select(GroupRow::as_select()).load(c))?);
+        // By row id, the tenant checked on the rows: see `users_and_links`.
+        let found = groups::table.filter(groups::id.eq_any(chunk));
+        let rows: Vec<(String, GroupRow)> = with_conn!(db, |c| found
+            .select((groups::tenant_id, GroupRow::as_select()))
+            .load(c))?;
+        groups.extend(rows.into_iter().filter(|(t, _)| t == tenant).map(|(_, g)| g));
     }
     if local {
         let found = groups::table.filter(groups::tenant_id.eq(tenant).and(groups::source.is_null()));
@@ -335,15 +339,20 @@ fn users_and_links(
 ) -> Result<(Vec<UserRow>, Vec<LinkRow>), StoreError> {
     let mut users = Vec::with_capacity(ids.len());
     let mut links = Vec::with_capacity(ids.len());
+    // Looked up by row id and checked against the tenant here, not in SQL: with `tenant_id = ?`
+    // beside `id IN (...)`, SQLite's planner (no statistics) prefers a tenant-led index and
+    // scans the whole tenant once per chunk (a delta run took twice as long).
     for chunk in ids.chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(users::tenant_id.eq(tenant).and(users::id.eq_any(chunk)));
-        users.extend(with_conn!(db, |c| found.select(UserRow::as_select()).load(c))?);
-        let theirs = user_links::table.filter(
-            user_links::tenant_id
-                .eq(tenant)
-                .and(user_links::user_id.eq_any(chunk)),
-        );
-        links.extend(with_conn!(db, |c| theirs.select(LinkRow::as_select()).load(c))?);
+        let found = users::table.filter(users::id.eq_any(chunk));
+        let rows: Vec<(String, UserRow)> = with_conn!(db, |c| found
+            .select((users::tenant_id, UserRow::as_select()))
+            .load(c))?;
+        users.extend(rows.into_iter().filter(|(t, _)| t == tenant).map(|(_, u)| u));
+        let theirs = user_links::table.filter(user_links::user_id.eq_any(chunk));
+        let rows: Vec<(String, LinkRow)> = with_conn!(db, |c| theirs
+            .select((user_links::tenant_id, LinkRow::as_select()))
+            .load(c))?;
+        links.extend(rows.into_iter().filter(|(t, _)| t == tenant).map(|(_, l)| l));
     }
     users.sort_by_key(|u: &UserRow| u.id);
     Ok((users, links))

@@ -250,11 +250,13 @@ pub(crate) fn scim_keys_of(
                 .select((users::scim_id, users::id))
                 .load(c)?;
             let ids: Vec<i64> = found.iter().map(|r| r.1).collect();
-            links.extend(user_links::table
-                .filter(user_links::tenant_id.eq(tenant))
+            // By user id (the tenant's users just found), the tenant checked on the rows: a
+            // tenant-led condition would make SQLite scan the tenant's links.
+            let theirs: Vec<(String, i64, String)> = user_links::table
                 .filter(user_links::user_id.eq_any(&ids).and(user_links::source.eq(SCIM_SOURCE)))
-                .select((user_links::user_id, user_links::external_id))
-                .load::<(i64, String)>(c)?);
+                .select((user_links::tenant_id, user_links::user_id, user_links::external_id))
+                .load(c)?;
+            links.extend(theirs.into_iter().filter(|(t, ..)| t == tenant).map(|(_, u, k)| (u, k)));
             rows.extend(found);
         }
         Ok(rows.into_iter().map(|(s, id)| (s, (id, links.get(&id).cloned()))).collect())
@@ -485,14 +487,15 @@ pub(crate) fn members_of(
         let mut out: HashMap<i64, Vec<MemberRef>> = HashMap::new();
         // Each chunk holds whole groups, so every member list stays in row order.
         for chunk in group_ids.chunks(KEYS_PER_QUERY) {
-            let rows: Vec<(i64, String, String, Option<String>)> = group_members::table
+            // By group id, the members' tenant checked on the rows (see `scim_keys_of`).
+            let rows: Vec<(String, i64, String, String, Option<String>)> = group_members::table
                 .inner_join(users::table)
-                .filter(users::tenant_id.eq(tenant).and(group_members::group_id.eq_any(chunk)))
+                .filter(group_members::group_id.eq_any(chunk))
                 .filter(not_deleted!())
                 .order((group_members::group_id, users::id))
-                .select((group_members::group_id, users::scim_id, users::upn, users::display_name))
+                .select((users::tenant_id, group_members::group_id, users::scim_id, users::upn, users::display_name))
                 .load(c)?;
-            for (g, scim_id, upn, display) in rows {
+            for (_, g, scim_id, upn, display) in rows.into_iter().filter(|r| r.0 == tenant) {
                 out.entry(g).or_default().push(MemberRef { scim_id, display: display.unwrap_or(upn) });
             }
         }

@@ -65,10 +65,10 @@ DROP INDEX scim_tokens_digest;
 DROP INDEX scim_tokens_tenant;
 DROP INDEX conflicts_open;
 CREATE UNIQUE INDEX conflicts_open ON conflicts (connector, external_id, reason) WHERE status = 'open';
-DROP INDEX events_tenant;
 DROP INDEX runs_connector_started;
 CREATE INDEX runs_connector_started ON runs (connector, started_at);
 
+DROP INDEX groups_name_key_missing;
 DROP INDEX groups_lower_display_name;
 DROP INDEX groups_name_key;
 DROP INDEX groups_source_external_id;
@@ -76,6 +76,7 @@ CREATE UNIQUE INDEX groups_source_external_id ON groups (source, external_id) WH
 CREATE INDEX groups_name_key ON groups (name_key);
 CREATE INDEX groups_lower_display_name ON groups (lower(display_name));
 
+DROP INDEX users_upn_key_missing;
 DROP INDEX users_lower_display_name;
 DROP INDEX users_external_id;
 DROP INDEX users_source_external_id;
