@@ -117,7 +117,7 @@ impl Conn<'_> {
         attributes: Option<&str>,
         now: chrono::NaiveDateTime,
     ) -> Result<bool, StoreError> {
-        scim::set_group_attributes(self.db, group_id, attributes, now)
+        scim::set_group_attributes(self.db, self.tenant, group_id, attributes, now)
     }
 
     pub fn members_of(&mut self, group_ids: &[i64]) -> Result<HashMap<i64, Vec<MemberRef>>, StoreError> {

@@ -461,16 +461,25 @@ pub(crate) fn list_groups(
 /// client keeps here no connector writes, so the write needs no plan.
 pub(crate) fn set_group_attributes(
     db: &mut Db,
+    tenant: &str,
     group_id: i64,
     attributes: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     with_conn!(db, |c| {
-        let before: Option<String> = groups::table.find(group_id).select(groups::attributes).first(c)?;
+        let this_tenant = groups::tenant_id.eq(tenant).and(groups::id.eq(group_id));
+        let before: Option<Option<String>> = groups::table
+            .filter(this_tenant)
+            .select(groups::attributes)
+            .first(c)
+            .optional()?;
+        let Some(before) = before else {
+            return Ok(false);
+        };
         if before.as_deref() == attributes {
             return Ok(false);
         }
-        diesel::update(groups::table.find(group_id))
+        diesel::update(groups::table.filter(this_tenant))
             .set((groups::attributes.eq(attributes), groups::updated_at.eq(now)))
             .execute(c)?;
         Ok(true)
