@@ -141,6 +141,9 @@ async fn bad_requests(api: &AdminDaemon) {
     assert_eq!(body["path"], "since", "{body}");
     let (status, body) = api.get("/tenants/default/nothing-here").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = api.call(Method::PATCH, "/tenants/default", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert!(error_of(&body).contains("PATCH"), "{body}");
 }
 
 async fn runs_dry_and_real(setup: &Setup) {
@@ -383,6 +386,7 @@ async fn stored_connectors(setup: &Setup) {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(error_of(&body).contains("pathh"), "{body}");
+    assert!(!error_of(&body).contains('\n'), "one line: {body}");
     let entra = r#"{"kind": "entra", "tenant_id": "t", "client_id": "c", "client_secret": "s3cr3t-value"}"#;
     let (status, body) = api
         .call(Method::PUT, "/tenants/beta/connectors/aad", Some(entra))

@@ -48,7 +48,12 @@ impl Harness {
 
     /// A registry whose `[admin]` section is `admin`.
     async fn registry(&self, admin: &str) -> ConnectorRegistry {
-        let text = format!("{}\n[admin]\n{admin}\n", self.config_text);
+        self.registry_for(&self.config_text, admin).await
+    }
+
+    /// A registry of the configuration `config_text` with `admin` as its `[admin]` section.
+    async fn registry_for(&self, config_text: &str, admin: &str) -> ConnectorRegistry {
+        let text = format!("{config_text}\n[admin]\n{admin}\n");
         let config =
             Config::parse(&text, std::path::Path::new("/etc/idsync/idsync.toml"), Vec::new()).unwrap();
         let store = Store::open(&config.database);
@@ -167,6 +172,21 @@ async fn scenario(h: Harness) {
     assert_eq!((okta.tenant.as_str(), okta.name.as_str()), ("acme", "okta"));
     assert!(registry.connector(&tenant("acme"), "hr").await.unwrap().is_none());
 
+    // A name the file comes to define later does not run from the store: the file wins.
+    let renamed = h.config_text.replace("name = \"hr\"", "name = \"entra\"");
+    let file_wins = h
+        .registry_for(&renamed, &format!("secrets_key = {:?}", key(1)))
+        .await;
+    let loaded = file_wins.load_all().await.unwrap();
+    let entra = loaded
+        .iter()
+        .find(|l| l.name == "entra" && l.tenant.is_default())
+        .unwrap();
+    assert!(
+        matches!(entra.config, Err(RegistryError::DefinedInFile { .. })),
+        "{entra:?}"
+    );
+
     refusals(&h, &registry).await;
     rotation(&h).await;
 
@@ -174,6 +194,17 @@ async fn scenario(h: Harness) {
     assert!(!registry.delete(&tenant("default"), "entra").await.unwrap());
     assert_eq!(registry.stop_tenant(&tenant("acme")).await.unwrap(), 1);
     assert_eq!(h.tables().count("SELECT count(*) AS n FROM connectors"), 0);
+
+    // A tenant removed with its data takes its stored connectors along.
+    let file = json!({"kind": "file", "path": "x"});
+    registry.put(&tenant("acme"), "hr", file.clone()).await.unwrap();
+    registry.put(&tenant("default"), "other", file).await.unwrap();
+    let store = Store::open(&idsync::store::DatabaseUrl::parse(&h.url).unwrap());
+    assert!(store.delete_tenant(&tenant("acme"), true).await.unwrap());
+    let left = h
+        .tables()
+        .lines("SELECT tenant_id || '/' || name AS line FROM connectors");
+    assert_eq!(left, ["default/other"]);
 }
 
 async fn refusals(h: &Harness, registry: &ConnectorRegistry) {

@@ -1,6 +1,7 @@
 //! A running `idsync run` picks up connectors stored in the database without a restart: one
 //! put runs within a few seconds, a change is used by the next run, a removal stops it. A
 //! stored Entra connector's inline client secret is in no table and in no log line, at trace.
+//! On a SQLite file and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -43,16 +44,21 @@ fn export(path: &Path, prefix: &str, n: usize) {
     write_export(path, &users, &[]);
 }
 
-/// The active users a connector owns, by UPN.
+/// The active users a connector of the default tenant owns, by UPN.
 fn users_of(tables: &mut Tables, source: &str) -> Vec<String> {
+    users_in(tables, "default", source)
+}
+
+fn users_in(tables: &mut Tables, tenant: &str, source: &str) -> Vec<String> {
     tables.lines(&format!(
-        "SELECT upn AS line FROM users WHERE source = '{source}' AND archived_at IS NULL ORDER BY upn"
+        "SELECT upn AS line FROM users WHERE tenant_id = '{tenant}' AND source = '{source}' \
+         AND archived_at IS NULL ORDER BY upn"
     ))
 }
 
 fn runs_of(tables: &mut Tables, connector: &str) -> i64 {
     tables.count(&format!(
-        "SELECT count(*) AS n FROM runs WHERE connector = '{connector}'"
+        "SELECT count(*) AS n FROM runs WHERE tenant_id = 'default' AND connector = '{connector}'"
     ))
 }
 
@@ -63,20 +69,29 @@ fn entra_settings(fake: &FakeGraph) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_running_daemon_starts_changes_and_stops_stored_connectors() {
-    let fake = seeded().await;
+async fn a_running_daemon_starts_changes_and_stops_stored_connectors_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("idsync.db");
+    let url = format!("sqlite://{}", dir.path().join("idsync.db").display());
+    scenario(dir, url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_daemon_starts_changes_and_stops_stored_connectors_on_postgres() {
+    let db = support::postgres::TestDatabase::create();
+    scenario(tempfile::tempdir().unwrap(), db.url.clone()).await;
+}
+
+async fn scenario(dir: tempfile::TempDir, url: String) {
+    let fake = seeded().await;
     export(&dir.path().join("hr.json"), "hr", 1);
     export(&dir.path().join("first.json"), "first", 2);
     export(&dir.path().join("second.json"), "second", 3);
     let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
     let config = dir.path().join("idsync.toml");
     let text = format!(
-        "[database]\nurl = \"sqlite://{}\"\n\n[[connectors]]\nname = \"hr\"\nkind = \"file\"\n\
+        "[database]\nurl = {url:?}\n\n[[connectors]]\nname = \"hr\"\nkind = \"file\"\n\
          path = \"hr.json\"\ninterval = \"1h\"\n\n[daemon]\npoll_secs = 1\njitter_secs = 0\n\n\
-         [admin]\nsecrets_key = \"{key}\"\n",
-        db.display()
+         [admin]\nsecrets_key = \"{key}\"\n"
     );
     std::fs::write(&config, text).unwrap();
     let migrated = support::idsync(&config, &["migrate"]);
@@ -93,7 +108,6 @@ async fn a_running_daemon_starts_changes_and_stops_stored_connectors() {
             .spawn()
             .unwrap(),
     );
-    let url = format!("sqlite://{}", db.display());
     let tables = || Tables::open(&url);
     wait_until("the file's connector runs", || {
         users_of(&mut tables(), "hr").len() == 1
@@ -123,6 +137,25 @@ async fn a_running_daemon_starts_changes_and_stops_stored_connectors() {
             .iter()
             .any(|u| u.starts_with("second"))
     });
+
+    // Another tenant's connector of the same name runs as that tenant's, beside it.
+    let ours = users_of(&mut tables(), "stored");
+    let acme = TenantId::parse("acme").unwrap();
+    let store = Store::open(&idsync::store::DatabaseUrl::parse(&url).unwrap());
+    store
+        .put_tenant(&acme, "Acme", idsync::store::now())
+        .await
+        .unwrap();
+    let theirs = json!({"kind": "file", "path": "first.json", "interval": "1h"});
+    assert_eq!(registry.put(&acme, "stored", theirs).await.unwrap(), Put::Created);
+    wait_until("acme's connector's run", || {
+        users_in(&mut tables(), "acme", "stored").len() == 2
+    });
+    assert_eq!(
+        users_of(&mut tables(), "stored"),
+        ours,
+        "the default tenant's are its own"
+    );
 
     // A stored Entra connector with an inline secret runs against the fake Graph.
     registry

@@ -47,10 +47,10 @@ impl From<RegistryError> for AdminError {
     fn from(e: RegistryError) -> AdminError {
         match e {
             RegistryError::Invalid(ConfigError::Settings { key, message }) if key.is_empty() => {
-                AdminError::bad_request(message)
+                AdminError::bad_request(one_line(&message))
             }
             RegistryError::Invalid(ConfigError::Settings { key, message }) => {
-                AdminError::bad_key(key.clone(), format!("{key}: {message}"))
+                AdminError::bad_key(key.clone(), format!("{key}: {}", one_line(&message)))
             }
             RegistryError::Invalid(other) => AdminError::bad_request(other.to_string()),
             RegistryError::NoSecretsKey { ref key } => AdminError::bad_key(key.clone(), e.to_string()),
@@ -63,6 +63,11 @@ impl From<RegistryError> for AdminError {
             RegistryError::Sealed { .. } | RegistryError::Keys(_) => AdminError::Internal(e.to_string()),
         }
     }
+}
+
+/// A parser's message on one line (serde's carry a trailing `in \`key\`` line).
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The connector `name` of `tenant`, from the file or the registry, built to run; 404 when

@@ -24,6 +24,9 @@ pub enum AdminError {
     /// The tenant, connector, run or conflict does not exist (or belongs to another tenant): 404.
     #[error("{0}")]
     NotFound(String),
+    /// The path exists, but not with this method: 405.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The request collides with the current state (a run in progress): 409.
     #[error("{message}")]
     Conflict { message: String, run_id: Option<i64> },
@@ -61,6 +64,7 @@ impl AdminError {
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
             AdminError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+            AdminError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::Conflict { .. } => StatusCode::CONFLICT,
             AdminError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AdminError::Upstream(_) => StatusCode::BAD_GATEWAY,

@@ -42,8 +42,13 @@ pub fn router(state: AdminState) -> Router {
         .route("/openapi.json", axum::routing::get(doc::openapi_json))
         .layer(DefaultBodyLimit::max(limit))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
     Router::new().nest(BASE_PATH, api)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> impl IntoResponse {
+    AdminError::MethodNotAllowed(format!("{method} is not served at {}", uri.path()))
 }
 
 async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {

@@ -218,26 +218,35 @@ impl ConnectorRegistry {
             .await
     }
 
+    /// Opens and reads one stored connector. One the file has come to define since it was
+    /// stored does not run: the file wins.
     fn load(&self, stored: StoredConnector) -> Loaded {
-        let updated_at = stored.updated_at;
-        let mut settings = stored.settings;
-        let config = sealing::open(&self.keyring, &mut settings)
-            .map_err(|source| RegistryError::Sealed {
+        let config = if self.in_file(&stored.tenant, &stored.name) {
+            Err(RegistryError::DefinedInFile {
                 tenant: stored.tenant.clone(),
                 name: stored.name.clone(),
-                source,
             })
-            .and_then(|()| {
-                self.config
-                    .connector_from_json(&stored.tenant, &stored.name, &settings)
-                    .map_err(RegistryError::Invalid)
-            });
+        } else {
+            self.open(&stored)
+        };
         Loaded {
             tenant: stored.tenant,
             name: stored.name,
-            updated_at,
+            updated_at: stored.updated_at,
             config,
         }
+    }
+
+    fn open(&self, stored: &StoredConnector) -> Result<ConnectorConfig, RegistryError> {
+        let mut settings = stored.settings.clone();
+        sealing::open(&self.keyring, &mut settings).map_err(|source| RegistryError::Sealed {
+            tenant: stored.tenant.clone(),
+            name: stored.name.clone(),
+            source,
+        })?;
+        self.config
+            .connector_from_json(&stored.tenant, &stored.name, &settings)
+            .map_err(RegistryError::Invalid)
     }
 
     /// Whether the configuration file defines `(tenant, name)`.
