@@ -40,6 +40,9 @@ const README_PATHS: [&str; 13] = [
     "/admin/v1/tenants/{tenant}/scim-token",
 ];
 
+/// A client secret the fake refuses.
+const WRONG_SECRET: &str = "wrong-secret~value-17";
+
 /// One tenant's users, groups and memberships, each as a line.
 type Snapshot = (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>);
 
@@ -228,6 +231,44 @@ async fn tenants_and_connectors(s: &Setup) {
     assert_eq!(status["status"]["last_run"]["status"], "succeeded", "{status}");
 }
 
+/// A stored connector's quarantine shows in `/healthz` (served beside SCIM), and leaves it
+/// when the connector is deleted.
+async fn stored_connectors_in_healthz(s: &Setup) {
+    let healthz = s.api.scim.replace("/scim/v2", "/healthz");
+    let get = || async { reqwest::get(&healthz).await.unwrap() };
+    assert_eq!(get().await.status(), StatusCode::OK);
+    let settings = entra_settings(&s.fakes[0]).replace(CLIENT_SECRET, WRONG_SECRET);
+    let (status, body) = s
+        .api
+        .call(Method::PUT, "/tenants/t-a/connectors/refused", Some(&settings))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    s.api
+        .wait_for("/tenants/t-a/connectors/refused", "the refused run", |v| {
+            v["status"]["quarantined_until"].is_string()
+        })
+        .await;
+    let answer = get().await;
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = answer.json().await.unwrap();
+    let quarantined = body["quarantined"].as_array().unwrap();
+    assert_eq!(quarantined.len(), 1, "{body}");
+    assert_eq!(quarantined[0]["connector"], "refused", "{body}");
+    assert_eq!(quarantined[0]["tenant"], "t-a", "{body}");
+    let (status, body) = s
+        .api
+        .call(Method::DELETE, "/tenants/t-a/connectors/refused", None)
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let answer = get().await;
+    assert_eq!(
+        answer.status(),
+        StatusCode::OK,
+        "{}",
+        answer.text().await.unwrap()
+    );
+}
+
 /// A dry run of `c` after a change to its directory answers the plan and writes nothing.
 async fn dry_run_writes_nothing(s: &Setup) {
     let fake = &s.fakes[2];
@@ -366,11 +407,13 @@ async fn bad_requests(s: &Setup) {
 fn secret_nowhere(s: &Setup) {
     let rows = Tables::open(&s.url).every_row();
     assert!(rows.len() > 20, "the scan read the tables: {}", rows.len());
-    let leaks: Vec<&String> = rows.iter().filter(|r| r.contains(CLIENT_SECRET)).collect();
-    assert!(leaks.is_empty(), "the secret is stored in plain text: {leaks:?}");
     let log = s.api.log_text();
     assert!(log.lines().count() > 20, "the trace log was written");
-    assert!(!log.contains(CLIENT_SECRET), "the secret reached the log");
+    for secret in [CLIENT_SECRET, WRONG_SECRET] {
+        let leaks: Vec<&String> = rows.iter().filter(|r| r.contains(secret)).collect();
+        assert!(leaks.is_empty(), "a secret is stored in plain text: {leaks:?}");
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
 }
 
 /// Deleting `b` stops its connector and voids its token; purging `c` removes its rows only.
@@ -417,6 +460,7 @@ async fn end_to_end(url: Option<String>) {
     let s = start(url).await;
     tenants_and_connectors(&s).await;
     bad_requests(&s).await;
+    stored_connectors_in_healthz(&s).await;
     dry_run_writes_nothing(&s).await;
     one_directory_changes(&s).await;
     let tokens = scim_tokens(&s).await;
