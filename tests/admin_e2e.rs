@@ -237,6 +237,12 @@ async fn stored_connectors_in_healthz(s: &Setup) {
     let healthz = s.api.scim.replace("/scim/v2", "/healthz");
     let get = || async { reqwest::get(&healthz).await.unwrap() };
     assert_eq!(get().await.status(), StatusCode::OK);
+    let metrics = s.api.scim.replace("/scim/v2", "/metrics");
+    let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    for tenant in TENANTS {
+        let series = format!("idsync_runs_total{{connector=\"{tenant}/entra\",outcome=\"succeeded\"}}");
+        assert!(text.contains(&series), "{series} missing from /metrics:\n{text}");
+    }
     let settings = entra_settings(&s.fakes[0]).replace(CLIENT_SECRET, WRONG_SECRET);
     let (status, body) = s
         .api
