@@ -14,6 +14,7 @@ use std::time::Duration;
 use base64::Engine;
 use idsync_fakes::graph::support::{seed, truth};
 use idsync_fakes::graph::{user_props, FakeGraph, CLIENT_ID, CLIENT_SECRET, TENANT};
+use idsync_fakes::okta::{self, FakeOkta, API_TOKEN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::admin::{sections, AdminDaemon};
@@ -51,6 +52,8 @@ struct Setup {
     url: String,
     api: AdminDaemon,
     fakes: Vec<FakeGraph>,
+    /// A second directory of tenant `b`, pulled by its connector `okta`.
+    okta: FakeOkta,
 }
 
 /// The directory of tenant `b`: the seed's people plus one, two of its three groups, other
@@ -100,6 +103,7 @@ async fn start(url: Option<String>) -> Setup {
         url,
         api,
         fakes,
+        okta: okta::support::seeded().await,
     }
 }
 
@@ -111,9 +115,28 @@ fn entra_settings(fake: &FakeGraph) -> String {
     .to_string()
 }
 
-/// What `fake`'s directory says the tables of its tenant must hold.
-fn expected(fake: &FakeGraph) -> Snapshot {
-    let (users, groups) = truth(fake, true, |_, _| true);
+fn okta_settings(fake: &FakeOkta) -> String {
+    json!({"kind": "okta", "org_url": fake.org_url(), "api_token": API_TOKEN,
+        "interval": "1h", "overlap_secs": 0, "max_deactivation_percent": 100,
+        "retry": {"initial_backoff_secs": 0.01, "max_backoff_secs": 0.05}})
+    .to_string()
+}
+
+/// What the directories of tenant `index` say its tables must hold: `b` pulls the Okta org
+/// too.
+fn expected(s: &Setup, index: usize) -> Snapshot {
+    let mut all = lines(truth(&s.fakes[index], true, |_, _| true));
+    if index == 1 {
+        let org = lines(okta::support::truth(&s.okta, &[], |_, _, _| true));
+        all.0.extend(org.0);
+        all.1.extend(org.1);
+        all.2.extend(org.2);
+    }
+    all
+}
+
+/// A directory's truth as [`snapshot`]'s lines.
+fn lines((users, groups): support::binary::Truth) -> Snapshot {
     let members = groups
         .iter()
         .flat_map(|(gid, (_, members))| {
@@ -216,10 +239,22 @@ async fn tenants_and_connectors(s: &Setup) {
         })
         .await;
     }
-    for (tenant, fake) in TENANTS.iter().zip(&s.fakes) {
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/tenants/t-b/connectors/okta",
+            Some(&okta_settings(&s.okta)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    api.wait_for("/tenants/t-b/connectors/okta", "the Okta run", |v| {
+        v["status"]["last_run"]["status"] == "succeeded"
+    })
+    .await;
+    for (index, tenant) in TENANTS.iter().enumerate() {
         assert_eq!(
             snapshot(&s.url, tenant),
-            expected(fake),
+            expected(s, index),
             "{tenant} after its first run"
         );
     }
@@ -304,13 +339,13 @@ async fn one_directory_changes(s: &Setup) {
     let run = run_now(&s.api, "t-a").await;
     assert!(run["counts"].is_object(), "{run}");
     let now = snapshot(&s.url, "t-a");
-    assert_eq!(now, expected(fake), "t-a after the delta");
+    assert_eq!(now, expected(s, 0), "t-a after the delta");
     assert!(!now.0.iter().any(|u| u.starts_with("u-eve=")));
     assert!(now.1.contains("g-eng=Engineering & Data"), "{:?}", now.1);
     let after: Vec<Snapshot> = ["t-b", "t-c"].iter().map(|t| snapshot(&s.url, t)).collect();
     assert_eq!(after, others, "the other tenants did not change");
-    assert_eq!(after[0], expected(&s.fakes[1]));
-    assert_eq!(after[1], expected(&s.fakes[2]));
+    assert_eq!(after[0], expected(s, 1));
+    assert_eq!(after[1], expected(s, 2));
 }
 
 /// A tenant's SCIM id of the user with `upn`.
@@ -366,7 +401,16 @@ async fn scim_tokens(s: &Setup) -> Vec<String> {
         .collect();
     assert_eq!(ids, [a_bob.as_str()], "{list}");
     let (_, all) = scim_get(&s.api, &tokens[1], "/Users?count=100").await;
-    assert_eq!(all["totalResults"], 6, "b sees its six people only: {all}");
+    let seen: BTreeSet<&str> = all["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    let b_rows = Tables::open(&s.url).lines("SELECT scim_id AS line FROM users WHERE tenant_id = 't-b'");
+    assert!(b_rows.len() > 6, "both of b's directories: {b_rows:?}");
+    let b_rows: BTreeSet<&str> = b_rows.iter().map(String::as_str).collect();
+    assert_eq!(seen, b_rows, "b sees its own people only: {all}");
     let (status, body) = s.api.call(Method::DELETE, "/tenants/t-a/scim-token", None).await;
     assert!(status.is_success(), "{status} {body}");
     s.api.wait_scim(&tokens[0], StatusCode::UNAUTHORIZED).await;
@@ -415,7 +459,7 @@ fn secret_nowhere(s: &Setup) {
     assert!(rows.len() > 20, "the scan read the tables: {}", rows.len());
     let log = s.api.log_text();
     assert!(log.lines().count() > 20, "the trace log was written");
-    for secret in [CLIENT_SECRET, WRONG_SECRET] {
+    for secret in [CLIENT_SECRET, WRONG_SECRET, API_TOKEN] {
         let leaks: Vec<&String> = rows.iter().filter(|r| r.contains(secret)).collect();
         assert!(leaks.is_empty(), "a secret is stored in plain text: {leaks:?}");
         assert!(!log.contains(secret), "a secret reached the log");
@@ -426,9 +470,10 @@ fn secret_nowhere(s: &Setup) {
 async fn tenants_deleted(s: &Setup, tokens: &[String]) {
     let api = &s.api;
     let a_before = (snapshot(&s.url, "t-a"), counts(&s.url, "t-a"));
+    let b_before = snapshot(&s.url, "t-b");
     let (status, body) = api.call(Method::DELETE, "/tenants/t-b", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["connectors_stopped"], 1, "{body}");
+    assert_eq!(body["connectors_stopped"], 2, "{body}");
     api.wait_scim(&tokens[1], StatusCode::UNAUTHORIZED).await;
     let b_runs = counts(&s.url, "t-b")[2];
     s.fakes[1].put_user("u-new", user_props("new@contoso.example", "New", "Comer"));
@@ -441,9 +486,9 @@ async fn tenants_deleted(s: &Setup, tokens: &[String]) {
     let (status, _) = api.post("/tenants/t-b/connectors/entra/runs", "{}").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
-        snapshot(&s.url, "t-b").0.len(),
-        6,
-        "users stay without ?purge=true"
+        snapshot(&s.url, "t-b"),
+        b_before,
+        "users and groups stay without ?purge=true"
     );
 
     let (status, body) = api.call(Method::DELETE, "/tenants/t-c?purge=true", None).await;
@@ -459,7 +504,7 @@ async fn tenants_deleted(s: &Setup, tokens: &[String]) {
         a_before,
         "t-a untouched"
     );
-    assert_eq!(snapshot(&s.url, "t-b").0.len(), 6, "t-b untouched by t-c's purge");
+    assert_eq!(snapshot(&s.url, "t-b"), b_before, "t-b untouched by t-c's purge");
 }
 
 async fn end_to_end(url: Option<String>) {
