@@ -41,6 +41,21 @@ const README_PATHS: [&str; 13] = [
     "/admin/v1/tenants/{tenant}/scim-token",
 ];
 
+/// Every table of idsync's own with a `tenant_id` column.
+const TENANT_TABLES: [&str; 11] = [
+    "users",
+    "groups",
+    "user_links",
+    "sync_state",
+    "leases",
+    "alert_state",
+    "runs",
+    "events",
+    "conflicts",
+    "scim_tokens",
+    "connectors",
+];
+
 /// A client secret the fake refuses.
 const WRONG_SECRET: &str = "wrong-secret~value-17";
 
@@ -495,10 +510,17 @@ async fn tenants_deleted(s: &Setup, tokens: &[String]) {
     assert_eq!(status, StatusCode::OK, "{body}");
     api.wait_scim(&tokens[2], StatusCode::UNAUTHORIZED).await;
     let mut t = Tables::open(&s.url);
-    for table in ["users", "groups"] {
+    for table in TENANT_TABLES {
         let sql = format!("SELECT count(*) AS n FROM {table} WHERE tenant_id = 't-c'");
         assert_eq!(t.count(&sql), 0, "{table} of t-c purged");
     }
+    let orphans = t.count(
+        "SELECT count(*) AS n FROM group_members m WHERE m.group_id NOT IN (SELECT id FROM groups) \
+         OR m.user_id NOT IN (SELECT id FROM users)",
+    );
+    assert_eq!(orphans, 0, "memberships of purged rows are gone");
+    let (status, body) = api.get("/tenants/t-c").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a purged tenant is gone: {body}");
     assert_eq!(
         (snapshot(&s.url, "t-a"), counts(&s.url, "t-a")),
         a_before,
