@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use idsync_fakes::graph::support::{seed, truth};
-use idsync_fakes::graph::{user_props, FakeGraph, CLIENT_ID, CLIENT_SECRET, TENANT};
+use idsync_fakes::graph::{user_props, FakeGraph, Fault, Route, CLIENT_ID, CLIENT_SECRET, TENANT};
 use idsync_fakes::okta::{self, FakeOkta, API_TOKEN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -363,6 +363,28 @@ async fn one_directory_changes(s: &Setup) {
     assert_eq!(after[1], expected(s, 2));
 }
 
+/// A run asked for while the connector runs (its fake stalls a page) is 409 naming the running
+/// run; the same connector name in another tenant is not busy.
+async fn busy_run_is_refused(s: &Setup) {
+    s.fakes[0].inject(Route::UsersDelta, Fault::Delay(Duration::from_secs(3)));
+    let (status, started) = s.api.post("/tenants/t-a/connectors/entra/runs", "{}").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["run_id"].as_i64().unwrap();
+    let (status, body) = s.api.post("/tenants/t-a/connectors/entra/runs", "{}").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["run_id"], id, "{body}");
+    let other = run_now(&s.api, "t-c").await;
+    assert_ne!(other["run_id"], id);
+    let run = s
+        .api
+        .wait_for(&format!("/tenants/t-a/runs/{id}"), "the stalled run", |r| {
+            r["status"] != "running"
+        })
+        .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(s.fakes[0].pending_faults(), 0, "the stall was served");
+}
+
 /// A tenant's SCIM id of the user with `upn`.
 fn user_id(url: &str, tenant: &str, upn: &str) -> String {
     Tables::open(url)
@@ -536,6 +558,7 @@ async fn end_to_end(url: Option<String>) {
     stored_connectors_in_healthz(&s).await;
     dry_run_writes_nothing(&s).await;
     one_directory_changes(&s).await;
+    busy_run_is_refused(&s).await;
     let tokens = scim_tokens(&s).await;
     secret_nowhere(&s);
     tenants_deleted(&s, &tokens).await;
