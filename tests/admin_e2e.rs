@@ -273,6 +273,14 @@ async fn tenants_and_connectors(s: &Setup) {
             "{tenant} after its first run"
         );
     }
+    let (_, b_status) = api.get("/tenants/t-b/status").await;
+    let names: BTreeSet<&str> = b_status["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["entra", "okta"]), "{b_status}");
     let (_, status) = api.get("/tenants/t-a/connectors/entra").await;
     assert_eq!(status["settings"]["client_secret"], "***", "{status}");
     for key in ["last_run", "next_run_at", "quarantined_until", "held_run_id"] {
