@@ -475,6 +475,26 @@ async fn bad_requests(s: &Setup) {
         .call(Method::PUT, "/tenants/-lead/connectors/entra", Some(&settings))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "bad slug: {body}");
+    let long = "a".repeat(64);
+    let (status, body) = api.get(&format!("/tenants/{long}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a 64-character slug: {body}");
+    let (status, body) = api.get(&format!("/tenants/{}", &long[..63])).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a 63-character slug is valid: {body}"
+    );
+    let fay = Tables::open(&s.url)
+        .lines("SELECT CAST(id AS TEXT) AS line FROM users WHERE tenant_id = 't-b' AND upn = 'fay@contoso.example'")
+        .pop()
+        .unwrap();
+    for user in [fay.as_str(), "fay@contoso.example"] {
+        let (status, events) = api.get(&format!("/tenants/t-a/events?user={user}")).await;
+        let none = status == StatusCode::NOT_FOUND || events["events"].as_array().is_some_and(Vec::is_empty);
+        assert!(none, "t-a's log shows b's user {user}: {status} {events}");
+    }
+    let (_, events) = api.get("/tenants/t-b/events?user=fay@contoso.example").await;
+    assert!(!events["events"].as_array().unwrap().is_empty(), "{events}");
     let mut unknown: Value = serde_json::from_str(&settings).unwrap();
     unknown["colour"] = json!("blue");
     let (status, body) = api
