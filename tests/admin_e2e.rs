@@ -579,6 +579,38 @@ async fn tenants_deleted(s: &Setup, tokens: &[String]) {
     assert_eq!(snapshot(&s.url, "t-b"), b_before, "t-b untouched by t-c's purge");
 }
 
+/// A tenant deleted without `?purge=true` and set up again picks its kept users up: its
+/// connector's new first run links them rather than creating them twice.
+async fn a_deleted_tenant_comes_back(s: &Setup) {
+    let api = &s.api;
+    let before = Tables::open(&s.url).count("SELECT count(*) AS n FROM users WHERE tenant_id = 't-b'");
+    let (_, runs) = api.get("/tenants/t-b/runs").await;
+    let last_run = runs["runs"][0]["run_id"].as_i64().unwrap();
+    let (status, body) = api
+        .call(Method::PUT, "/tenants/t-b", Some(r#"{"display_name": "Back"}"#))
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/tenants/t-b/connectors/entra",
+            Some(&entra_settings(&s.fakes[1])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    api.wait_for("/tenants/t-b/runs", "the new first run", |v| {
+        let run = &v["runs"][0];
+        run["run_id"].as_i64() > Some(last_run) && run["status"] == "succeeded"
+    })
+    .await;
+    let now = snapshot(&s.url, "t-b");
+    let entra = lines(truth(&s.fakes[1], true, |_, _| true));
+    assert!(entra.0.is_subset(&now.0), "{:?} within {:?}", entra.0, now.0);
+    assert!(entra.2.is_subset(&now.2), "{:?} within {:?}", entra.2, now.2);
+    let after = Tables::open(&s.url).count("SELECT count(*) AS n FROM users WHERE tenant_id = 't-b'");
+    assert_eq!(after, before + 1, "only the user added meanwhile is new");
+}
+
 async fn end_to_end(url: Option<String>) {
     let s = start(url).await;
     tenants_and_connectors(&s).await;
@@ -590,6 +622,7 @@ async fn end_to_end(url: Option<String>) {
     let tokens = scim_tokens(&s).await;
     secret_nowhere(&s);
     tenants_deleted(&s, &tokens).await;
+    a_deleted_tenant_comes_back(&s).await;
     secret_nowhere(&s);
 }
 
