@@ -495,6 +495,21 @@ async fn bad_requests(s: &Setup) {
     }
     let (_, events) = api.get("/tenants/t-b/events?user=fay@contoso.example").await;
     assert!(!events["events"].as_array().unwrap().is_empty(), "{events}");
+    let mut elsewhere: Value = serde_json::from_str(&settings).unwrap();
+    elsewhere["tenant"] = json!("t-b");
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/tenants/t-a/connectors/sneaky",
+            Some(&elsewhere.to_string()),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a body naming another tenant: {body}"
+    );
+    assert!(body["error"].as_str().unwrap().contains("tenant"), "{body}");
     let mut unknown: Value = serde_json::from_str(&settings).unwrap();
     unknown["colour"] = json!("blue");
     let (status, body) = api
