@@ -273,6 +273,12 @@ async fn tenants_and_connectors(s: &Setup) {
             "{tenant} after its first run"
         );
     }
+}
+
+/// A tenant's status lists its stored connectors; a connector's view hides its secret and
+/// carries every status key.
+async fn connector_views(s: &Setup) {
+    let api = &s.api;
     let (_, b_status) = api.get("/tenants/t-b/status").await;
     let names: BTreeSet<&str> = b_status["connectors"]
         .as_array()
@@ -484,6 +490,11 @@ async fn bad_requests(s: &Setup) {
         StatusCode::NOT_FOUND,
         "a 63-character slug is valid: {body}"
     );
+}
+
+/// Another tenant's user is not in a tenant's event log, by id or by UPN.
+async fn foreign_events(s: &Setup) {
+    let api = &s.api;
     let fay = Tables::open(&s.url)
         .lines("SELECT CAST(id AS TEXT) AS line FROM users WHERE tenant_id = 't-b' AND upn = 'fay@contoso.example'")
         .pop()
@@ -495,6 +506,13 @@ async fn bad_requests(s: &Setup) {
     }
     let (_, events) = api.get("/tenants/t-b/events?user=fay@contoso.example").await;
     assert!(!events["events"].as_array().unwrap().is_empty(), "{events}");
+}
+
+/// A body that names another tenant or an unknown key is refused, naming the key; the
+/// OpenAPI document lists every documented path.
+async fn bad_settings_and_the_document(s: &Setup) {
+    let api = &s.api;
+    let settings = entra_settings(&s.fakes[0]);
     let mut elsewhere: Value = serde_json::from_str(&settings).unwrap();
     elsewhere["tenant"] = json!("t-b");
     let (status, body) = api
@@ -629,7 +647,10 @@ async fn a_deleted_tenant_comes_back(s: &Setup) {
 async fn end_to_end(url: Option<String>) {
     let s = start(url).await;
     tenants_and_connectors(&s).await;
+    connector_views(&s).await;
     bad_requests(&s).await;
+    foreign_events(&s).await;
+    bad_settings_and_the_document(&s).await;
     stored_connectors_in_healthz(&s).await;
     dry_run_writes_nothing(&s).await;
     one_directory_changes(&s).await;
