@@ -132,9 +132,12 @@ async fn busy(store: &Store, name: &str, reason: String) -> AdminError {
     AdminError::Conflict { message, run_id }
 }
 
-/// Plans a run on a store that can write nothing, and answers with the plan.
+/// Plans a run on a store that can write nothing, bound to the connector's tenant (the plan
+/// compares the directory with that tenant's rows only), and answers with the plan.
 async fn dry_run(state: &AdminState, connector: &Connector, full: bool) -> Result<DryRunPlan, AdminError> {
-    let store = Store::for_dry_run(state.database()).await?;
+    let store = Store::for_dry_run(state.database())
+        .await?
+        .for_tenant(connector.config.tenant.clone());
     let options = RunOptions {
         full,
         dry_run: true,

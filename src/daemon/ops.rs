@@ -20,7 +20,8 @@ use crate::tenant::TenantId;
 #[derive(Debug, Clone)]
 pub struct OpsState {
     pub store: Store,
-    /// The connectors to report on: (tenant, name).
+    /// The file's connectors to report on: (tenant, name). The stored ones are read at each
+    /// request, since the admin API adds and removes them while the process runs.
     pub connectors: Vec<(TenantId, String)>,
     pub metrics: PrometheusHandle,
     /// Failing writes and dead runs, as the supervisor saw them.
@@ -51,8 +52,7 @@ pub fn router(state: OpsState) -> Router {
 async fn healthz(State(state): State<OpsState>) -> Response {
     let checked = healths(&state).await;
     let quarantined = checked.map(|healths| {
-        let named = state.connectors.iter().zip(healths);
-        let quarantined = named.filter_map(|((tenant, name), health)| {
+        let quarantined = healths.into_iter().filter_map(|((tenant, name), health)| {
             let until = health.quarantined_until?;
             let mut entry = json!({
                 "connector": name,
@@ -98,12 +98,20 @@ async fn healthz(State(state): State<OpsState>) -> Response {
     }
 }
 
-/// The stored health of every connector, in `state.connectors`' order, each read from its
+/// The stored health of every connector, the file's and the stored ones, each read from its
 /// tenant's store.
-async fn healths(state: &OpsState) -> Result<Vec<Health>, StoreError> {
-    let mut out = Vec::with_capacity(state.connectors.len());
-    for (tenant, name) in &state.connectors {
-        out.push(state.store.for_tenant(tenant.clone()).health(name).await?);
+async fn healths(state: &OpsState) -> Result<Vec<((TenantId, String), Health)>, StoreError> {
+    let mut connectors = state.connectors.clone();
+    for stored in state.store.stored_connectors().await? {
+        let key = (stored.tenant, stored.name);
+        if !connectors.contains(&key) {
+            connectors.push(key);
+        }
+    }
+    let mut out = Vec::with_capacity(connectors.len());
+    for (tenant, name) in connectors {
+        let health = state.store.for_tenant(tenant.clone()).health(&name).await?;
+        out.push(((tenant, name), health));
     }
     Ok(out)
 }

@@ -32,17 +32,28 @@ pub fn sections(admin: u16, scim: u16, extra: &str) -> String {
     )
 }
 
+/// The `idsync` binary to start: `IDSYNC_TEST_BINARY` when set (to run these tests against a
+/// release build), else the one cargo built for the tests.
+fn binary() -> std::ffi::OsString {
+    std::env::var_os("IDSYNC_TEST_BINARY").unwrap_or_else(|| env!("CARGO_BIN_EXE_idsync").into())
+}
+
 impl AdminDaemon {
     /// Starts `idsync run` on `config`, whose admin API listens on `admin` and SCIM on `scim`;
     /// waits until the API answers.
     pub async fn start(config: &Path, admin: u16, scim: u16) -> AdminDaemon {
+        Self::start_logged(config, admin, scim, "info").await
+    }
+
+    /// As [`AdminDaemon::start`], logging at `level` (`RUST_LOG`).
+    pub async fn start_logged(config: &Path, admin: u16, scim: u16, level: &str) -> AdminDaemon {
         let log = config.with_file_name("daemon.log");
         let daemon = Daemon(
-            Command::new(env!("CARGO_BIN_EXE_idsync"))
+            Command::new(binary())
                 .arg("--config")
                 .arg(config)
                 .arg("run")
-                .env("RUST_LOG", "info")
+                .env("RUST_LOG", level)
                 .env(SECRET_ENV.0, SECRET_ENV.1)
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).unwrap())

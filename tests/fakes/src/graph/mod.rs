@@ -131,6 +131,8 @@ pub enum Fault {
     Reset,
     /// 400 `syncStateNotFound` (expired delta token).
     Expired,
+    /// The normal answer, this much late: a run that is still running when the test looks.
+    Delay(std::time::Duration),
 }
 
 /// A request in the fake's log.

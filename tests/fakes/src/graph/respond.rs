@@ -137,6 +137,7 @@ pub(super) fn serve_fault(s: &mut State, fault: &Fault, base: &str, uri: &Uri, p
             )
         }
         Fault::ConnectionReset => unreachable!("served by the server as a dropped connection"),
+        Fault::Delay(_) => unreachable!("served by the server as the handler's answer, late"),
         Fault::Reset => {
             s.reset_pending = false;
             let kind = if path.contains("/groups/") {

@@ -53,6 +53,7 @@ impl Fault {
     pub(super) fn served(self) -> server::Fault<State> {
         let label = format!("{self:?}");
         let fault = match self {
+            Fault::Delay(delay) => server::Fault::delay(delay),
             Fault::ConnectionReset => server::Fault::drop_after(
                 Reply::new(StatusCode::OK)
                     .header("content-type", "application/json")
