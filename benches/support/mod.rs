@@ -127,10 +127,18 @@ pub fn print_floor(serving: Duration, pages: usize) {
     );
 }
 
+/// The binary to measure: `IDSYNC_BENCH_BIN` (for example an earlier release's build, to
+/// compare before and after in one run), else the one this benchmark was built with.
+fn binary() -> PathBuf {
+    std::env::var_os("IDSYNC_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_idsync")))
+}
+
 /// Runs the binary; returns the wall time and the peak RSS (VmHWM, polled) in MB.
 pub async fn resync(config: &Path, connector: &str) -> (Duration, f64, String) {
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_idsync"))
+    let mut child = tokio::process::Command::new(binary())
         .arg("--config")
         .arg(config)
         .args(["resync", "--connector", connector])

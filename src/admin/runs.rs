@@ -100,18 +100,23 @@ pub async fn start_run(
         full: request.full,
         ..RunOptions::default()
     };
-    let run = tokio::spawn(async move { supervisor.run(&connector, options, &progress).await });
+    let (outcome_tx, outcome) = tokio::sync::oneshot::channel();
+    state.spawn_run(async move {
+        let _ = outcome_tx.send(supervisor.run(&connector, options, &progress).await);
+    });
     if let Ok(run_id) = started.await {
         return Ok((StatusCode::ACCEPTED, Json(RunStarted { run_id })).into_response());
     }
     // The run never wrote its row: another run took the lease first, or the database failed.
-    match run.await {
+    match outcome.await {
         Ok(Supervised::Skipped { reason, .. }) => Err(busy(&tenant.store, &path.name, reason).await),
         Ok(Supervised::Ran { report, .. }) => Err(AdminError::Internal(format!(
             "the run could not start: {}",
             report.outcome.error()
         ))),
-        Err(e) => Err(AdminError::Internal(format!("the run's task failed: {e}"))),
+        Err(_) => Err(AdminError::Internal(
+            "the run's task ended without an outcome".to_owned(),
+        )),
     }
 }
 

@@ -1,7 +1,10 @@
 //! What every admin handler shares, in one documented struct.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::task::JoinSet;
 
 use crate::connectors::Connector;
 use crate::registry::ConnectorRegistry;
@@ -31,6 +34,9 @@ struct Inner {
     connectors: HashMap<(TenantId, String), Arc<Connector>>,
     /// `[admin] max_body_bytes`.
     max_body_bytes: usize,
+    /// The runs started through the API, so shutdown waits for them as it waits for
+    /// scheduled runs.
+    runs: Mutex<JoinSet<()>>,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -67,6 +73,7 @@ impl AdminState {
                 connectors,
                 registry: parts.registry,
                 max_body_bytes: parts.max_body_bytes,
+                runs: Mutex::new(JoinSet::new()),
             }),
         }
     }
@@ -114,5 +121,19 @@ impl AdminState {
 
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    /// Runs `run` on its own task, kept until [`AdminState::finish_runs`] has seen it end.
+    pub fn spawn_run(&self, run: impl Future<Output = ()> + Send + 'static) {
+        let mut runs = self.inner.runs.lock().unwrap_or_else(|e| e.into_inner());
+        while runs.try_join_next().is_some() {}
+        runs.spawn(run);
+    }
+
+    /// Waits for every run started through the API (after the listener has stopped, so no
+    /// new one can start).
+    pub async fn finish_runs(&self) {
+        let mut runs = std::mem::take(&mut *self.inner.runs.lock().unwrap_or_else(|e| e.into_inner()));
+        while runs.join_next().await.is_some() {}
     }
 }

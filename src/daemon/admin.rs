@@ -40,7 +40,7 @@ pub(super) async fn spawn(
         registry: registry.clone(),
         max_body_bytes: admin.max_body_bytes,
     });
-    let router = crate::admin::router(state);
+    let router = crate::admin::router(state.clone());
     let limits = admin.listener_limits();
     tasks.spawn(async move {
         let stopped = async move {
@@ -49,6 +49,7 @@ pub(super) async fn spawn(
         if let Err(e) = crate::listener::serve(listener, router, limits, stopped).await {
             warn!(error = %e, "the admin API stopped");
         }
+        state.finish_runs().await;
     });
     Ok(())
 }
