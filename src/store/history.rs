@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use super::runs::RunRow;
+use super::runs::{recent_runs, RunRow};
 use super::schema::runs;
 use super::{with_conn, Db, Store, StoreError};
 
@@ -16,7 +16,7 @@ impl Store {
 
     /// This tenant's newest `limit` runs, of one connector or of all, newest first.
     pub async fn runs(&self, connector: Option<String>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-        self.scoped(move |db, tenant| list(db, tenant, connector.as_deref(), limit))
+        self.scoped(move |db, tenant| recent_runs(db, tenant, connector.as_deref(), limit.max(1)))
             .await
     }
 
@@ -34,19 +34,6 @@ fn run(db: &mut Db, tenant: &str, id: i64) -> Result<Option<RunRow>, StoreError>
         .select(RunRow::as_select())
         .first(c)
         .optional())?)
-}
-
-fn list(db: &mut Db, tenant: &str, connector: Option<&str>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-    Ok(with_conn!(db, |c| {
-        let mut query = runs::table
-            .filter(runs::tenant_id.eq(tenant.to_owned()))
-            .select(RunRow::as_select())
-            .into_boxed();
-        if let Some(connector) = connector {
-            query = query.filter(runs::connector.eq(connector.to_owned()));
-        }
-        query.order(runs::id.desc()).limit(limit.max(1)).load(c)
-    })?)
 }
 
 fn running(db: &mut Db, tenant: &str, connector: &str) -> Result<Option<i64>, StoreError> {

@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use super::schema::{conflicts, runs, sync_state};
 use super::{with_conn, Db, Store, StoreError};
 use crate::planner::PlanCounts;
-use crate::tenant::TenantId;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,19 +203,23 @@ pub struct RunRow {
     pub held_changes: Option<String>,
 }
 
-/// The last `limit` runs of a connector, newest first.
+/// The tenant's last `limit` runs, of one connector or of all, newest first.
 pub(crate) fn recent_runs(
     db: &mut Db,
     tenant: &str,
-    connector: &str,
+    connector: Option<&str>,
     limit: i64,
 ) -> Result<Vec<RunRow>, StoreError> {
-    Ok(with_conn!(db, |c| runs::table
-        .filter(runs::tenant_id.eq(tenant).and(runs::connector.eq(connector)))
-        .order(runs::id.desc())
-        .limit(limit)
-        .select(RunRow::as_select())
-        .load(c))?)
+    Ok(with_conn!(db, |c| {
+        let mut query = runs::table
+            .filter(runs::tenant_id.eq(tenant.to_owned()))
+            .select(RunRow::as_select())
+            .into_boxed();
+        if let Some(connector) = connector {
+            query = query.filter(runs::connector.eq(connector.to_owned()));
+        }
+        query.order(runs::id.desc()).limit(limit).load(c)
+    })?)
 }
 
 /// A row of `conflicts`.
@@ -263,36 +266,7 @@ pub(crate) fn prune_history(
     ))?)
 }
 
-/// The run with `id`, of any tenant, and its tenant's id.
-pub(crate) fn run_by_id(db: &mut Db, id: i64) -> Result<Option<(String, RunRow)>, StoreError> {
-    Ok(with_conn!(db, |c| runs::table
-        .find(id)
-        .select((runs::tenant_id, RunRow::as_select()))
-        .first(c)
-        .optional())?)
-}
-
 impl Store {
-    /// The run with this (global) id and the tenant it belongs to. Whole database: run ids
-    /// are global, so a caller serving one tenant must compare the tenant before answering.
-    pub async fn run_by_id(&self, id: i64) -> Result<Option<(TenantId, RunRow)>, StoreError> {
-        let found = self.unit(move |db| run_by_id(db, id)).await?;
-        found
-            .map(|(tenant, row)| {
-                TenantId::parse(&tenant)
-                    .map(|t| (t, row))
-                    .map_err(|e| StoreError::BadData(format!("runs.tenant_id {tenant:?}: {e}")))
-            })
-            .transpose()
-    }
-
-    /// The tenant's last `limit` runs of `connector`, newest first.
-    pub async fn recent_runs(&self, connector: &str, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-        let connector = connector.to_owned();
-        self.scoped(move |db, t| recent_runs(db, t, &connector, limit))
-            .await
-    }
-
     /// The tenant's open conflicts, of every connector, oldest first.
     pub async fn open_conflicts(&self) -> Result<Vec<ConflictRow>, StoreError> {
         self.scoped(open_conflicts).await
@@ -336,7 +310,7 @@ impl Store {
             for name in connectors {
                 report.connectors.push(ConnectorStatus {
                     state: sync_state(db, t, &name)?,
-                    recent: recent_runs(db, t, &name, 5)?,
+                    recent: recent_runs(db, t, Some(&name), 5)?,
                     open_conflicts: super::supervision::open_conflicts(db, t, &name)?,
                     name,
                 });
