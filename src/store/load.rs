@@ -49,7 +49,7 @@ pub(crate) fn load_local(db: &mut Db, tenant: &str, source: &str) -> Result<Loca
         groups: groups.into_iter().map(Into::into).collect(),
         members,
         open_conflicts: open_conflicts(db, tenant, source)?,
-        kept_apart: kept_apart(db, tenant, source)?,
+        kept_apart: kept_apart(db, tenant, source, None)?,
         first_sync: first_sync(db, tenant, source)?,
         owned_counts: None,
     })
@@ -190,7 +190,7 @@ pub fn load_local_for(
         groups: groups.into_iter().map(Into::into).collect(),
         members,
         open_conflicts,
-        kept_apart: kept_apart(db, tenant, source)?,
+        kept_apart: kept_apart(db, tenant, source, Some(&keys.external_ids))?,
         first_sync,
         owned_counts,
     })
@@ -358,21 +358,36 @@ fn users_and_links(
     Ok((users, links))
 }
 
-/// The source's external ids an operator kept apart from local users, with those users.
-fn kept_apart(db: &mut Db, tenant: &str, source: &str) -> Result<HashMap<String, HashSet<i64>>, StoreError> {
-    let kept = conflicts::table.filter(
-        conflicts::tenant_id
-            .eq(tenant)
-            .and(conflicts::connector.eq(source))
-            .and(conflicts::status.eq(super::resolutions::KEPT_SEPARATE)),
-    );
-    let rows: Vec<(String, Option<i64>, Option<i64>)> = with_conn!(db, |c| kept
-        .select((
-            conflicts::external_id,
-            conflicts::local_user_id,
-            conflicts::other_user_id
-        ))
-        .load(c))?;
+/// The source's external ids an operator kept apart from local users, with those users: all
+/// of them, or (`only`) those of the records a targeted load was given.
+fn kept_apart(
+    db: &mut Db,
+    tenant: &str,
+    source: &str,
+    only: Option<&[String]>,
+) -> Result<HashMap<String, HashSet<i64>>, StoreError> {
+    let kept = || {
+        conflicts::table
+            .filter(conflicts::tenant_id.eq(tenant))
+            .filter(conflicts::connector.eq(source))
+            .filter(conflicts::status.eq(super::resolutions::KEPT_SEPARATE))
+            .select((
+                conflicts::external_id,
+                conflicts::local_user_id,
+                conflicts::other_user_id,
+            ))
+    };
+    let mut rows: Vec<(String, Option<i64>, Option<i64>)> = Vec::new();
+    match only {
+        // A targeted load reads the decisions about the records it was given, not all of them.
+        Some(external_ids) => {
+            for chunk in external_ids.chunks(KEYS_PER_QUERY) {
+                let found = kept().filter(conflicts::external_id.eq_any(chunk));
+                rows.extend(with_conn!(db, |c| found.load(c))?);
+            }
+        }
+        None => rows = with_conn!(db, |c| kept().load(c))?,
+    }
     let mut out: HashMap<String, HashSet<i64>> = HashMap::new();
     for (external_id, local, other) in rows {
         out.entry(external_id)
