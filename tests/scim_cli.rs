@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use idsync::store::DatabaseUrl;
@@ -45,16 +45,7 @@ async fn tokens_rotate_and_revoke_and_run_serves_the_endpoint() {
     let second = last_line(&idsync(&config, &["scim-token", "create"]));
     assert_ne!(first, second);
 
-    let mut daemon = support::Daemon(
-        Command::new(env!("CARGO_BIN_EXE_idsync"))
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = support::spawn_run(&config);
     let base = format!("http://127.0.0.1:{port}/scim/v2");
     let client = reqwest::Client::new();
     let mut up = false;

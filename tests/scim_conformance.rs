@@ -8,11 +8,11 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use support::free_port;
 use support::postgres::TestDatabase;
-use support::{free_port, idsync};
 
 fn tester() -> Option<String> {
     let python = std::env::var("SCIM2_TESTER_PYTHON").ok()?;
@@ -34,23 +34,8 @@ async fn conformance(python: &str, database_url: &str) {
     let config = dir.path().join("idsync.toml");
     let text = format!("[database]\nurl = \"{database_url}\"\n\n[scim]\nlisten = \"127.0.0.1:{port}\"\n");
     std::fs::write(&config, text).unwrap();
-    let out = idsync(&config, &["scim-token", "create"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let token = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    let mut daemon = support::Daemon(
-        Command::new(env!("CARGO_BIN_EXE_idsync"))
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let token = support::create_scim_token(&config);
+    let mut daemon = support::spawn_run(&config);
     let base = format!("http://127.0.0.1:{port}/scim/v2");
     for _ in 0..100 {
         if reqwest::get(format!("{base}/health")).await.is_ok() {

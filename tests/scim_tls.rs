@@ -5,12 +5,12 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use reqwest::{tls, Certificate, StatusCode};
-use support::{free_port, idsync, scim_only_config};
+use support::{free_port, scim_only_config};
 
 /// A CA, and a certificate for `localhost` and 127.0.0.1 signed by it with this serial.
 fn issue(dir: &std::path::Path, name: &str, serial: u64) -> Certificate {
@@ -49,22 +49,8 @@ async fn the_endpoint_speaks_tls_1_2_and_1_3_refuses_plain_http_and_reloads_on_s
         + "tls_cert_path = \"scim.crt\"\ntls_key_path = \"scim.key\"\n";
     std::fs::write(&config, text).unwrap();
     let first_ca = issue(dir.path(), "one", 1);
-    let out = idsync(&config, &["scim-token", "create"]);
-    let token = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    let mut daemon = support::Daemon(
-        Command::new(env!("CARGO_BIN_EXE_idsync"))
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let token = support::create_scim_token(&config);
+    let mut daemon = support::spawn_run(&config);
     let base = format!("https://localhost:{port}/scim/v2");
     let tls13 = client(&first_ca, tls::Version::TLS_1_3);
     let mut up = false;

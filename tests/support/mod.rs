@@ -82,6 +82,27 @@ pub fn scim_only_config(dir: &Path, db: &Path, port: u16) -> PathBuf {
     config
 }
 
+/// `idsync scim-token create`: the new token (the last line it prints).
+pub fn create_scim_token(config: &Path) -> String {
+    let out = idsync(config, &["scim-token", "create"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).lines().last().unwrap_or_default().to_owned()
+}
+
+/// `idsync run` on `config` with its output discarded.
+pub fn spawn_run(config: &Path) -> Daemon {
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_idsync"))
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// A daemon process that is killed when the test ends, passed or failed, so a failing test
 /// never leaves an `idsync run` behind.
 pub struct Daemon(pub std::process::Child);
