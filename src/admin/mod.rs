@@ -10,7 +10,7 @@ pub(crate) mod auth;
 mod connectors;
 mod doc;
 pub(crate) mod error;
-mod extract;
+pub(crate) mod extract;
 pub(crate) mod history;
 mod router;
 pub(crate) mod runs;

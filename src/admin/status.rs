@@ -91,7 +91,12 @@ pub async fn status(
     State(state): State<AdminState>,
     AdminPath(path): AdminPath<TenantPath>,
 ) -> Result<Json<TenantStatus>, AdminError> {
-    let tenant = tenant::resolve(&state, &path.tenant).await?;
+    tenant_status(&state, &path.tenant).await.map(Json)
+}
+
+/// The status answer of one tenant (shared with the console).
+pub(crate) async fn tenant_status(state: &AdminState, id: &str) -> Result<TenantStatus, AdminError> {
+    let tenant = tenant::resolve(state, id).await?;
     let mut connectors = Vec::new();
     let mut names = state.connector_names(&tenant.id);
     names.extend(
@@ -103,16 +108,16 @@ pub async fn status(
             .map(|v| v.name),
     );
     for name in names {
-        let connector = super::connectors::find(&state, &tenant, &name).await?;
+        let connector = super::connectors::find(state, &tenant, &name).await?;
         let status = connector_status(&tenant.store, &connector.config).await?;
         connectors.push(NamedStatus { name, status });
     }
     let open_conflicts = tenant.store.open_conflicts().await?.len();
-    Ok(Json(TenantStatus {
+    Ok(TenantStatus {
         tenant: tenant.id.to_string(),
         connectors,
         open_conflicts,
-    }))
+    })
 }
 
 /// `POST .../approve`.

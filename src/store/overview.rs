@@ -159,3 +159,62 @@ impl Store {
         .await
     }
 }
+
+/// A local user as the console shows one side of a conflict.
+#[derive(Debug, Clone, Queryable)]
+pub struct UserSummary {
+    pub id: i64,
+    pub upn: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub source: Option<String>,
+    pub active: bool,
+}
+
+impl Store {
+    /// The tenant's users with these ids (the local sides of its conflicts).
+    pub async fn user_summaries(&self, ids: Vec<i64>) -> Result<Vec<UserSummary>, StoreError> {
+        use super::schema::users;
+        self.scoped(move |db, t| {
+            Ok(with_conn!(db, |c| users::table
+                .filter(users::tenant_id.eq(t).and(users::id.eq_any(&ids)))
+                .select((
+                    users::id,
+                    users::upn,
+                    users::email,
+                    users::display_name,
+                    users::source,
+                    users::active,
+                ))
+                .load(c))?)
+        })
+        .await
+    }
+
+    /// How many active users `connector` owns: the base a held run's deactivations are "of".
+    pub async fn active_owned(&self, connector: &str) -> Result<i64, StoreError> {
+        use super::schema::users;
+        let connector = connector.to_owned();
+        self.scoped(move |db, t| {
+            Ok(with_conn!(db, |c| users::table
+                .filter(users::tenant_id.eq(t))
+                .filter(users::source.eq(&connector).and(users::active.eq(true)))
+                .count()
+                .get_result(c))?)
+        })
+        .await
+    }
+
+    /// When the tenant's SCIM token was made, if it has one.
+    pub async fn scim_token_since(&self) -> Result<Option<NaiveDateTime>, StoreError> {
+        use super::schema::scim_tokens;
+        self.scoped(|db, t| {
+            Ok(with_conn!(db, |c| scim_tokens::table
+                .filter(scim_tokens::tenant_id.eq(t))
+                .select(scim_tokens::created_at)
+                .first(c)
+                .optional())?)
+        })
+        .await
+    }
+}
