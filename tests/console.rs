@@ -169,6 +169,8 @@ async fn check_results(setup: &Setup, result: &Value, held: i64, old_token: &str
         format!("SELECT count(*) AS n FROM events WHERE action = '{action}' AND detail LIKE '%\"by\":\"console:ann\"%'")
     };
     assert_eq!(tables.count(&by_ann("guard_approved")), 1);
+    let (status, body) = api.post("/tenants/default/connectors/hr/reject", "").await;
+    assert_eq!(status, StatusCode::CONFLICT, "nothing is held any more: {body}");
     assert_eq!(tables.count(&by_ann("run_requested")), 1);
     // The conflict: settled as kept separate, by the operator; the other stays open.
     let resolved = result["resolved_conflict"].as_i64().unwrap();
@@ -330,4 +332,117 @@ async fn the_session_cookie_and_csrf_without_a_browser() {
     let by_bob = "SELECT count(*) AS n FROM events WHERE action = 'scim_token_created' \
                   AND detail LIKE '%\"by\":\"console:bob\"%'";
     assert_eq!(tables.count(by_bob), 1);
+}
+
+/// The overview's one query and the held-run decisions on one backend: health figures per
+/// tenant, search, sort, paging; approve and reject recorded with the actor.
+async fn overview_and_decisions(url: &str) {
+    use idsync::store::overview::{OverviewQuery, OverviewSort};
+    use idsync::store::runs::{RunEnd, RunStatus};
+    use idsync::store::{DatabaseUrl, Store};
+    use idsync::tenant::TenantId;
+
+    let store = Store::open(&DatabaseUrl::parse(url).unwrap());
+    store.migrate().await.unwrap();
+    let now = idsync::store::now();
+    for (id, name) in [
+        ("acme", "Acme Corp"),
+        ("beta", "Beta Ltd"),
+        ("gamma", "Gamma Acme"),
+    ] {
+        store
+            .put_tenant(&TenantId::parse(id).unwrap(), name, now)
+            .await
+            .unwrap();
+    }
+    let beta = store.for_tenant(TenantId::parse("beta").unwrap());
+    let run = beta.start_run("hr", "scheduled", now).await.unwrap();
+    let end = |status| RunEnd {
+        id: run,
+        status,
+        fetched_users: 1,
+        fetched_groups: 0,
+        counts: Default::default(),
+        error: None,
+        held_changes: Some("deactivate user a@example.com (#1): removed upstream".into()),
+    };
+    beta.end_run(end(RunStatus::Held), now).await.unwrap();
+    let mut tables = Tables::open(url);
+    tables.execute(
+        "INSERT INTO conflicts (tenant_id, connector, external_id, reason, detail, record, status, first_seen_at, last_seen_at) \
+         VALUES ('gamma', 'hr', 'x1', 'ambiguous', 'd', '{}', 'open', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    );
+    let page = |search: &str, sort, limit, offset| OverviewQuery {
+        search: search.into(),
+        sort,
+        limit,
+        offset,
+    };
+    let (all, _) = store.overview(page("", OverviewSort::Id, 50, 0)).await.unwrap();
+    let ids: Vec<&str> = all.rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["acme", "beta", "default", "gamma"], "{url}");
+    assert_eq!(all.total, 4);
+    let row = |id: &str| all.rows.iter().find(|r| r.id == id).unwrap().clone();
+    assert_eq!((row("beta").held, row("beta").conflicts_open), (1, 0));
+    assert_eq!((row("gamma").held, row("gamma").conflicts_open), (0, 1));
+    assert_eq!((row("acme").held, row("acme").conflicts_open), (0, 0));
+    let (worst, _) = store
+        .overview(page("", OverviewSort::Health, 2, 0))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = worst.rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["beta", "gamma"], "needs attention first");
+    assert_eq!(worst.total, 4, "the total counts every match, not the page");
+    let (second, _) = store.overview(page("", OverviewSort::Id, 2, 2)).await.unwrap();
+    assert_eq!(
+        second.rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["default", "gamma"]
+    );
+    let (found, _) = store
+        .overview(page("ACME", OverviewSort::Name, 50, 0))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = found.rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["acme", "gamma"], "by id or name, any case");
+    let (none, _) = store
+        .overview(page("100%", OverviewSort::Id, 50, 0))
+        .await
+        .unwrap();
+    assert_eq!(none.total, 0, "LIKE wildcards are text");
+
+    // Rejecting: only a held run, only in its tenant; recorded with who decided.
+    let acme = store.for_tenant(TenantId::parse("acme").unwrap());
+    assert_eq!(acme.reject_held("hr", "console:ann").await.unwrap(), None);
+    assert_eq!(beta.approve_as("hr", "console:ann").await.unwrap(), Some(run));
+    assert!(beta.sync_state("hr").await.unwrap().guard_approved);
+    assert_eq!(beta.reject_held("hr", "console:bob").await.unwrap(), Some(run));
+    assert!(
+        !beta.sync_state("hr").await.unwrap().guard_approved,
+        "the approval is withdrawn"
+    );
+    assert_eq!(beta.run(run).await.unwrap().unwrap().status, "rejected");
+    assert_eq!(beta.reject_held("hr", "console:bob").await.unwrap(), None, "once");
+    let decided =
+        tables.lines("SELECT action || ' ' || tenant_id || ' ' || detail AS line FROM events ORDER BY id");
+    assert_eq!(
+        decided,
+        [
+            r#"guard_approved beta {"by":"console:ann"}"#,
+            r#"held_run_rejected beta {"by":"console:bob"}"#,
+        ],
+        "{url}"
+    );
+    let (after, _) = store
+        .overview(page("beta", OverviewSort::Id, 50, 0))
+        .await
+        .unwrap();
+    assert_eq!(after.rows[0].held, 0, "a rejected run is no longer held");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_and_decisions_on_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    overview_and_decisions(&format!("sqlite://{}", dir.path().join("o.db").display())).await;
+    let pg = support::postgres::TestDatabase::create();
+    overview_and_decisions(&pg.url).await;
 }
