@@ -206,6 +206,9 @@ async fn check_results(setup: &Setup, result: &Value, held: i64, old_token: &str
     );
 }
 
+/// Extra request headers, by name.
+type Headers<'a> = Vec<(&'a str, &'a str)>;
+
 /// The `name=value` of a `Set-Cookie` header, and the header itself.
 fn cookie_of(response: &reqwest::Response) -> Option<(String, String)> {
     let header = response.headers().get(SET_COOKIE)?.to_str().ok()?.to_owned();
@@ -282,7 +285,7 @@ async fn the_session_cookie_and_csrf_without_a_browser() {
     let rotate = format!("{base}/ui/tenants/default/scim-token/rotate");
     let mut tables = Tables::open(&setup.url);
     let tokens = "SELECT count(*) AS n FROM scim_tokens";
-    let attempts: [(Vec<(&str, &str)>, &[(&str, &str)]); 4] = [
+    let attempts: [(Headers, &[(&str, &str)]); 4] = [
         (vec![], &[]),
         (vec![], &[("csrf", "d3Jvbmc")]),
         (
