@@ -52,13 +52,15 @@ async fn start() -> Setup {
     let export = dir.path().join("export.json");
     write_export(&export, &directory(10), &[]);
     let url = format!("sqlite://{}", dir.path().join("idsync.db").display());
+    let config_for = |admin: u16, scim: u16| {
+        let extra = format!(
+            "interval = \"1h\"\n\n[daemon]\njitter_secs = 0\npoll_secs = 1\n\n{}",
+            sections(admin, scim, "")
+        );
+        file_config(dir.path(), &url, &export, &extra)
+    };
     let (admin, scim) = AdminDaemon::ports();
-    let extra = format!(
-        "interval = \"1h\"\n\n[daemon]\njitter_secs = 0\npoll_secs = 1\n\n{}",
-        sections(admin, scim, "")
-    );
-    let config = file_config(dir.path(), &url, &export, &extra);
-    let out = idsync(&config, &["migrate"]);
+    let out = idsync(&config_for(admin, scim), &["migrate"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let mut tables = Tables::open(&url);
     for (upn, email) in [
@@ -72,11 +74,20 @@ async fn start() -> Setup {
              VALUES ('app-{upn}', '{upn}', '{email}', TRUE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '{upn}', '{email}')"
         ));
     }
-    let api = AdminDaemon::start(&config, admin, scim).await;
-    api.wait_for("/tenants/default/status", "the first run", |s| {
-        s["connectors"][0]["last_run"]["status"] == "succeeded"
-    })
-    .await;
+    // Tests run in parallel and pick free ports the same way: a daemon that lost its port to
+    // another test's exits, and the one answering is not ours; start again on other ports.
+    let (mut admin, mut scim) = (admin, scim);
+    let api = loop {
+        let mut api = AdminDaemon::start(&config_for(admin, scim), admin, scim).await;
+        api.wait_for("/tenants/default/status", "the first run", |s| {
+            s["connectors"][0]["last_run"]["status"] == "succeeded"
+        })
+        .await;
+        if ours(&mut api).await {
+            break api;
+        }
+        (admin, scim) = AdminDaemon::ports();
+    };
     Setup {
         _dir: dir,
         console: format!("http://127.0.0.1:{admin}"),
@@ -85,10 +96,34 @@ async fn start() -> Setup {
     }
 }
 
+/// Whether the daemon answering is this one: it logged its admin listener and still runs.
+async fn ours(api: &mut AdminDaemon) -> bool {
+    for _ in 0..100 {
+        if !matches!(api.daemon.try_wait(), Ok(None)) {
+            return false;
+        }
+        if api.log_text().contains("admin API listening") {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// Runs the connector now through the API and waits for the run's end; its answer.
 async fn run_now(api: &AdminDaemon) -> Value {
-    let (status, started) = api.post("/tenants/default/connectors/hr/runs", "{}").await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    // The previous run's row says it ended a moment before its lease is given back: a 409
+    // then is the lease, asked again.
+    let mut tries = 0;
+    let started = loop {
+        let (status, started) = api.post("/tenants/default/connectors/hr/runs", "{}").await;
+        if status != StatusCode::CONFLICT || tries == 50 {
+            assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+            break started;
+        }
+        tries += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     let id = started["run_id"].as_i64().unwrap();
     api.wait_for(&format!("/tenants/default/runs/{id}"), "the run", |r| {
         r["status"] != "running"
