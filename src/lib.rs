@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod connectors;
+pub mod console;
 pub mod daemon;
 pub mod listener;
 pub mod local;

@@ -12,13 +12,14 @@ use support::tables::Tables;
 use support::{export_user, file_config, write_export};
 
 /// Every path the contract names, as the document must list it.
-const PATHS: [&str; 12] = [
+const PATHS: [&str; 13] = [
     "/admin/v1/openapi.json",
     "/admin/v1/tenants/{tenant}/connectors/{name}",
     "/admin/v1/tenants",
     "/admin/v1/tenants/{tenant}",
     "/admin/v1/tenants/{tenant}/status",
     "/admin/v1/tenants/{tenant}/connectors/{name}/approve",
+    "/admin/v1/tenants/{tenant}/connectors/{name}/reject",
     "/admin/v1/tenants/{tenant}/connectors/{name}/runs",
     "/admin/v1/tenants/{tenant}/runs",
     "/admin/v1/tenants/{tenant}/runs/{id}",

@@ -59,7 +59,7 @@ impl AdminError {
         }
     }
 
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
             AdminError::BadRequest { .. } => StatusCode::BAD_REQUEST,

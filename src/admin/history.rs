@@ -156,7 +156,17 @@ pub async fn resolve(
     AdminPath(path): AdminPath<ConflictPath>,
     AdminJson(body): AdminJson<ResolveRequest>,
 ) -> Result<Json<Resolved>, AdminError> {
-    let tenant = tenant::resolve(&state, &path.tenant).await?;
+    resolve_as(&state, &path, &body, IDENTITY).await.map(Json)
+}
+
+/// Settles the conflict as decided by `actor` (shared with the console).
+pub(crate) async fn resolve_as(
+    state: &AdminState,
+    path: &ConflictPath,
+    body: &ResolveRequest,
+    actor: &str,
+) -> Result<Resolved, AdminError> {
+    let tenant = tenant::resolve(state, &path.tenant).await?;
     let resolution = match (body.action, body.user_id) {
         (ResolveAction::Link, Some(user_id)) => Resolution::Link { user_id },
         (ResolveAction::Link, None) => {
@@ -173,7 +183,7 @@ pub async fn resolve(
     };
     let settled = tenant
         .store
-        .resolve_conflict(path.id, resolution, IDENTITY)
+        .resolve_conflict(path.id, resolution, actor)
         .await
         .map_err(|e| match e {
             ResolveError::NotFound(_) => AdminError::NotFound(e.to_string()),
@@ -189,11 +199,11 @@ pub async fn resolve(
         Resolution::KeepSeparate => KEPT_SEPARATE,
         Resolution::Dismiss => DISMISSED,
     };
-    Ok(Json(Resolved {
+    Ok(Resolved {
         conflict: settled.into(),
         status: status.to_owned(),
-        by: IDENTITY.to_owned(),
-    }))
+        by: actor.to_owned(),
+    })
 }
 
 #[cfg(test)]

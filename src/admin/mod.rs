@@ -6,20 +6,20 @@
 //! The handlers: `connectors.rs`, `runs.rs`, `status.rs` (status and approve), `history.rs` (events and
 //! conflicts), `scim_token.rs`, `tenants.rs`. Answers are built in `views.rs`.
 
-mod auth;
+pub(crate) mod auth;
 mod connectors;
 mod doc;
-mod error;
-mod extract;
-mod history;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod history;
 mod router;
-mod runs;
-mod scim_token;
-mod state;
-mod status;
-mod tenant;
+pub(crate) mod runs;
+pub(crate) mod scim_token;
+pub(crate) mod state;
+pub(crate) mod status;
+pub(crate) mod tenant;
 mod tenants;
-mod views;
+pub(crate) mod views;
 
 pub use auth::digest as token_digest;
 pub use doc::document;

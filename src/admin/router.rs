@@ -23,6 +23,7 @@ pub(super) fn api() -> OpenApiRouter<AdminState> {
         .routes(routes!(connectors::put, connectors::get, connectors::delete))
         .routes(routes!(status::status))
         .routes(routes!(status::approve))
+        .routes(routes!(status::reject))
         .routes(routes!(runs::start_run))
         .routes(routes!(runs::list_runs))
         .routes(routes!(runs::get_run))

@@ -11,6 +11,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use serde_json::json;
+
+use super::auth::IDENTITY;
 use super::error::{AdminError, ErrorBody};
 use super::extract::{AdminJson, AdminPath, AdminQuery};
 use super::state::AdminState;
@@ -19,6 +22,7 @@ use super::views::{RunList, RunView};
 use crate::connectors::Connector;
 use crate::planner::{PlanCounts, Verdict};
 use crate::reconcile::{self, Outcome, RunOptions, RunProgress};
+use crate::store::decisions::Action;
 use crate::store::Store;
 use crate::supervise::Supervised;
 
@@ -87,11 +91,33 @@ pub async fn start_run(
     AdminPath(path): AdminPath<ConnectorPath>,
     AdminJson(request): AdminJson<RunRequest>,
 ) -> Result<Response, AdminError> {
-    let tenant = tenant::resolve(&state, &path.tenant).await?;
-    let connector = super::connectors::find(&state, &tenant, &path.name).await?;
+    Ok(match start_as(&state, &path, &request, IDENTITY).await? {
+        RunAnswer::Plan(plan) => Json(plan).into_response(),
+        RunAnswer::Started(run_id) => (StatusCode::ACCEPTED, Json(RunStarted { run_id })).into_response(),
+    })
+}
+
+/// What asking for a run answers.
+#[derive(Debug)]
+pub(crate) enum RunAnswer {
+    /// A dry run's plan; nothing was written.
+    Plan(DryRunPlan),
+    /// The run that started.
+    Started(i64),
+}
+
+/// Starts a run (recorded in the event log as asked for by `actor`) or plans a dry one
+/// (which writes nothing, so is not recorded); shared with the console.
+pub(crate) async fn start_as(
+    state: &AdminState,
+    path: &ConnectorPath,
+    request: &RunRequest,
+    actor: &str,
+) -> Result<RunAnswer, AdminError> {
+    let tenant = tenant::resolve(state, &path.tenant).await?;
+    let connector = super::connectors::find(state, &tenant, &path.name).await?;
     if request.dry_run {
-        let plan = dry_run(&state, &connector, request.full).await?;
-        return Ok(Json(plan).into_response());
+        return Ok(RunAnswer::Plan(dry_run(state, &connector, request.full).await?));
     }
     refuse_if_running(&tenant.store, &path.name).await?;
     let (progress, started) = RunProgress::announcing_start();
@@ -105,7 +131,15 @@ pub async fn start_run(
         let _ = outcome_tx.send(supervisor.run(&connector, options, &progress).await);
     });
     if let Ok(run_id) = started.await {
-        return Ok((StatusCode::ACCEPTED, Json(RunStarted { run_id })).into_response());
+        let asked = Action {
+            connector: path.name.clone(),
+            run_id: Some(run_id),
+            action: "run_requested",
+            actor: actor.to_owned(),
+            detail: json!({ "full": request.full }),
+        };
+        tenant.store.record_action(asked).await?;
+        return Ok(RunAnswer::Started(run_id));
     }
     // The run never wrote its row: another run took the lease first, or the database failed.
     match outcome.await {

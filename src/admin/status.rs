@@ -1,5 +1,6 @@
 //! A tenant's connectors as the scheduler sees them (last run, next run, quarantine, held
-//! run), and `approve`, which lets the next run through the deletion guard.
+//! run), `approve`, which lets the next run through the deletion guard, and `reject`, which
+//! refuses a held run.
 
 use axum::extract::State;
 use axum::Json;
@@ -7,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::IDENTITY;
 use super::error::{AdminError, ErrorBody};
 use super::extract::AdminPath;
 use super::runs::ConnectorPath;
@@ -89,7 +91,12 @@ pub async fn status(
     State(state): State<AdminState>,
     AdminPath(path): AdminPath<TenantPath>,
 ) -> Result<Json<TenantStatus>, AdminError> {
-    let tenant = tenant::resolve(&state, &path.tenant).await?;
+    tenant_status(&state, &path.tenant).await.map(Json)
+}
+
+/// The status answer of one tenant (shared with the console).
+pub(crate) async fn tenant_status(state: &AdminState, id: &str) -> Result<TenantStatus, AdminError> {
+    let tenant = tenant::resolve(state, id).await?;
     let mut connectors = Vec::new();
     let mut names = state.connector_names(&tenant.id);
     names.extend(
@@ -101,16 +108,16 @@ pub async fn status(
             .map(|v| v.name),
     );
     for name in names {
-        let connector = super::connectors::find(&state, &tenant, &name).await?;
+        let connector = super::connectors::find(state, &tenant, &name).await?;
         let status = connector_status(&tenant.store, &connector.config).await?;
         connectors.push(NamedStatus { name, status });
     }
     let open_conflicts = tenant.store.open_conflicts().await?.len();
-    Ok(Json(TenantStatus {
+    Ok(TenantStatus {
         tenant: tenant.id.to_string(),
         connectors,
         open_conflicts,
-    }))
+    })
 }
 
 /// `POST .../approve`.
@@ -119,6 +126,8 @@ pub struct Approved {
     pub connector: String,
     /// Always true: the next run may pass the deletion guard once.
     pub approved: bool,
+    /// The held run this answers, when the latest run is one.
+    pub held_run_id: Option<i64>,
 }
 
 /// Lets the connector's next run through the deletion guard once.
@@ -132,14 +141,67 @@ pub async fn approve(
     State(state): State<AdminState>,
     AdminPath(path): AdminPath<ConnectorPath>,
 ) -> Result<Json<Approved>, AdminError> {
-    let tenant = tenant::resolve(&state, &path.tenant).await?;
-    let connector = super::connectors::find(&state, &tenant, &path.name).await?;
-    tenant
-        .store
-        .approve(&connector.config.name, crate::store::now())
-        .await?;
-    Ok(Json(Approved {
+    approve_as(&state, &path, IDENTITY).await.map(Json)
+}
+
+/// Approve, recorded in the event log as decided by `actor` (shared with the console).
+pub(crate) async fn approve_as(
+    state: &AdminState,
+    path: &ConnectorPath,
+    actor: &str,
+) -> Result<Approved, AdminError> {
+    let tenant = tenant::resolve(state, &path.tenant).await?;
+    let connector = super::connectors::find(state, &tenant, &path.name).await?;
+    let held_run_id = tenant.store.approve_as(&connector.config.name, actor).await?;
+    Ok(Approved {
         connector: connector.config.name.clone(),
         approved: true,
-    }))
+        held_run_id,
+    })
+}
+
+/// `POST .../reject`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rejected {
+    pub connector: String,
+    /// The held run refused; its withheld changes do not apply.
+    pub run_id: i64,
+}
+
+/// Refuses the connector's held run: it is marked `rejected`, an approval given for the next
+/// run is withdrawn, and the decision is in the event log. The next run is judged by the
+/// deletion guard afresh (and held again while the source still lacks the records).
+#[utoipa::path(post, path = "/tenants/{tenant}/connectors/{name}/reject", tag = "connectors",
+    params(ConnectorPath),
+    responses(
+        (status = 200, description = "Rejected", body = Rejected),
+        (status = 404, description = "No such tenant or connector", body = ErrorBody),
+        (status = 409, description = "The connector's latest run is not held", body = ErrorBody),
+    ))]
+pub async fn reject(
+    State(state): State<AdminState>,
+    AdminPath(path): AdminPath<ConnectorPath>,
+) -> Result<Json<Rejected>, AdminError> {
+    reject_as(&state, &path, IDENTITY).await.map(Json)
+}
+
+/// Reject, recorded as decided by `actor` (shared with the console).
+pub(crate) async fn reject_as(
+    state: &AdminState,
+    path: &ConnectorPath,
+    actor: &str,
+) -> Result<Rejected, AdminError> {
+    let tenant = tenant::resolve(state, &path.tenant).await?;
+    let connector = super::connectors::find(state, &tenant, &path.name).await?;
+    let name = connector.config.name.clone();
+    match tenant.store.reject_held(&name, actor).await? {
+        Some(run_id) => Ok(Rejected {
+            connector: name,
+            run_id,
+        }),
+        None => Err(AdminError::Conflict {
+            message: format!("connector {name:?} has no held run to reject"),
+            run_id: None,
+        }),
+    }
 }

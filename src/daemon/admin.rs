@@ -40,7 +40,7 @@ pub(super) async fn spawn(
         registry: registry.clone(),
         max_body_bytes: admin.max_body_bytes,
     });
-    let router = crate::admin::router(state.clone());
+    let router = crate::admin::router(state.clone()).merge(crate::console::router(state.clone()));
     let limits = admin.listener_limits();
     tasks.spawn(async move {
         let stopped = async move {

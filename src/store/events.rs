@@ -16,7 +16,7 @@ impl Store {
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub connector: Option<String>,
-    /// A UPN (any case) or a user id: that user's own events and the membership events that
+    /// A UPN or email (any case) or a user id: that user's own events and the membership events that
     /// name them.
     pub user: Option<String>,
     pub since: Option<NaiveDateTime>,
@@ -61,7 +61,10 @@ pub(crate) fn list(db: &mut Db, tenant: &str, filter: &EventFilter) -> Result<Ve
                 // By the matcher's key, as every other lookup of a sign-in name.
                 Err(_) => users::table
                     .filter(users::tenant_id.eq(tenant))
-                    .filter(users::upn_key.eq(crate::matcher::identity_key(user)))
+                    .filter({
+                        let key = crate::matcher::identity_key(user);
+                        users::upn_key.eq(key.clone()).or(users::email_key.eq(key))
+                    })
                     .order(users::archived_at.is_not_null())
                     .select(users::id)
                     .first(c)
