@@ -22,6 +22,7 @@ mod pipeline;
 mod pool;
 pub mod resolutions;
 pub mod runs;
+pub mod schedules;
 pub mod schema;
 pub mod scim;
 mod sql;
