@@ -264,7 +264,8 @@ pub struct DaemonConfig {
     /// Runs and events older than this many days are pruned; 0 keeps them forever.
     pub keep_history_days: u32,
     /// Seconds between two looks at the connectors stored in the database: a new, changed or
-    /// removed one is started, restarted or stopped within this long.
+    /// removed one is started, restarted or stopped within this long. On PostgreSQL, also
+    /// how often a worker claims due connectors (and at once when one of its runs ends).
     pub poll_secs: u64,
     /// How many runs one `idsync run` process runs at once on PostgreSQL, where the
     /// schedules are shared by every process on the database (each run holds a slot).
