@@ -268,7 +268,7 @@ async fn main() {
     let tenants = env_or("IDSYNC_BENCH_TENANTS", 1000);
     let users = env_or("IDSYNC_BENCH_USERS", 100);
     let fake = fake_directory(users, 10).await;
-    println!("{tenants} tenants x {users} users, 10 groups, one fake Graph; release workers on PostgreSQL");
+    println!("{tenants} tenants x {users} users, 10 groups, one fake Graph; idsync run workers (this build) on PostgreSQL");
 
     // Memory against the number of tenants: one worker, 100 tenants, then the full count.
     let (workers, _config, _dir) = first_cycle(&fake, tenants / 10, 1).await;
