@@ -196,6 +196,7 @@ pub async fn status(config: &Config, tenant: &TenantId) -> anyhow::Result<ExitCo
     {
         connector_status(&mut out, c, schedule, now);
     }
+    workers_status(&mut out, &tenant_store(config, tenant).await?).await?;
     out.push_str(&format!("open conflicts: {}\n", report.conflicts.len()));
     for c in report.conflicts {
         out.push_str(&format!(
@@ -210,6 +211,30 @@ pub async fn status(config: &Config, tenant: &TenantId) -> anyhow::Result<ExitCo
     }
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Per worker process, the connectors it runs now (the leases it holds), in every tenant.
+async fn workers_status(out: &mut String, store: &store::Store) -> anyhow::Result<()> {
+    let leases = store.held_leases().await?;
+    if leases.is_empty() {
+        out.push_str("workers: none running a connector\n");
+        return Ok(());
+    }
+    out.push_str("workers:\n");
+    let mut holder = None;
+    for lease in leases {
+        if holder.as_ref() != Some(&lease.holder) {
+            out.push_str(&format!("  {}\n", lease.holder));
+            holder = Some(lease.holder.clone());
+        }
+        out.push_str(&format!(
+            "    {}/{} (lease until {} UTC)\n",
+            lease.tenant,
+            lease.connector,
+            lease.expires_at.format("%H:%M:%S")
+        ));
+    }
+    Ok(())
 }
 
 /// One connector's part of `idsync status`.

@@ -48,7 +48,11 @@ pub async fn connector_status(
         .map(RunView::from);
     let quarantined_until = state.quarantined_until.map(utc);
     let now = Utc::now();
-    let next = config.schedule.next_after(now);
+    // On shared schedules (PostgreSQL), the time the workers will run it.
+    let next = match store.next_due(&config.name).await? {
+        Some(due) => Some(utc(due)),
+        None => config.schedule.next_after(now),
+    };
     let next_run_at = match (next, quarantined_until) {
         (Some(n), Some(q)) if q > n => Some(q),
         (n, _) => n,
@@ -73,12 +77,37 @@ pub struct NamedStatus {
     pub status: ConnectorStatus,
 }
 
+/// A worker process and the tenant's connectors it is running now (it holds their leases).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerHolds {
+    /// The process (`host:pid:suffix`), as `runs.worker` records it.
+    pub worker: String,
+    pub connectors: Vec<String>,
+}
+
 /// `GET .../status`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantStatus {
     pub tenant: String,
     pub connectors: Vec<NamedStatus>,
     pub open_conflicts: usize,
+    /// Per worker, which of the tenant's connectors it runs now.
+    pub workers: Vec<WorkerHolds>,
+}
+
+/// The tenant's held leases, grouped by holder.
+async fn workers(store: &Store) -> Result<Vec<WorkerHolds>, AdminError> {
+    let mut workers: Vec<WorkerHolds> = Vec::new();
+    for lease in store.held_leases_of_tenant().await? {
+        match workers.last_mut() {
+            Some(w) if w.worker == lease.holder => w.connectors.push(lease.connector),
+            _ => workers.push(WorkerHolds {
+                worker: lease.holder,
+                connectors: vec![lease.connector],
+            }),
+        }
+    }
+    Ok(workers)
 }
 
 /// Every connector of the tenant, and how many conflicts wait for a person.
@@ -117,6 +146,7 @@ pub(crate) async fn tenant_status(state: &AdminState, id: &str) -> Result<Tenant
         tenant: tenant.id.to_string(),
         connectors,
         open_conflicts,
+        workers: workers(&tenant.store).await?,
     })
 }
 

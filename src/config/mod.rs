@@ -264,8 +264,12 @@ pub struct DaemonConfig {
     /// Runs and events older than this many days are pruned; 0 keeps them forever.
     pub keep_history_days: u32,
     /// Seconds between two looks at the connectors stored in the database: a new, changed or
-    /// removed one is started, restarted or stopped within this long.
+    /// removed one is started, restarted or stopped within this long. On PostgreSQL, also
+    /// how often a worker claims due connectors (and at once when one of its runs ends).
     pub poll_secs: u64,
+    /// How many runs one `idsync run` process runs at once on PostgreSQL, where the
+    /// schedules are shared by every process on the database (each run holds a slot).
+    pub max_concurrent_runs: usize,
 }
 
 impl Default for DaemonConfig {
@@ -277,6 +281,7 @@ impl Default for DaemonConfig {
             housekeeping_schedule: "@daily".into(),
             keep_history_days: 180,
             poll_secs: 5,
+            max_concurrent_runs: 4,
         }
     }
 }
@@ -481,6 +486,12 @@ impl Config {
         }
         if shape.daemon.poll_secs == 0 {
             return Err(invalid("daemon.poll_secs".into(), "must be at least 1".into()));
+        }
+        if shape.daemon.max_concurrent_runs == 0 {
+            return Err(invalid(
+                "daemon.max_concurrent_runs".into(),
+                "must be at least 1".into(),
+            ));
         }
         shape
             .admin

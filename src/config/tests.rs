@@ -201,6 +201,7 @@ fn the_admin_section_reads_keys_and_checks_them_without_echoing() {
         Some(crate::secrets::SecretsKey::from_bytes([1u8; 32]).id())
     );
     assert_eq!(config.daemon.poll_secs, 5);
+    assert_eq!(config.daemon.max_concurrent_runs, 4);
 
     let short = base64::engine::general_purpose::STANDARD.encode([1u8; 31]);
     let err = parse(&format!("{BASE}\n[admin]\nsecrets_key = \"{short}\"\n")).unwrap_err();
@@ -227,6 +228,11 @@ fn the_admin_section_reads_keys_and_checks_them_without_echoing() {
     assert!(err.contains("unknown field `secret_key`"), "{err}");
     let err = parse(&format!("{BASE}\n[daemon]\npoll_secs = 0\n")).unwrap_err();
     assert!(err.contains("daemon.poll_secs: must be at least 1"), "{err}");
+    let err = parse(&format!("{BASE}\n[daemon]\nmax_concurrent_runs = 0\n")).unwrap_err();
+    assert!(
+        err.contains("daemon.max_concurrent_runs: must be at least 1"),
+        "{err}"
+    );
 }
 
 const TENANTS: &str = r#"

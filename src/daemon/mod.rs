@@ -6,9 +6,11 @@
 //! [`Clock`] built on tokio's clock, so tests drive schedules with a paused clock.
 
 mod admin;
+mod claim;
 mod ops;
 mod stored;
 mod watchdog;
+mod worker;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,7 +64,9 @@ impl Clock {
 /// connectors' runs, leases and health checks. With SCIM on SQLite, checkpoints are left to
 /// the endpoint's timer, so no request stalls on one.
 pub fn store_options(config: &Config) -> StoreOptions {
-    let runs = u32::try_from(config.connectors.len()).unwrap_or(u32::MAX);
+    // One connection per run at once: a worker on PostgreSQL runs `max_concurrent_runs`.
+    let at_once = config.connectors.len().max(config.daemon.max_concurrent_runs);
+    let runs = u32::try_from(at_once).unwrap_or(u32::MAX);
     let scim = config.scim.as_ref().map_or(0, |s| s.pool_size.max(1));
     StoreOptions {
         pool_size: u32::try_from(scim)
@@ -196,6 +200,15 @@ pub async fn run_with(
         let days = config.daemon.keep_history_days;
         let stop = stop_rx.clone();
         tasks.spawn(housekeeping(store.clone(), schedule, days, scim_retention, stop));
+    }
+    if store.is_postgres() {
+        // Schedules shared with every other process on the database.
+        let worker = worker::Worker::new(&config, (&store, &supervisor, &registry), &connectors);
+        let runs = worker.serve(shutdown).await;
+        info!("shutting down: no new claims; waiting for runs in progress");
+        let _ = stop_tx.send(true);
+        drain(tasks, runs).await;
+        return Ok(());
     }
     let clock = Clock::starting_at(Utc::now());
     let jitter = Duration::from_secs(config.daemon.jitter_secs);

@@ -24,6 +24,7 @@ mod pipeline;
 mod pool;
 pub mod resolutions;
 pub mod runs;
+pub mod schedules;
 pub mod schema;
 pub mod scim;
 mod sql;

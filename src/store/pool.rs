@@ -45,6 +45,8 @@ impl Default for StoreOptions {
 pub struct Store {
     inner: Arc<Inner>,
     tenant: TenantId,
+    /// The process's id that runs started through this store record (`runs.worker`).
+    worker: Option<Arc<str>>,
 }
 
 struct Inner {
@@ -147,6 +149,7 @@ impl Store {
                 dry_run,
             }),
             tenant: TenantId::default_tenant(),
+            worker: None,
         }
     }
 
@@ -155,7 +158,26 @@ impl Store {
         Store {
             inner: Arc::clone(&self.inner),
             tenant,
+            worker: self.worker.clone(),
         }
+    }
+
+    /// The same store, whose runs record `worker` as the process that ran them.
+    pub fn with_worker(&self, worker: &str) -> Store {
+        Store {
+            worker: Some(Arc::from(worker)),
+            ..self.clone()
+        }
+    }
+
+    /// The worker id runs started through this store record.
+    pub(crate) fn worker(&self) -> Option<&str> {
+        self.worker.as_deref()
+    }
+
+    /// Whether the database is PostgreSQL, where any number of processes share the schedules.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.inner.url, DatabaseUrl::Postgres(_))
     }
 
     /// The tenant this store reads and writes.

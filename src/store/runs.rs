@@ -49,7 +49,7 @@ pub(crate) fn start_run(
     db: &mut Db,
     tenant: &str,
     connector: &str,
-    mode: &str,
+    (mode, worker): (&str, Option<&str>),
     now: NaiveDateTime,
 ) -> Result<i64, StoreError> {
     with_conn!(db, |c| c.transaction::<_, StoreError, _>(|c| {
@@ -70,6 +70,7 @@ pub(crate) fn start_run(
                 runs::mode.eq(mode),
                 runs::status.eq(RunStatus::Running.as_str()),
                 runs::started_at.eq(now),
+                runs::worker.eq(worker),
             ))
             .returning(runs::id)
             .get_result(c)?;
@@ -280,7 +281,8 @@ impl Store {
         now: NaiveDateTime,
     ) -> Result<i64, StoreError> {
         let (connector, mode) = (connector.to_owned(), mode.to_owned());
-        self.scoped(move |db, t| start_run(db, t, &connector, &mode, now))
+        let worker = self.worker().map(str::to_owned);
+        self.scoped(move |db, t| start_run(db, t, &connector, (&mode, worker.as_deref()), now))
             .await
     }
 

@@ -132,6 +132,8 @@ diesel::table! {
         held_changes -> Nullable<Text>,
         /// The tenant the row belongs to ([`TenantId`](crate::tenant::TenantId)).
         tenant_id -> Text,
+        /// The process that ran it (`host:pid:suffix`); NULL before schedules were shared.
+        worker -> Nullable<Text>,
     }
 }
 
@@ -207,6 +209,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// When each connector a worker serves is due (see `store/schedules.rs`).
+    schedules (tenant_id, connector) {
+        tenant_id -> Text,
+        connector -> Text,
+        /// `file` or `stored`.
+        origin -> Text,
+        /// A stored connector's `updated_at` when the row was last synced.
+        version -> Nullable<Timestamp>,
+        next_due_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     groups,
@@ -221,4 +236,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     scim_tokens,
     tenants,
     connectors,
+    schedules,
 );

@@ -47,6 +47,15 @@ impl Supervised {
     }
 }
 
+/// A scheduled run's next due time, written when the run ends and before its lease is
+/// released, so no other worker finds the connector due in between.
+pub struct NextDue<'a> {
+    /// The stored connector's version the run was claimed with (see `Store::set_next_due`).
+    pub version: Option<NaiveDateTime>,
+    /// The next due time from the health the run left behind.
+    pub after: &'a (dyn Fn(&Health) -> NaiveDateTime + Send + Sync),
+}
+
 /// Why the supervisor cannot be set up.
 #[derive(Debug, Error)]
 pub enum SuperviseError {
@@ -97,7 +106,7 @@ impl Supervisor {
         );
         let lease_secs = i64::try_from(config.daemon.lease_secs).unwrap_or(120);
         Ok(Supervisor {
-            store,
+            store: store.with_worker(&holder),
             holder,
             lease: Duration::seconds(lease_secs.max(3)),
             quarantine: QuarantineSettings {
@@ -113,6 +122,11 @@ impl Supervisor {
 
     pub fn holder(&self) -> &str {
         &self.holder
+    }
+
+    /// The store runs go through (recording this supervisor as their worker).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// What is wrong right now: failing writes, runs that died.
@@ -159,16 +173,39 @@ impl Supervisor {
             };
         }
         let span = tracing::info_span!("supervised", connector = %connector.config.label());
-        self.run_leased(connector, options, progress)
+        self.run_leased(connector, (options, progress), None)
             .instrument(span)
             .await
+    }
+
+    /// Runs a connector a worker claimed from the shared schedules (its lease is already
+    /// ours), then writes its next due time before the lease is released.
+    pub async fn run_scheduled(&self, connector: &Connector, next: NextDue<'_>) -> Supervised {
+        let span = tracing::info_span!("supervised", connector = %connector.config.label());
+        let progress = RunProgress::hidden();
+        self.run_leased(connector, (RunOptions::default(), &progress), Some(next))
+            .instrument(span)
+            .await
+    }
+
+    /// Writes a scheduled run's next due time; a failure leaves the claim's (the lease's
+    /// expiry), so the connector runs again soon rather than never.
+    pub async fn schedule_next(&self, connector: &ConnectorConfig, next: &NextDue<'_>, health: &Health) {
+        let store = self.store_of(connector);
+        let due = (next.after)(health);
+        if let Err(e) = store
+            .set_next_due(&connector.name, next.version, due, store::now())
+            .await
+        {
+            warn!(error = %e, "cannot write the next due time; the connector is due when its lease expires");
+        }
     }
 
     async fn run_leased(
         &self,
         connector: &Connector,
-        options: RunOptions,
-        progress: &RunProgress,
+        (options, progress): (RunOptions, &RunProgress),
+        next: Option<NextDue<'_>>,
     ) -> Supervised {
         let (name, label) = (connector.config.name.clone(), connector.config.label());
         let store = self.store_of(&connector.config);
@@ -180,6 +217,9 @@ impl Supervisor {
         let report = idsync_source::telemetry::scoped(label.clone(), run).await;
         heartbeat.abort();
         let (health, transition) = self.record(&store, &name, &report.outcome).await;
+        if let Some(next) = &next {
+            self.schedule_next(&connector.config, next, &health).await;
+        }
         self.release(&store, &name).await;
         if report.panicked {
             self.problems.run_died(&label, report.outcome.error().to_owned());
