@@ -7,6 +7,7 @@
 //! conflicts), `scim_token.rs`, `tenants.rs`. Answers are built in `views.rs`.
 
 mod auth;
+mod changes;
 mod connectors;
 mod doc;
 mod error;
@@ -20,6 +21,7 @@ mod status;
 mod tenant;
 mod tenants;
 mod views;
+mod webhooks;
 
 pub use auth::digest as token_digest;
 pub use doc::document;
