@@ -351,6 +351,72 @@ async fn kill_9_mid_delivery_loses_nothing() {
             .collect()
     };
     assert_eq!(firsts, changes, "every change arrived, first in seq order");
+    reference_verifies(&receiver.received());
+}
+
+/// The interpreter with the reference `standardwebhooks` library: `STANDARDWEBHOOKS_PYTHON`,
+/// else `.ci/venv/bin/python` when it has it. `.ci/run` installs it and sets
+/// `IDSYNC_REQUIRE_STANDARDWEBHOOKS`, under which a missing library fails the test.
+fn reference_python() -> Option<String> {
+    let candidates = std::env::var("STANDARDWEBHOOKS_PYTHON")
+        .ok()
+        .into_iter()
+        .chain([concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/venv/bin/python").to_owned()]);
+    for python in candidates {
+        let found = std::process::Command::new(&python)
+            .args(["-c", "import standardwebhooks"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if found {
+            return Some(python);
+        }
+    }
+    assert!(
+        std::env::var_os("IDSYNC_REQUIRE_STANDARDWEBHOOKS").is_none(),
+        "no Python with standardwebhooks: set STANDARDWEBHOOKS_PYTHON"
+    );
+    None
+}
+
+/// Every delivery verifies with the reference library (PyPI `standardwebhooks`).
+fn reference_verifies(received: &[support::receiver::Received]) {
+    let Some(python) = reference_python() else {
+        eprintln!("standardwebhooks (PyPI) is not installed: the reference check did not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deliveries.jsonl");
+    let lines: Vec<String> = received
+        .iter()
+        .map(|r| {
+            json!({"id": r.id, "timestamp": r.timestamp, "signature": r.signature, "body": r.raw_body})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/conformance/verify_standard_webhooks.py"
+    );
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(SECRET)
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the reference verifier refused a delivery: {text}"
+    );
+    assert!(
+        text.contains(&format!("verified {} deliveries", received.len())),
+        "{text}"
+    );
 }
 
 /// A small random number (no extra crate: the clock's nanoseconds).

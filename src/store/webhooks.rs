@@ -111,7 +111,9 @@ pub(crate) fn put(
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     let types = serde_json::to_string(&spec.types)?;
-    db.transaction(|db| {
+    // It reads, then writes: the write lock is taken first (`BEGIN IMMEDIATE` on SQLite), so
+    // a concurrent writer makes it wait instead of failing it.
+    db.write_transaction(|db| {
         let existing: Option<WebhookRow> = with_conn!(db, |c| one(tenant, name)
             .select(WebhookRow::as_select())
             .first(c)
@@ -185,7 +187,7 @@ pub(crate) fn list(db: &mut Db, tenant: &str) -> Result<Vec<WebhookRow>, StoreEr
 
 /// Removes the endpoint and its attempts; returns whether it existed.
 pub(crate) fn delete(db: &mut Db, tenant: &str, name: &str) -> Result<bool, StoreError> {
-    db.transaction(|db| {
+    db.write_transaction(|db| {
         let attempts = webhook_attempts::table.filter(
             webhook_attempts::tenant_id
                 .eq(tenant)
@@ -249,7 +251,7 @@ pub(crate) fn skip(db: &mut Db, tenant: &str, name: &str, from: i64, to: i64) ->
 /// Records an attempt and applies its outcome, in one transaction; returns false when the
 /// endpoint had moved meanwhile (a replay) and the outcome was not applied.
 pub(crate) fn record(db: &mut Db, tenant: &str, name: &str, a: &Attempt) -> Result<bool, StoreError> {
-    db.transaction(|db| {
+    db.write_transaction(|db| {
         let row = (
             webhook_attempts::tenant_id.eq(tenant),
             webhook_attempts::webhook.eq(name),

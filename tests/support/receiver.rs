@@ -36,6 +36,9 @@ pub struct Received {
     pub verified: bool,
     /// How it was answered.
     pub answer: Answer,
+    /// The body and the `webhook-signature` header as sent, for a third-party verifier.
+    pub raw_body: String,
+    pub signature: String,
 }
 
 impl Received {
@@ -215,5 +218,7 @@ fn check(key: &[u8], headers: &[(String, String)], body: &[u8], answer: Answer) 
         body: serde_json::from_slice(body).unwrap_or(Value::Null),
         verified: good && fresh && !headers.is_empty(),
         answer,
+        raw_body: String::from_utf8_lossy(body).into_owned(),
+        signature: signatures.to_owned(),
     }
 }

@@ -92,6 +92,15 @@ pub(super) fn before(db: &mut Db, step: &Step<'_>) -> Result<Doomed, StoreError>
     if purged.is_empty() && deleted.is_empty() {
         return Ok(Doomed::default());
     }
+    if let Db::Sqlite(c) = db {
+        // SQLite: reads before the apply's first write would let a writer that commits in
+        // between fail this transaction's first write (a stale WAL snapshot, `SQLITE_BUSY`);
+        // a write first takes the lock, waiting for that writer instead. (PostgreSQL needs
+        // nothing: its row locks wait, and the counter must stay unlocked until the end.)
+        diesel::update(change_counter::table.find(1))
+            .set(change_counter::last.eq(change_counter::last))
+            .execute(c)?;
+    }
     let mut memberships = Vec::new();
     for chunk in purged.chunks(CHUNK) {
         let rows: Vec<(i64, i64)> = with_conn!(db, |c| group_members::table
