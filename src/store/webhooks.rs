@@ -248,30 +248,52 @@ pub(crate) fn skip(db: &mut Db, tenant: &str, name: &str, from: i64, to: i64) ->
     Ok(())
 }
 
-/// Records an attempt and applies its outcome, in one transaction; returns false when the
-/// endpoint had moved meanwhile (a replay) and the outcome was not applied.
-pub(crate) fn record(db: &mut Db, tenant: &str, name: &str, a: &Attempt) -> Result<bool, StoreError> {
+/// Records attempts made one after another from the same position (successes, then maybe
+/// one failure) and applies their outcome, in one transaction: the position moves to the
+/// last acknowledged message. Returns false when the endpoint had moved meanwhile (a replay)
+/// and the outcome was not applied (the attempts are recorded all the same).
+pub(crate) fn record(
+    db: &mut Db,
+    tenant: &str,
+    name: &str,
+    attempts: &[Attempt],
+) -> Result<bool, StoreError> {
+    let (Some(first), Some(last)) = (attempts.first(), attempts.last()) else {
+        return Ok(true);
+    };
     db.write_transaction(|db| {
-        let row = (
-            webhook_attempts::tenant_id.eq(tenant),
-            webhook_attempts::webhook.eq(name),
-            webhook_attempts::message_id.eq(&a.message_id),
-            webhook_attempts::first_seq.eq(a.first_seq),
-            webhook_attempts::last_seq.eq(a.last_seq),
-            webhook_attempts::attempted_at.eq(a.attempted_at),
-            webhook_attempts::status.eq(a.status),
-            webhook_attempts::duration_ms.eq(a.duration_ms),
-            webhook_attempts::error.eq(a.error.as_deref()),
-        );
-        with_conn!(db, |c| diesel::insert_into(webhook_attempts::table)
-            .values(row)
-            .execute(c))?;
-        let target = one(tenant, name).filter(webhooks::delivered_seq.eq(a.from_seq));
-        let now = a.attempted_at;
-        let n = match &a.outcome {
+        for chunk in attempts.chunks(500) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|a| {
+                    (
+                        webhook_attempts::tenant_id.eq(tenant),
+                        webhook_attempts::webhook.eq(name),
+                        webhook_attempts::message_id.eq(&a.message_id),
+                        webhook_attempts::first_seq.eq(a.first_seq),
+                        webhook_attempts::last_seq.eq(a.last_seq),
+                        webhook_attempts::attempted_at.eq(a.attempted_at),
+                        webhook_attempts::status.eq(a.status),
+                        webhook_attempts::duration_ms.eq(a.duration_ms),
+                        webhook_attempts::error.eq(a.error.as_deref()),
+                    )
+                })
+                .collect();
+            with_conn!(db, |c| diesel::insert_into(webhook_attempts::table)
+                .values(&rows)
+                .execute(c))?;
+        }
+        let delivered_to = attempts
+            .iter()
+            .rev()
+            .find(|a| matches!(a.outcome, Outcome::Delivered))
+            .map_or(first.from_seq, |a| a.last_seq);
+        let target = one(tenant, name).filter(webhooks::delivered_seq.eq(first.from_seq));
+        let now = last.attempted_at;
+        let n = match &last.outcome {
             Outcome::Delivered => {
                 let values = (
-                    webhooks::delivered_seq.eq(a.last_seq),
+                    webhooks::delivered_seq.eq(delivered_to),
                     webhooks::failures.eq(0),
                     webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
                 );
@@ -279,6 +301,7 @@ pub(crate) fn record(db: &mut Db, tenant: &str, name: &str, a: &Attempt) -> Resu
             }
             Outcome::Retry { failures, next_at } => {
                 let values = (
+                    webhooks::delivered_seq.eq(delivered_to),
                     webhooks::failures.eq(failures),
                     webhooks::next_attempt_at.eq(next_at),
                 );
@@ -286,6 +309,7 @@ pub(crate) fn record(db: &mut Db, tenant: &str, name: &str, a: &Attempt) -> Resu
             }
             Outcome::Disable { failures, reason } => {
                 let values = (
+                    webhooks::delivered_seq.eq(delivered_to),
                     webhooks::failures.eq(failures),
                     webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
                     webhooks::disabled_at.eq(now),
@@ -364,10 +388,15 @@ impl Store {
         self.scoped(move |db, t| skip(db, t, &name, from, to)).await
     }
 
-    /// Records an attempt; false when the endpoint had moved meanwhile (see [`record`]).
-    pub async fn record_webhook_attempt(&self, name: &str, attempt: Attempt) -> Result<bool, StoreError> {
+    /// Records attempts from one position; false when the endpoint had moved meanwhile (see
+    /// [`record`]).
+    pub async fn record_webhook_attempts(
+        &self,
+        name: &str,
+        attempts: Vec<Attempt>,
+    ) -> Result<bool, StoreError> {
         let name = name.to_owned();
-        self.scoped(move |db, t| record(db, t, &name, &attempt)).await
+        self.scoped(move |db, t| record(db, t, &name, &attempts)).await
     }
 
     /// Prunes the tenant's changes and delivery attempts older than `before`.

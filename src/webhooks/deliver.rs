@@ -26,6 +26,9 @@ use crate::tenant::TenantId;
 /// Changes read from the feed at a time.
 const PAGE: i64 = 1000;
 
+/// Acknowledged messages recorded together (one transaction per this many).
+const RECORD_EVERY: usize = 100;
+
 /// How delivery behaves (`[webhook_delivery]`).
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -174,38 +177,54 @@ impl Delivery {
             .filter(|r| types.is_empty() || types.contains(&r.change_type))
             .collect();
         let size = usize::try_from(row.batch_size).unwrap_or(1).clamp(1, 1000);
-        let mut position = row.delivered_seq;
+        let (mut position, mut failures) = (row.delivered_seq, row.failures);
+        // Acknowledged attempts are recorded (and the position moved) every `RECORD_EVERY`
+        // messages: a crash in between re-sends at most those, with the same ids.
+        let mut pending: Vec<Attempt> = Vec::new();
+        let mut from = row.delivered_seq;
         for chunk in wanted.chunks(size) {
             let Some(message) = message::of(chunk) else {
                 continue;
             };
             if *stop.borrow() {
-                return Ok(Some(Duration::ZERO));
+                break;
             }
-            let attempt = self.attempt(&row, position, &message).await;
+            let mut attempt = self.attempt(&row, failures, &message).await;
+            attempt.from_seq = from;
             let delivered = matches!(attempt.outcome, Outcome::Delivered);
             let disabled = matches!(attempt.outcome, Outcome::Disable { .. });
             let reason = attempt.error.clone().unwrap_or_default();
-            if !store.record_webhook_attempt(name, attempt).await? {
-                // Replayed or changed meanwhile: start again from its new position.
-                return Ok(Some(Duration::ZERO));
-            }
-            if disabled {
-                self.report_disabled(&row, &reason).await;
-            }
+            pending.push(attempt);
             if !delivered {
+                let applied = store.record_webhook_attempts(name, pending).await?;
+                if applied && disabled {
+                    self.report_disabled(&row, &reason).await;
+                }
                 return Ok(Some(Duration::ZERO));
             }
-            position = message.last_seq;
+            (position, failures) = (message.last_seq, 0);
+            if pending.len() >= RECORD_EVERY {
+                if !store
+                    .record_webhook_attempts(name, std::mem::take(&mut pending))
+                    .await?
+                {
+                    // Replayed or changed meanwhile: start again from its new position.
+                    return Ok(Some(Duration::ZERO));
+                }
+                from = position;
+            }
         }
-        if last > position {
+        if !pending.is_empty() && !store.record_webhook_attempts(name, pending).await? {
+            return Ok(Some(Duration::ZERO));
+        }
+        if last > position && !*stop.borrow() {
             store.skip_webhook(name, position, last).await?;
         }
         Ok(Some(Duration::ZERO))
     }
 
     /// Sends one message and says what its outcome means for the endpoint.
-    async fn attempt(&self, row: &WebhookRow, position: i64, message: &Message) -> Attempt {
+    async fn attempt(&self, row: &WebhookRow, failures: i64, message: &Message) -> Attempt {
         let attempted_at = crate::store::now();
         let started = Instant::now();
         let (status, error) = match self.secrets.of(row) {
@@ -216,7 +235,7 @@ impl Delivery {
         let outcome = if error.is_none() {
             Outcome::Delivered
         } else {
-            let failures = row.failures + 1;
+            let failures = failures + 1;
             match usize::try_from(failures)
                 .ok()
                 .and_then(|f| self.settings.retry_schedule.get(f))
@@ -244,7 +263,7 @@ impl Delivery {
             status,
             duration_ms,
             error,
-            from_seq: position,
+            from_seq: row.delivered_seq,
             outcome,
         }
     }
