@@ -22,3 +22,4 @@ pub mod store;
 pub mod supervise;
 pub mod tenant;
 pub mod tls;
+pub mod webhooks;

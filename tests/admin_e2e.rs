@@ -42,7 +42,7 @@ const README_PATHS: [&str; 13] = [
 ];
 
 /// Every table of idsync's own with a `tenant_id` column.
-const TENANT_TABLES: [&str; 11] = [
+const TENANT_TABLES: [&str; 14] = [
     "users",
     "groups",
     "user_links",
@@ -54,6 +54,9 @@ const TENANT_TABLES: [&str; 11] = [
     "conflicts",
     "scim_tokens",
     "connectors",
+    "changes",
+    "webhooks",
+    "webhook_attempts",
 ];
 
 /// A client secret the fake refuses.

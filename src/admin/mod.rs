@@ -7,6 +7,7 @@
 //! conflicts), `scim_token.rs`, `tenants.rs`. Answers are built in `views.rs`.
 
 pub(crate) mod auth;
+mod changes;
 mod connectors;
 mod doc;
 pub(crate) mod error;
@@ -20,6 +21,7 @@ pub(crate) mod status;
 pub(crate) mod tenant;
 mod tenants;
 pub(crate) mod views;
+mod webhooks;
 
 pub use auth::digest as token_digest;
 pub use doc::document;

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::error::AdminError;
 use super::state::AdminState;
-use super::{auth, connectors, doc, history, runs, scim_token, status, tenants};
+use super::{auth, changes, connectors, doc, history, runs, scim_token, status, tenants, webhooks};
 
 /// Where the API lives.
 pub const BASE_PATH: &str = "/admin/v1";
@@ -31,6 +31,12 @@ pub(super) fn api() -> OpenApiRouter<AdminState> {
         .routes(routes!(history::conflicts))
         .routes(routes!(history::resolve))
         .routes(routes!(scim_token::create, scim_token::revoke))
+        .routes(routes!(changes::tenant_changes))
+        .routes(routes!(changes::all_changes))
+        .routes(routes!(webhooks::list))
+        .routes(routes!(webhooks::put, webhooks::get, webhooks::delete))
+        .routes(routes!(webhooks::attempts))
+        .routes(routes!(webhooks::replay))
 }
 
 /// The whole API: every route behind the bearer token but the OpenAPI document, which

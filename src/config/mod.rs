@@ -10,6 +10,7 @@ mod overrides;
 pub mod schedule;
 pub mod scim_extensions;
 mod stored;
+pub mod webhooks;
 
 pub use scim_extensions::ScimExtension;
 
@@ -28,6 +29,7 @@ pub use admin::AdminConfig;
 pub use database::check_writable;
 pub use schedule::{Schedule, ScheduleError};
 pub use stored::{connector_from_json, redacted, secret_keys, settings_kind, REDACTED};
+pub use webhooks::{WebhookConfig, WebhookDeliveryConfig};
 
 use crate::planner::{GuardSettings, PlanSettings, UserField};
 use crate::store::DatabaseUrl;
@@ -64,6 +66,10 @@ pub struct Config {
     /// `[[tenants]]`: the customer organizations declared in the file (`default` needs no
     /// entry).
     pub tenants: Vec<TenantConfig>,
+    /// `[[webhooks]]`: endpoints that receive the change feed.
+    pub webhooks: Vec<WebhookConfig>,
+    /// `[webhook_delivery]`: retries and timeouts.
+    pub webhook_delivery: WebhookDeliveryConfig,
 }
 
 /// One `[[tenants]]` entry: a customer organization whose connectors, SCIM token, data and
@@ -341,6 +347,10 @@ struct FileShape {
     admin: AdminConfig,
     #[serde(default)]
     tenants: Vec<TenantConfig>,
+    #[serde(default)]
+    webhooks: Vec<WebhookConfig>,
+    #[serde(default)]
+    webhook_delivery: WebhookDeliveryConfig,
 }
 
 /// Keys every `[[connectors]]` entry has, whatever its kind.
@@ -503,6 +513,16 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        webhooks::check(&shape.webhooks, &shape.webhook_delivery).map_err(|(k, m)| invalid(k, m))?;
+        for (i, hook) in shape.webhooks.iter().enumerate() {
+            let declared = hook.tenant.is_default() || shape.tenants.iter().any(|t| t.id == hook.tenant);
+            if !declared {
+                return Err(invalid(
+                    format!("webhooks[{i}].tenant"),
+                    format!("{:?} is not declared in [[tenants]]", hook.tenant.as_str()),
+                ));
+            }
+        }
         let mut scim = shape.scim;
         if let Some(scim) = &mut scim {
             scim_extensions::check(&scim.extensions).map_err(|(k, m)| invalid(k, m))?;
@@ -529,6 +549,8 @@ impl Config {
             scim,
             admin: shape.admin,
             tenants: shape.tenants,
+            webhooks: shape.webhooks,
+            webhook_delivery: shape.webhook_delivery,
         })
     }
 

@@ -10,6 +10,7 @@ mod claim;
 mod ops;
 mod stored;
 mod watchdog;
+mod webhooks;
 mod worker;
 
 use std::future::Future;
@@ -95,6 +96,9 @@ pub enum DaemonError {
     /// `[scim] tls_cert_path` or `tls_key_path` cannot be used: fix the files.
     #[error("scim: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// The webhook delivery's HTTP client cannot be built.
+    #[error("webhooks: {0}")]
+    Webhooks(String),
     /// A listen address is taken or not ours to bind: fix the configuration.
     #[error("{key} {address}: {source}")]
     Bind {
@@ -191,6 +195,7 @@ pub async fn run_with(
         stop_rx.clone(),
     )
     .await?;
+    webhooks::spawn(&config, &store, &registry, &mut tasks, stop_rx.clone()).await?;
     if config.connectors.is_empty() && config.scim.is_none() {
         warn!("no connectors configured; nothing to schedule");
     }
@@ -346,6 +351,10 @@ async fn housekeep_tenant(store: &Store, days: u32, scim_retention: Option<u32>)
     match store.prune_history(before).await {
         Ok((runs, events)) => info!(%tenant, runs, events, days, "housekeeping pruned old history"),
         Err(e) => warn!(%tenant, error = %e, "housekeeping failed"),
+    }
+    match store.prune_feed(before).await {
+        Ok((changes, attempts)) => info!(%tenant, changes, attempts, days, "housekeeping pruned old changes"),
+        Err(e) => warn!(%tenant, error = %e, "housekeeping failed to prune the change feed"),
     }
 }
 

@@ -188,6 +188,11 @@ impl ConnectorRegistry {
     }
 
     /// The id of the key new secrets are sealed with, if one is configured.
+    /// The keyring that seals stored secrets (webhook secrets are sealed with it too).
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
     pub fn current_key_id(&self) -> Option<&str> {
         self.keyring.current_id()
     }

@@ -49,8 +49,11 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.scoped(move |db, tenant| db.write_transaction(|db| work(&mut Conn { db, tenant })))
-            .await
+        let done = self
+            .scoped(move |db, tenant| db.write_transaction(|db| work(&mut Conn { db, tenant })))
+            .await;
+        self.notify_changes();
+        done
     }
 }
 

@@ -8,6 +8,7 @@
 //! nothing from the layers above it (reconcile, supervise, daemon, commands, scim).
 
 mod apply;
+pub mod changes;
 mod conn;
 pub mod connectors;
 mod db;
@@ -31,6 +32,7 @@ mod sql;
 pub mod supervision;
 pub mod tenants;
 mod url;
+pub mod webhooks;
 
 pub(crate) use crate::with_conn;
 pub(crate) use apply::apply;

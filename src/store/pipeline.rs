@@ -51,6 +51,8 @@ impl Store {
 
     /// Applies `plan` in one transaction with its events, the run's end and the cursor.
     pub async fn apply(&self, plan: Plan, ctx: ApplyContext) -> Result<PlanCounts, StoreError> {
-        self.scoped(move |db, t| apply(db, t, &plan, &ctx)).await
+        let counts = self.scoped(move |db, t| apply(db, t, &plan, &ctx)).await;
+        self.notify_changes();
+        counts
     }
 }

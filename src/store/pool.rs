@@ -55,6 +55,9 @@ struct Inner {
     /// A dry run on an existing database: every unit of work first checks that no migration
     /// is waiting (a dry run never changes the schema).
     dry_run: bool,
+    /// Bumped after every commit that may have written changes, so waits on the change feed
+    /// (the events API, webhook delivery) wake at once instead of on their next poll.
+    applied: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -147,6 +150,7 @@ impl Store {
                 url: url.clone(),
                 pool: builder.build_unchecked(manager),
                 dry_run,
+                applied: tokio::sync::watch::Sender::new(0),
             }),
             tenant: TenantId::default_tenant(),
             worker: None,
@@ -178,6 +182,16 @@ impl Store {
     /// Whether the database is PostgreSQL, where any number of processes share the schedules.
     pub fn is_postgres(&self) -> bool {
         matches!(self.inner.url, DatabaseUrl::Postgres(_))
+    }
+
+    /// Tells the waits on the change feed that a write committed (any tenant's).
+    pub(crate) fn notify_changes(&self) {
+        self.inner.applied.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that sees every [`Self::notify_changes`] after this call.
+    pub(crate) fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.applied.subscribe()
     }
 
     /// The tenant this store reads and writes.

@@ -222,6 +222,72 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The change feed: one row per applied change, in commit order by `seq`.
+    changes (seq) {
+        seq -> BigInt,
+        tenant_id -> Text,
+        /// `user.created`, `group.member_added`, ... (README, "The change feed").
+        change_type -> Text,
+        object_id -> BigInt,
+        scim_id -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        source -> Text,
+        run_id -> Nullable<BigInt>,
+        occurred_at -> Timestamp,
+        /// A JSON array of field names.
+        changed_fields -> Text,
+        /// The JSON of the object after the change (and the group and user of a membership).
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    /// The last `seq` handed out (one row, id 1).
+    change_counter (id) {
+        id -> Integer,
+        last -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhooks (tenant_id, name) {
+        tenant_id -> Text,
+        name -> Text,
+        url -> Text,
+        /// The sealed secret; NULL for an endpoint of the configuration file.
+        secret -> Nullable<Text>,
+        key_id -> Nullable<Text>,
+        /// A JSON array of change types; empty means all.
+        types -> Text,
+        batch_size -> BigInt,
+        from_config -> Bool,
+        created_after_seq -> BigInt,
+        delivered_seq -> BigInt,
+        failures -> BigInt,
+        next_attempt_at -> Nullable<Timestamp>,
+        disabled_at -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        webhook -> Text,
+        message_id -> Text,
+        first_seq -> BigInt,
+        last_seq -> BigInt,
+        attempted_at -> Timestamp,
+        status -> Nullable<BigInt>,
+        duration_ms -> BigInt,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     groups,
@@ -237,4 +303,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     connectors,
     schedules,
+    changes,
+    change_counter,
+    webhooks,
+    webhook_attempts,
 );

@@ -482,8 +482,10 @@ pub(crate) fn set_group_attributes(
         diesel::update(groups::table.filter(this_tenant))
             .set((groups::attributes.eq(attributes), groups::updated_at.eq(now)))
             .execute(c)?;
-        Ok(true)
-    })
+        Ok::<_, StoreError>(true)
+    })?;
+    super::apply::changes::group_attributes_changed(db, tenant, group_id, SCIM_SOURCE, now)?;
+    Ok(true)
 }
 
 /// The members of these groups: group id -> members, in row order.

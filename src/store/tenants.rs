@@ -7,7 +7,8 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::{
-    alert_state, conflicts, events, groups, leases, runs, scim_tokens, sync_state, tenants, user_links, users,
+    alert_state, changes, conflicts, events, groups, leases, runs, scim_tokens, sync_state, tenants,
+    user_links, users, webhook_attempts, webhooks,
 };
 use super::{with_conn, Db, Store, StoreError};
 use crate::tenant::TenantId;
@@ -88,7 +89,10 @@ fn delete(db: &mut Db, id: &str, purge: bool) -> Result<bool, StoreError> {
             diesel::delete(scim_tokens::table.filter(scim_tokens::tenant_id.eq(id))).execute(c)?;
             diesel::delete(sync_state::table.filter(sync_state::tenant_id.eq(id))).execute(c)?;
             diesel::delete(leases::table.filter(leases::tenant_id.eq(id))).execute(c)?;
-            diesel::delete(alert_state::table.filter(alert_state::tenant_id.eq(id))).execute(c)
+            diesel::delete(alert_state::table.filter(alert_state::tenant_id.eq(id))).execute(c)?;
+            // A deleted tenant's webhooks stop; its change feed stays with its data.
+            diesel::delete(webhook_attempts::table.filter(webhook_attempts::tenant_id.eq(id))).execute(c)?;
+            diesel::delete(webhooks::table.filter(webhooks::tenant_id.eq(id))).execute(c)
         })?;
         if purge {
             with_conn!(db, |c| {
@@ -97,6 +101,7 @@ fn delete(db: &mut Db, id: &str, purge: bool) -> Result<bool, StoreError> {
                 diesel::delete(users::table.filter(users::tenant_id.eq(id))).execute(c)?;
                 diesel::delete(conflicts::table.filter(conflicts::tenant_id.eq(id))).execute(c)?;
                 diesel::delete(events::table.filter(events::tenant_id.eq(id))).execute(c)?;
+                diesel::delete(changes::table.filter(changes::tenant_id.eq(id))).execute(c)?;
                 diesel::delete(runs::table.filter(runs::tenant_id.eq(id))).execute(c)
             })?;
             if id != TenantId::DEFAULT {

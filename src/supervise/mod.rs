@@ -3,7 +3,7 @@
 //! A failure here (mail, metrics) is logged and never breaks a sync.
 
 pub mod alerts;
-mod mail;
+pub mod mail;
 pub mod problems;
 pub mod quarantine;
 

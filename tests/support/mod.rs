@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod binary;
 pub mod postgres;
+pub mod receiver;
 pub mod scim;
 pub mod smtp;
 pub mod tables;

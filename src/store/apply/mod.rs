@@ -4,7 +4,10 @@
 //! The steps run in a fixed order, each an ordinary function over the connection: users
 //! (`users.rs`), then groups and memberships (`groups.rs`), then conflicts, the cursor and the
 //! run's end (`finish.rs`). Events are buffered in an [`EventLog`] and written in chunks.
+//! Last, `changes.rs` writes the change feed's rows (it reads the rows the plan removes
+//! before the other steps run), taking their `seq` at the very end so commits follow `seq`.
 
+pub(crate) mod changes;
 mod events;
 mod finish;
 mod groups;
@@ -67,6 +70,7 @@ pub(crate) fn apply(
             now: ctx.now,
             events: EventLog::new(ctx.run_id, tenant, source, ctx.now),
         };
+        let doomed = changes::before(db, &step)?;
         // Deactivations first: they free sign-in names that updates and creates may take.
         users::deactivate(db, &mut step)?;
         users::mark_links(db, &step)?;
@@ -84,6 +88,7 @@ pub(crate) fn apply(
         let mut counts = plan.counts();
         counts.conflicts = new_conflicts;
         finish::run_end(db, tenant, ctx.run_end.as_ref(), counts, ctx.now)?;
+        changes::write(db, &step, ctx.run_id, &new_users, &new_groups, doomed)?;
         Ok(counts)
     })
 }

@@ -1,0 +1,4 @@
+DROP TABLE webhook_attempts;
+DROP TABLE webhooks;
+DROP TABLE change_counter;
+DROP TABLE changes;

@@ -1,0 +1,146 @@
+//! Reading the change feed (written by `apply/changes.rs`): a tenant's changes after a `seq`,
+//! every tenant's for a consumer of one feed, the feed's end, and pruning.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::{Map, Value};
+
+use super::schema::{change_counter, changes};
+use super::{with_conn, Db, Store, StoreError};
+
+pub use super::apply::changes::kind;
+
+/// One row of the feed.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = changes)]
+pub struct ChangeRow {
+    pub seq: i64,
+    pub tenant_id: String,
+    pub change_type: String,
+    pub object_id: i64,
+    pub scim_id: Option<String>,
+    pub external_id: Option<String>,
+    pub source: String,
+    pub run_id: Option<i64>,
+    pub occurred_at: NaiveDateTime,
+    pub changed_fields: String,
+    pub data: String,
+}
+
+impl ChangeRow {
+    /// The change as the events API answers it and a webhook's `data` carries it:
+    /// `{"seq", "tenant_id", "type", "occurred_at", "source", "run_id", "changed_fields",
+    /// "object"}`, and `"group"` and `"user"` for a membership change.
+    pub fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        out.insert("seq".into(), self.seq.into());
+        out.insert("tenant_id".into(), self.tenant_id.clone().into());
+        out.insert("type".into(), self.change_type.clone().into());
+        let occurred_at = super::apply::changes::time(self.occurred_at);
+        out.insert("occurred_at".into(), occurred_at.into());
+        out.insert("source".into(), self.source.clone().into());
+        out.insert("run_id".into(), self.run_id.map_or(Value::Null, Value::from));
+        let fields = serde_json::from_str(&self.changed_fields).unwrap_or(Value::Array(Vec::new()));
+        out.insert("changed_fields".into(), fields);
+        if let Ok(Value::Object(data)) = serde_json::from_str(&self.data) {
+            out.extend(data);
+        }
+        Value::Object(out)
+    }
+}
+
+/// A stored time as the feed writes it (RFC 3339, UTC, microseconds).
+pub fn time_text(t: NaiveDateTime) -> String {
+    super::apply::changes::time(t)
+}
+
+/// Changes after `after`, in `seq` order, at most `limit`: the tenant's, or every tenant's
+/// when `tenant` is `None` (the whole-database feed of `GET /admin/v1/changes`).
+pub(crate) fn after(
+    db: &mut Db,
+    tenant: Option<&str>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, StoreError> {
+    let base = changes::table
+        .filter(changes::seq.gt(after))
+        .order(changes::seq)
+        .limit(limit);
+    Ok(match tenant {
+        Some(tenant) => {
+            let query = base.filter(changes::tenant_id.eq(tenant));
+            with_conn!(db, |c| query.select(ChangeRow::as_select()).load(c))?
+        }
+        None => with_conn!(db, |c| base.select(ChangeRow::as_select()).load(c))?,
+    })
+}
+
+/// The last `seq` handed out (committed). Whole database: `seq` is one sequence for all.
+pub(crate) fn last_seq(db: &mut Db) -> Result<i64, StoreError> {
+    Ok(with_conn!(db, |c| change_counter::table
+        .find(1)
+        .select(change_counter::last)
+        .first(c))?)
+}
+
+/// Deletes the tenant's changes older than `before`; returns how many.
+pub(crate) fn prune(db: &mut Db, tenant: &str, before: NaiveDateTime) -> Result<usize, StoreError> {
+    let old = changes::tenant_id.eq(tenant).and(changes::occurred_at.lt(before));
+    Ok(with_conn!(db, |c| diesel::delete(changes::table.filter(old)).execute(c))?)
+}
+
+impl Store {
+    /// The tenant's changes after `seq`, oldest first.
+    pub async fn changes_after(&self, seq: i64, limit: i64) -> Result<Vec<ChangeRow>, StoreError> {
+        self.scoped(move |db, t| after(db, Some(t), seq, limit)).await
+    }
+
+    /// Every tenant's changes after `seq`, oldest first. Whole database: for a consumer of
+    /// the one feed (`GET /admin/v1/changes`).
+    pub async fn all_changes_after(&self, seq: i64, limit: i64) -> Result<Vec<ChangeRow>, StoreError> {
+        self.unit(move |db| after(db, None, seq, limit)).await
+    }
+
+    /// Changes after `seq` (the tenant's, or all with `all`), waiting up to `wait` for one
+    /// when there are none yet. No connection is held while waiting: a change applied by this
+    /// process wakes the wait at once, one of another process is seen on the next look
+    /// (every [`POLL`]).
+    pub async fn wait_for_changes(
+        &self,
+        seq: i64,
+        limit: i64,
+        wait: Duration,
+        all: bool,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut applied = self.subscribe_changes();
+        loop {
+            let rows = if all {
+                self.all_changes_after(seq, limit).await?
+            } else {
+                self.changes_after(seq, limit).await?
+            };
+            let now = tokio::time::Instant::now();
+            if !rows.is_empty() || now >= deadline {
+                return Ok(rows);
+            }
+            let nap = POLL.min(deadline - now);
+            let _ = tokio::time::timeout(nap, applied.changed()).await;
+        }
+    }
+
+    /// The feed's end: the last `seq` handed out. Whole database.
+    pub async fn last_change_seq(&self) -> Result<i64, StoreError> {
+        self.unit(last_seq).await
+    }
+
+    /// Prunes the tenant's changes older than `before`; returns how many.
+    pub async fn prune_changes(&self, before: NaiveDateTime) -> Result<usize, StoreError> {
+        self.scoped(move |db, t| prune(db, t, before)).await
+    }
+}
+
+/// How often a wait for changes looks at the database (for changes of other processes).
+pub const POLL: Duration = Duration::from_millis(250);
