@@ -5,6 +5,7 @@
 //! (`users.rs`), then groups and memberships (`groups.rs`), then conflicts, the cursor and the
 //! run's end (`finish.rs`). Events are buffered in an [`EventLog`] and written in chunks.
 
+mod bulk;
 mod events;
 mod finish;
 mod groups;
