@@ -254,12 +254,20 @@ pub(super) fn update_columns(
     query.execute(c)
 }
 
-/// Removes the memberships `(groups[i], users[i])` in one statement.
-pub(super) fn remove_members(c: &mut PgConnection, groups: &[i64], users: &[i64]) -> QueryResult<usize> {
+/// Removes the memberships `(groups[i], users[i])` of the tenant's groups in one statement.
+pub(super) fn remove_members(
+    c: &mut PgConnection,
+    tenant: &str,
+    groups: &[i64],
+    users: &[i64],
+) -> QueryResult<usize> {
     diesel::sql_query(
-        "DELETE FROM group_members AS m USING unnest($1::bigint[], $2::bigint[]) AS r(group_id, user_id) \
-         WHERE m.group_id = r.group_id AND m.user_id = r.user_id",
+        "DELETE FROM group_members AS m \
+         USING unnest($2::bigint[], $3::bigint[]) AS r(group_id, user_id), groups AS g \
+         WHERE m.group_id = r.group_id AND m.user_id = r.user_id \
+         AND g.id = m.group_id AND g.tenant_id = $1",
     )
+    .bind::<Text, _>(tenant)
     .bind::<Array<BigInt>, _>(groups)
     .bind::<Array<BigInt>, _>(users)
     .execute(c)

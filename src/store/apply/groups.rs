@@ -150,10 +150,10 @@ pub(super) fn memberships(
                     .extend(std::iter::repeat_n(group_id, m.removed.len()));
                 batch.users.extend(&m.removed);
                 if batch.users.len() >= bulk::ROWS {
-                    batch.remove(db)?;
+                    batch.remove(db, step.tenant)?;
                 }
             }
-            None => remove_members(db, group_id, &m.removed)?,
+            None => remove_members(db, step.tenant, group_id, &m.removed)?,
         }
         let added: Vec<&str> = m.added.iter().map(|&u| plan.user_label(u)).collect();
         let removed: Vec<&str> = m
@@ -167,7 +167,7 @@ pub(super) fn memberships(
         step.events.flush_full(db)?;
     }
     if let Some(batch) = removals.as_mut() {
-        batch.remove(db)?;
+        batch.remove(db, step.tenant)?;
     }
     if !pending.is_empty() {
         insert_members(db, &pending)?;
@@ -175,12 +175,15 @@ pub(super) fn memberships(
     Ok(())
 }
 
-/// Members of one group removed, a chunk per statement.
-fn remove_members(db: &mut Db, group_id: i64, removed: &[i64]) -> Result<(), StoreError> {
+/// Members of one of the tenant's groups removed, a chunk per statement.
+fn remove_members(db: &mut Db, tenant: &str, group_id: i64, removed: &[i64]) -> Result<(), StoreError> {
     for chunk in removed.chunks(CHUNK) {
+        let theirs = groups::table
+            .filter(groups::id.eq(group_id).and(groups::tenant_id.eq(tenant)))
+            .select(groups::id);
         let rows = group_members::table.filter(
             group_members::group_id
-                .eq(group_id)
+                .eq_any(theirs)
                 .and(group_members::user_id.eq_any(chunk)),
         );
         with_conn!(db, |c| diesel::delete(rows).execute(c))?;
@@ -196,9 +199,9 @@ struct Removals {
 }
 
 impl Removals {
-    fn remove(&mut self, db: &mut Db) -> Result<(), StoreError> {
+    fn remove(&mut self, db: &mut Db, tenant: &str) -> Result<(), StoreError> {
         if let (Db::Postgres(c), false) = (&mut *db, self.users.is_empty()) {
-            bulk::remove_members(c, &self.groups, &self.users)?;
+            bulk::remove_members(c, tenant, &self.groups, &self.users)?;
         }
         self.groups.clear();
         self.users.clear();
