@@ -105,7 +105,7 @@ fn targets(keys: &str, fake: &FakeGraph) -> Vec<Target> {
     if let Some(base) = std::env::var_os("IDSYNC_BENCH_BASE") {
         binaries.insert(0, ("base", base.into()));
     }
-    let postgres = std::env::var("IDSYNC_BENCH_POSTGRES").map_or(true, |v| v != "off");
+    let postgres = std::env::var("IDSYNC_BENCH_POSTGRES").as_deref() != Ok("off");
     let mut targets = Vec::new();
     for backend in ["sqlite", "postgres"] {
         for (name, bin) in &binaries {
@@ -119,7 +119,7 @@ fn targets(keys: &str, fake: &FakeGraph) -> Vec<Target> {
             };
             targets.push(Target {
                 backend,
-                binary: name,
+                binary: *name,
                 bench: Bench::on("entra", &config, database, bin.clone()),
                 full: 0.0,
             });

@@ -116,7 +116,6 @@ macro_rules! read_all {
             links: user_links::table.select(Link::as_select()).load($c).unwrap(),
             groups: groups::table.select(Group::as_select()).load($c).unwrap(),
             members: group_members::table.select(Member::as_select()).load($c).unwrap(),
-            // Only the sync's events (a run's record of a migration has none).
             events: events::table.select(Event::as_select()).load($c).unwrap(),
         }
     };
@@ -125,8 +124,14 @@ macro_rules! read_all {
 /// Reads the rows of the database at `url` (`sqlite://…` or `postgres://…`).
 pub fn read(url: &str) -> Rows {
     match url.strip_prefix("sqlite://") {
-        Some(path) => read_all!(&mut SqliteConnection::establish(path).unwrap()),
-        None => read_all!(&mut PgConnection::establish(url).unwrap()),
+        Some(path) => {
+            let c = &mut SqliteConnection::establish(path).unwrap();
+            read_all!(c)
+        }
+        None => {
+            let c = &mut PgConnection::establish(url).unwrap();
+            read_all!(c)
+        }
     }
 }
 

@@ -76,7 +76,7 @@ pub(super) fn mark_links(db: &mut Db, step: &Step<'_>) -> Result<(), StoreError>
 }
 
 pub(super) fn purge(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
-    let bulk = matches!(db, Db::Postgres(_));
+    let batched = matches!(db, Db::Postgres(_));
     if let Db::Postgres(c) = db {
         for chunk in step.plan.purges.chunks(bulk::ROWS) {
             let ids: Vec<i64> = chunk.iter().map(|p| p.user_id).collect();
@@ -84,7 +84,7 @@ pub(super) fn purge(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> 
         }
     }
     for p in &step.plan.purges {
-        if !bulk {
+        if !batched {
             with_conn!(db, |c| diesel::delete(mine(step.tenant, p.user_id)).execute(c))?;
         }
         let detail = json!({ "archived_at": p.archived_at });
