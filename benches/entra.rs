@@ -119,7 +119,7 @@ fn targets(keys: &str, fake: &FakeGraph) -> Vec<Target> {
             };
             targets.push(Target {
                 backend,
-                binary: *name,
+                binary: name,
                 bench: Bench::on("entra", &config, database, bin.clone()),
                 full: 0.0,
             });

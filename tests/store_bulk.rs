@@ -22,6 +22,9 @@ use serde_json::{json, Value};
 use support::tables::Tables;
 use support::{export_user, file_config, write_export};
 
+/// (upn, email, email_key, active, archived).
+type User = (String, Option<String>, Option<String>, bool, bool);
+
 /// More users than one chunk of rows (1,000) holds, twice over.
 const USERS: usize = 2_500;
 
@@ -74,7 +77,7 @@ impl Harness {
     }
 
     /// (upn, email, email_key, active, archived) of every user, by UPN.
-    fn users(&self) -> BTreeSet<(String, Option<String>, Option<String>, bool, bool)> {
+    fn users(&self) -> BTreeSet<User> {
         type Row = (
             String,
             Option<String>,
