@@ -1,6 +1,8 @@
 //! The harness of the connector benchmarks: sizes from the environment, a configuration with
-//! one connector on a fresh SQLite file, the connector's fetches in this process, and the
-//! release binary's runs with their peak RSS, each printed as one line.
+//! one connector on a fresh SQLite file or PostgreSQL database, the connector's fetches in
+//! this process, and the release binary's runs with their peak RSS, each printed as one line.
+
+pub mod floor;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -43,7 +45,50 @@ pub fn group_rows(
         .collect()
 }
 
-/// One connector, named after its kind, configured on a fresh SQLite file; the connector
+/// A fresh PostgreSQL database on the server at `IDSYNC_BENCH_POSTGRES` (an admin URL
+/// without a database; default the local server), dropped with the value.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+    base: String,
+}
+
+static NEXT_DATABASE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl PgDatabase {
+    /// None when no server answers.
+    pub fn create() -> Option<PgDatabase> {
+        use diesel::{Connection, RunQueryDsl};
+        let base = std::env::var("IDSYNC_BENCH_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let mut admin = diesel::PgConnection::establish(&format!("{base}/postgres")).ok()?;
+        let n = NEXT_DATABASE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("idsync_bench_{}_{n}", std::process::id());
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&mut admin)
+            .unwrap();
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .unwrap();
+        Some(PgDatabase {
+            url: format!("{base}/{name}"),
+            name,
+            base,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        use diesel::{Connection, RunQueryDsl};
+        if let Ok(mut admin) = diesel::PgConnection::establish(&format!("{}/postgres", self.base)) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                .execute(&mut admin);
+        }
+    }
+}
+
+/// One connector, named after its kind, configured on a fresh database; the connector
 /// built in this process from the same configuration; the cursor of its last fetch.
 pub struct Bench {
     dir: tempfile::TempDir,
@@ -51,17 +96,28 @@ pub struct Bench {
     kind: String,
     connector: Connector,
     cursor: Option<String>,
+    database: String,
+    binary: PathBuf,
+    _postgres: Option<PgDatabase>,
 }
 
 impl Bench {
-    /// Writes the configuration: `kind`'s connector with `keys` (TOML).
+    /// Writes the configuration: `kind`'s connector with `keys` (TOML), on a SQLite file.
     pub fn new(kind: &str, keys: &str) -> Bench {
+        Bench::on(kind, keys, None, binary())
+    }
+
+    /// As [`Bench::new`], on `postgres` when given (else a SQLite file), running `binary`.
+    pub fn on(kind: &str, keys: &str, postgres: Option<PgDatabase>, binary: PathBuf) -> Bench {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("idsync.toml");
+        let database = match &postgres {
+            Some(pg) => pg.url.clone(),
+            None => format!("sqlite://{}", dir.path().join("bench.db").display()),
+        };
         let text = format!(
-            "[database]\nurl = \"sqlite://{}\"\n\n\
-             [[connectors]]\nname = \"{kind}\"\nkind = \"{kind}\"\n{keys}\n",
-            dir.path().join("bench.db").display()
+            "[database]\nurl = \"{database}\"\n\n\
+             [[connectors]]\nname = \"{kind}\"\nkind = \"{kind}\"\n{keys}\n"
         );
         std::fs::write(&config, &text).unwrap();
         let parsed = idsync::config::Config::parse(&text, &config, Vec::<(String, String)>::new()).unwrap();
@@ -72,7 +128,32 @@ impl Bench {
             kind: kind.to_owned(),
             connector,
             cursor: None,
+            database,
+            binary,
+            _postgres: postgres,
         }
+    }
+
+    /// The database URL.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// Runs the binary's `migrate`.
+    pub async fn migrate(&self) {
+        let out = tokio::process::Command::new(&self.binary)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("migrate")
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "idsync migrate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The configuration file.
@@ -109,13 +190,19 @@ impl Bench {
 
     /// Runs the release binary's `resync`; prints the time and, with `rss`, the peak RSS.
     pub async fn resync(&self, label: &str, rss: bool) {
-        let (took, peak, out) = resync(&self.config, &self.kind).await;
+        self.resync_timed(label, rss, "").await;
+    }
+
+    /// As [`Bench::resync`], with `note` after the figures; returns the time and peak RSS.
+    pub async fn resync_timed(&self, label: &str, rss: bool, note: &str) -> (f64, f64) {
+        let (took, peak, out) = resync_with(&self.binary, &self.config, &self.kind).await;
         let took = took.as_secs_f64();
         if rss {
-            println!("{label:<22} {took:>7.2} s  peak RSS {peak:.0} MB  [{out}]");
+            println!("{label:<22} {took:>7.2} s  peak RSS {peak:.0} MB{note}  [{out}]");
         } else {
-            println!("{label:<22} {took:>7.2} s  [{out}]");
+            println!("{label:<22} {took:>7.2} s{note}  [{out}]");
         }
+        (took, peak)
     }
 }
 
@@ -129,7 +216,7 @@ pub fn print_floor(serving: Duration, pages: usize) {
 
 /// The binary to measure: `IDSYNC_BENCH_BIN` (for example an earlier release's build, to
 /// compare before and after in one run), else the one this benchmark was built with.
-fn binary() -> PathBuf {
+pub fn binary() -> PathBuf {
     std::env::var_os("IDSYNC_BENCH_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_idsync")))
@@ -137,8 +224,13 @@ fn binary() -> PathBuf {
 
 /// Runs the binary; returns the wall time and the peak RSS (VmHWM, polled) in MB.
 pub async fn resync(config: &Path, connector: &str) -> (Duration, f64, String) {
+    resync_with(&binary(), config, connector).await
+}
+
+/// [`resync`] with the binary `bin`.
+pub async fn resync_with(bin: &Path, config: &Path, connector: &str) -> (Duration, f64, String) {
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(binary())
+    let mut child = tokio::process::Command::new(bin)
         .arg("--config")
         .arg(config)
         .args(["resync", "--connector", connector])

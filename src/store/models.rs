@@ -116,7 +116,7 @@ impl From<LinkRow> for Link {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = user_links)]
+#[diesel(table_name = user_links, treat_none_as_default_value = false)]
 pub struct NewLink<'a> {
     pub tenant_id: &'a str,
     pub source: &'a str,
@@ -148,7 +148,7 @@ impl From<GroupRow> for LocalGroup {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = groups)]
+#[diesel(table_name = groups, treat_none_as_default_value = false)]
 pub struct NewGroup<'a> {
     pub tenant_id: &'a str,
     pub scim_id: String,
@@ -162,7 +162,7 @@ pub struct NewGroup<'a> {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = group_members)]
+#[diesel(table_name = group_members, treat_none_as_default_value = false)]
 pub struct NewMember {
     pub group_id: i64,
     pub user_id: i64,

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use super::super::models::NewEvent;
 use super::super::schema::events;
 use super::super::{with_conn, Db, StoreError, CHUNK};
+use super::bulk;
 
 /// The events of one apply, not yet written.
 pub(super) struct EventLog<'a> {
@@ -63,7 +64,10 @@ impl<'a> EventLog<'a> {
     fn flush_from(&mut self, db: &mut Db, min: usize) -> Result<(), StoreError> {
         if self.rows.len() >= min {
             let rows = &self.rows;
-            with_conn!(db, |c| diesel::insert_into(events::table).values(rows).execute(c))?;
+            match db {
+                Db::Postgres(c) if rows.len() >= bulk::COPY_FROM => bulk::events(c, rows)?,
+                _ => with_conn!(db, |c| diesel::insert_into(events::table).values(rows).execute(c))?,
+            };
             self.rows.clear();
         }
         Ok(())

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::super::models::{NewGroup, NewMember};
 use super::super::schema::{group_members, groups};
 use super::super::{with_conn, Db, StoreError, CHUNK};
-use super::Step;
+use super::{bulk, Step};
 use crate::matcher::identity_key;
 use crate::planner::{GroupRef, UserRef};
 
@@ -40,18 +40,8 @@ pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, Store
                 name_key: identity_key(&g.display_name),
             })
             .collect();
-        let returned: Vec<(i64, Option<String>)> = with_conn!(db, |c| diesel::insert_into(groups::table)
-            .values(&rows)
-            .returning((groups::id, groups::external_id))
-            .get_results(c))?;
-        let by_ext: HashMap<String, i64> = returned
-            .into_iter()
-            .filter_map(|(id, e)| e.map(|e| (e, id)))
-            .collect();
-        for g in chunk {
-            let id = *by_ext.get(&g.external_id).ok_or_else(|| {
-                StoreError::BadData(format!("insert of group {} returned no id", g.external_id))
-            })?;
+        let ids = insert_groups(db, &rows)?;
+        for (g, id) in chunk.iter().zip(ids) {
             new_ids.push(id);
             let detail = json!({ "external_id": g.external_id });
             step.events.push("group", id, &g.display_name, "create", detail);
@@ -59,6 +49,30 @@ pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, Store
         }
     }
     Ok(new_ids)
+}
+
+/// Inserts `rows`; returns their ids in the rows' order.
+fn insert_groups(db: &mut Db, rows: &[NewGroup<'_>]) -> Result<Vec<i64>, StoreError> {
+    if let Db::Postgres(c) = db {
+        if rows.len() >= bulk::COPY_FROM {
+            return Ok(bulk::groups(c, rows)?);
+        }
+    }
+    let returned: Vec<(i64, Option<String>)> = with_conn!(db, |c| diesel::insert_into(groups::table)
+        .values(rows)
+        .returning((groups::id, groups::external_id))
+        .get_results(c))?;
+    let by_ext: HashMap<&str, i64> = returned
+        .iter()
+        .filter_map(|(id, e)| e.as_deref().map(|e| (e, *id)))
+        .collect();
+    rows.iter()
+        .map(|g| {
+            by_ext.get(g.external_id).copied().ok_or_else(|| {
+                StoreError::BadData(format!("insert of group {} returned no id", g.external_id))
+            })
+        })
+        .collect()
 }
 
 /// Local groups the source takes over, renames, and deletes.
@@ -113,6 +127,8 @@ pub(super) fn memberships(
         UserRef::New(i) => new_users[i],
     };
     let mut pending: Vec<NewMember> = Vec::new();
+    // On PostgreSQL removals are one set operation per batch, across groups.
+    let mut removals = matches!(db, Db::Postgres(_)).then(Removals::default);
     for m in &plan.memberships {
         let group_id = match m.group {
             GroupRef::Existing(id) => id,
@@ -127,13 +143,17 @@ pub(super) fn memberships(
             insert_members(db, &pending)?;
             pending.clear();
         }
-        for chunk in m.removed.chunks(CHUNK) {
-            let rows = group_members::table.filter(
-                group_members::group_id
-                    .eq(group_id)
-                    .and(group_members::user_id.eq_any(chunk)),
-            );
-            with_conn!(db, |c| diesel::delete(rows).execute(c))?;
+        match removals.as_mut() {
+            Some(batch) => {
+                batch
+                    .groups
+                    .extend(std::iter::repeat_n(group_id, m.removed.len()));
+                batch.users.extend(&m.removed);
+                if batch.users.len() >= bulk::ROWS {
+                    batch.remove(db, step.tenant)?;
+                }
+            }
+            None => remove_members(db, step.tenant, group_id, &m.removed)?,
         }
         let added: Vec<&str> = m.added.iter().map(|&u| plan.user_label(u)).collect();
         let removed: Vec<&str> = m
@@ -146,15 +166,55 @@ pub(super) fn memberships(
             .push("group", group_id, &m.group_name, "members", detail);
         step.events.flush_full(db)?;
     }
+    if let Some(batch) = removals.as_mut() {
+        batch.remove(db, step.tenant)?;
+    }
     if !pending.is_empty() {
         insert_members(db, &pending)?;
     }
     Ok(())
 }
 
+/// Members of one of the tenant's groups removed, a chunk per statement.
+fn remove_members(db: &mut Db, tenant: &str, group_id: i64, removed: &[i64]) -> Result<(), StoreError> {
+    for chunk in removed.chunks(CHUNK) {
+        let theirs = groups::table
+            .filter(groups::id.eq(group_id).and(groups::tenant_id.eq(tenant)))
+            .select(groups::id);
+        let rows = group_members::table.filter(
+            group_members::group_id
+                .eq_any(theirs)
+                .and(group_members::user_id.eq_any(chunk)),
+        );
+        with_conn!(db, |c| diesel::delete(rows).execute(c))?;
+    }
+    Ok(())
+}
+
+/// Memberships `(groups[i], users[i])` waiting to be removed together (PostgreSQL).
+#[derive(Default)]
+struct Removals {
+    groups: Vec<i64>,
+    users: Vec<i64>,
+}
+
+impl Removals {
+    fn remove(&mut self, db: &mut Db, tenant: &str) -> Result<(), StoreError> {
+        if let (Db::Postgres(c), false) = (&mut *db, self.users.is_empty()) {
+            bulk::remove_members(c, tenant, &self.groups, &self.users)?;
+        }
+        self.groups.clear();
+        self.users.clear();
+        Ok(())
+    }
+}
+
 fn insert_members(db: &mut Db, rows: &[NewMember]) -> Result<(), StoreError> {
-    with_conn!(db, |c| diesel::insert_into(group_members::table)
-        .values(rows)
-        .execute(c))?;
+    match db {
+        Db::Postgres(c) if rows.len() >= bulk::COPY_FROM => bulk::members(c, rows)?,
+        _ => with_conn!(db, |c| diesel::insert_into(group_members::table)
+            .values(rows)
+            .execute(c))?,
+    };
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! Last, `changes.rs` writes the change feed's rows (it reads the rows the plan removes
 //! before the other steps run), taking their `seq` at the very end so commits follow `seq`.
 
+mod bulk;
 pub(crate) mod changes;
 mod events;
 mod finish;

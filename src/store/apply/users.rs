@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
+use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use serde_json::json;
 
 use super::super::models::{NewLink, NewUser, UserChanges};
 use super::super::schema::{user_links, users};
 use super::super::{with_conn, Db, StoreError, CHUNK};
-use super::Step;
+use super::{bulk, Step};
 use crate::matcher::identity_key;
 use crate::planner::{UserField, UserUpdate};
 
@@ -24,6 +25,18 @@ type Mine<'a> =
 
 pub(super) fn deactivate(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
     let now = step.now;
+    if let Db::Postgres(c) = db {
+        for chunk in step.plan.deactivations.chunks(bulk::ROWS) {
+            let ids: Vec<i64> = chunk.iter().map(|d| d.user_id).collect();
+            bulk::deactivate(c, step.tenant, &ids, now)?;
+        }
+        for d in &step.plan.deactivations {
+            let detail = json!({ "reason": d.reason });
+            step.events.push("user", d.user_id, &d.upn, "deactivate", detail);
+            step.events.flush_full(db)?;
+        }
+        return Ok(());
+    }
     for d in &step.plan.deactivations {
         with_conn!(db, |c| diesel::update(mine(step.tenant, d.user_id))
             .set((users::active.eq(false), users::updated_at.eq(now)))
@@ -63,8 +76,17 @@ pub(super) fn mark_links(db: &mut Db, step: &Step<'_>) -> Result<(), StoreError>
 }
 
 pub(super) fn purge(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
+    let batched = matches!(db, Db::Postgres(_));
+    if let Db::Postgres(c) = db {
+        for chunk in step.plan.purges.chunks(bulk::ROWS) {
+            let ids: Vec<i64> = chunk.iter().map(|p| p.user_id).collect();
+            bulk::purge(c, step.tenant, &ids)?;
+        }
+    }
     for p in &step.plan.purges {
-        with_conn!(db, |c| diesel::delete(mine(step.tenant, p.user_id)).execute(c))?;
+        if !batched {
+            with_conn!(db, |c| diesel::delete(mine(step.tenant, p.user_id)).execute(c))?;
+        }
         let detail = json!({ "archived_at": p.archived_at });
         step.events.push("user", p.user_id, &p.upn, "purge", detail);
         step.events.flush_full(db)?;
@@ -82,8 +104,23 @@ pub(super) fn update(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError>
         .filter(|u| u.changes.iter().any(|ch| ch.field == UserField::Upn))
         .map(|u| u.user_id)
         .collect();
+    if let Db::Postgres(c) = db {
+        update_in_bulk(c, step, &renames)?;
+    } else {
+        update_by_row(db, step, &renames)?;
+    }
+    for u in &step.plan.user_updates {
+        let detail = json!({ "changes": u.changes });
+        step.events.push("user", u.user_id, &u.upn, "update", detail);
+        step.events.flush_full(db)?;
+    }
+    Ok(())
+}
+
+/// [`update`] one statement per row (SQLite, in process, pays no round trip).
+fn update_by_row(db: &mut Db, step: &Step<'_>, renames: &[i64]) -> Result<(), StoreError> {
     if renames.len() > 1 {
-        for id in &renames {
+        for id in renames {
             let placeholder = format!("\u{1}renaming-{id}");
             with_conn!(db, |c| diesel::update(mine(step.tenant, *id))
                 .set((users::upn.eq(&placeholder), users::upn_key.eq(&placeholder)))
@@ -95,11 +132,68 @@ pub(super) fn update(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError>
         with_conn!(db, |c| diesel::update(mine(step.tenant, u.user_id))
             .set(&changes)
             .execute(c))?;
-        let detail = json!({ "changes": u.changes });
-        step.events.push("user", u.user_id, &u.upn, "update", detail);
-        step.events.flush_full(db)?;
     }
     Ok(())
+}
+
+/// [`update`] on PostgreSQL: the placeholders in one statement, then one statement per batch
+/// of updates that change the same fields.
+fn update_in_bulk(c: &mut PgConnection, step: &Step<'_>, renames: &[i64]) -> Result<(), StoreError> {
+    if renames.len() > 1 {
+        for chunk in renames.chunks(bulk::ROWS) {
+            let values: Vec<Option<String>> = chunk
+                .iter()
+                .map(|id| Some(format!("\u{1}renaming-{id}")))
+                .collect();
+            let update = bulk::ColumnUpdate {
+                columns: vec!["upn", "upn_key"],
+                ids: chunk.to_vec(),
+                values: vec![values.clone(), values],
+            };
+            bulk::update_columns(c, step.tenant, update, step.now)?;
+        }
+    }
+    // Updates grouped by the fields they change, in the plan's order within each group.
+    let mut by_fields: Vec<(Vec<UserField>, Vec<&UserUpdate>)> = Vec::new();
+    for u in &step.plan.user_updates {
+        let fields: Vec<UserField> = u.changes.iter().map(|ch| ch.field).collect();
+        match by_fields.iter_mut().find(|(f, _)| *f == fields) {
+            Some((_, list)) => list.push(u),
+            None => by_fields.push((fields, vec![u])),
+        }
+    }
+    for (fields, list) in &by_fields {
+        for chunk in list.chunks(bulk::ROWS) {
+            bulk::update_columns(c, step.tenant, column_update(fields, chunk), step.now)?;
+        }
+    }
+    Ok(())
+}
+
+/// The columns `fields` write (a UPN or an email with its key) and their new values in
+/// `updates`, each of which changes exactly `fields`, in that order.
+fn column_update(fields: &[UserField], updates: &[&UserUpdate]) -> bulk::ColumnUpdate {
+    let mut columns = Vec::new();
+    let mut values = Vec::new();
+    for (k, field) in fields.iter().enumerate() {
+        let after: Vec<Option<String>> = updates.iter().map(|u| u.changes[k].after.clone()).collect();
+        let key = match field {
+            UserField::Upn => Some("upn_key"),
+            UserField::Email => Some("email_key"),
+            _ => None,
+        };
+        if let Some(key) = key {
+            columns.push(key);
+            values.push(after.iter().map(|v| v.as_deref().map(identity_key)).collect());
+        }
+        columns.push(field.column());
+        values.push(after);
+    }
+    bulk::ColumnUpdate {
+        columns,
+        ids: updates.iter().map(|u| u.user_id).collect(),
+        values,
+    }
 }
 
 fn changes_of(u: &UserUpdate, now: NaiveDateTime) -> UserChanges {
@@ -164,6 +258,18 @@ pub(super) fn link(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
 
 pub(super) fn reactivate(db: &mut Db, step: &mut Step<'_>) -> Result<(), StoreError> {
     let now = step.now;
+    if let Db::Postgres(c) = db {
+        for chunk in step.plan.reactivations.chunks(bulk::ROWS) {
+            let ids: Vec<i64> = chunk.iter().map(|r| r.user_id).collect();
+            bulk::reactivate(c, step.tenant, &ids, now)?;
+        }
+        for r in &step.plan.reactivations {
+            step.events
+                .push("user", r.user_id, &r.upn, "reactivate", json!({}));
+            step.events.flush_full(db)?;
+        }
+        return Ok(());
+    }
     for r in &step.plan.reactivations {
         let values = (
             users::active.eq(true),
@@ -191,17 +297,7 @@ pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, Store
             .iter()
             .map(|r| new_user(r, step.tenant, source, now))
             .collect();
-        let returned: Vec<(i64, String)> = with_conn!(db, |c| diesel::insert_into(users::table)
-            .values(&rows)
-            .returning((users::id, users::scim_id))
-            .get_results(c))?;
-        let by_scim: HashMap<String, i64> = returned.into_iter().map(|(id, s)| (s, id)).collect();
-        for row in &rows {
-            let id = by_scim.get(&row.scim_id).ok_or_else(|| {
-                StoreError::BadData(format!("insert of user {} returned no id", row.scim_id))
-            })?;
-            new_ids.push(*id);
-        }
+        new_ids.extend(insert_users(db, &rows)?);
         let base = new_ids.len() - chunk.len();
         let links: Vec<NewLink<'_>> = chunk
             .iter()
@@ -214,9 +310,7 @@ pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, Store
                 linked_at: now,
             })
             .collect();
-        with_conn!(db, |c| diesel::insert_into(user_links::table)
-            .values(&links)
-            .execute(c))?;
+        insert_links(db, &links)?;
         for (r, &id) in chunk.iter().zip(&new_ids[base..]) {
             let fields: serde_json::Map<String, serde_json::Value> = UserField::ALL
                 .iter()
@@ -228,6 +322,38 @@ pub(super) fn create(db: &mut Db, step: &mut Step<'_>) -> Result<Vec<i64>, Store
         step.events.flush_full(db)?;
     }
     Ok(new_ids)
+}
+
+/// Inserts `rows`; returns their ids in the rows' order.
+fn insert_users(db: &mut Db, rows: &[NewUser<'_>]) -> Result<Vec<i64>, StoreError> {
+    if let Db::Postgres(c) = db {
+        if rows.len() >= bulk::COPY_FROM {
+            return Ok(bulk::users(c, rows)?);
+        }
+    }
+    let returned: Vec<(i64, String)> = with_conn!(db, |c| diesel::insert_into(users::table)
+        .values(rows)
+        .returning((users::id, users::scim_id))
+        .get_results(c))?;
+    let by_scim: HashMap<String, i64> = returned.into_iter().map(|(id, s)| (s, id)).collect();
+    rows.iter()
+        .map(|row| {
+            by_scim
+                .get(&row.scim_id)
+                .copied()
+                .ok_or_else(|| StoreError::BadData(format!("insert of user {} returned no id", row.scim_id)))
+        })
+        .collect()
+}
+
+fn insert_links(db: &mut Db, rows: &[NewLink<'_>]) -> Result<(), StoreError> {
+    match db {
+        Db::Postgres(c) if rows.len() >= bulk::COPY_FROM => bulk::links(c, rows)?,
+        _ => with_conn!(db, |c| diesel::insert_into(user_links::table)
+            .values(rows)
+            .execute(c))?,
+    };
+    Ok(())
 }
 
 fn new_user<'a>(
