@@ -194,7 +194,7 @@ pub async fn status(config: &Config, tenant: &TenantId) -> anyhow::Result<ExitCo
         .iter()
         .zip(connectors.iter().map(|c| &c.schedule))
     {
-        connector_status(&mut out, c, schedule, now);
+        connector_status(&mut out, tenant, c, schedule, now);
     }
     workers_status(&mut out, &tenant_store(config, tenant).await?).await?;
     out.push_str(&format!("open conflicts: {}\n", report.conflicts.len()));
@@ -240,6 +240,7 @@ async fn workers_status(out: &mut String, store: &store::Store) -> anyhow::Resul
 /// One connector's part of `idsync status`.
 fn connector_status(
     out: &mut String,
+    tenant: &TenantId,
     c: &store::runs::ConnectorStatus,
     schedule: &crate::config::Schedule,
     now: chrono::NaiveDateTime,
@@ -278,8 +279,14 @@ fn connector_status(
         out.push_str("  deletion guard: approved for the next run\n");
     }
     if recent.first().is_some_and(|r| r.status == "held") {
+        // The command as it must be typed for this tenant's connector.
+        let scope = if tenant.is_default() {
+            String::new()
+        } else {
+            format!(" --tenant {tenant}")
+        };
         out.push_str(&format!(
-            "  HELD: run `idsync approve --connector {name}` to apply the withheld changes\n"
+            "  HELD: run `idsync approve{scope} --connector {name}` to apply the withheld changes\n"
         ));
     }
     out.push_str(&format!("  open conflicts: {}\n", c.open_conflicts));

@@ -151,6 +151,48 @@ fn the_demo_syncs_into_sqlite_and_a_dry_run_writes_nothing() {
     );
 }
 
+/// The hint `status` gives for a held run of another tenant's connector is the command that
+/// approves it, `--tenant` included.
+#[test]
+fn a_held_run_of_a_tenant_is_approved_by_the_command_status_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    let db = dir.path().join("app.db");
+    let extra = "tenant = \"acme\"\n\n[[tenants]]\nid = \"acme\"\n";
+    let config = file_config(dir.path(), &format!("sqlite://{}", db.display()), &export, extra);
+    let config = config.to_str().unwrap();
+    let everyone: Vec<_> = (1..=10)
+        .map(|i| export_user(&format!("e{i}"), &format!("u{i}@example.com"), None, true))
+        .collect();
+    write_export(&export, &everyone, &[]);
+    let acme = ["--config", config, "--tenant", "acme"];
+    assert!(idsync(dir.path(), &[&acme[..], &["resync"]].concat())
+        .status
+        .success());
+    write_export(&export, &everyone[..5], &[]);
+    let out = idsync(dir.path(), &[&acme[..], &["resync"]].concat());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+
+    let status = text(&idsync(dir.path(), &[&acme[..], &["status"]].concat()).stdout);
+    let hint = status
+        .lines()
+        .find_map(|l| l.split('`').nth(1).filter(|_| l.contains("HELD: run")))
+        .unwrap_or_else(|| panic!("no approval hint in {status}"));
+    assert_eq!(hint, "idsync approve --tenant acme --connector hr", "{status}");
+    let args: Vec<&str> = hint.split_whitespace().skip(1).collect();
+    let out = idsync(dir.path(), &[&["--config", config][..], &args].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = idsync(dir.path(), &[&acme[..], &["resync"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert_eq!(
+        sqlite(
+            &db,
+            "SELECT CAST(count(*) AS TEXT) AS line FROM users WHERE active AND tenant_id = 'acme'"
+        ),
+        "5"
+    );
+}
+
 #[test]
 fn a_held_run_exits_3_until_approved() {
     let dir = tempfile::tempdir().unwrap();

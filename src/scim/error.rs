@@ -16,6 +16,9 @@ pub struct ScimError {
     pub status: StatusCode,
     pub scim_type: Option<&'static str>,
     pub detail: String,
+    /// The database refused the write because of a concurrent one (a unique value taken
+    /// meanwhile, a deadlock): the whole unit of work may be tried again.
+    race: bool,
 }
 
 impl ScimError {
@@ -24,7 +27,13 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            race: false,
         }
+    }
+
+    /// Whether a retry of the unit of work may succeed (see [`StoreError::is_race`]).
+    pub fn is_race(&self) -> bool {
+        self.race
     }
 
     /// 400 with a `scimType` (`invalidValue`, `invalidFilter`, `invalidPath`, `invalidSyntax`, ...).
@@ -48,15 +57,21 @@ impl ScimError {
 
 impl From<StoreError> for ScimError {
     fn from(e: StoreError) -> Self {
-        if let StoreError::Query(diesel::result::Error::DatabaseError(
+        let race = e.is_race();
+        let mut error = if let StoreError::Query(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             info,
         )) = &e
         {
-            return ScimError::uniqueness(format!("a unique value is already taken: {}", info.message()));
-        }
-        tracing::error!(error = %e, "SCIM request failed in the store");
-        ScimError::internal("the request failed in the database; see the server log")
+            ScimError::uniqueness(format!("a unique value is already taken: {}", info.message()))
+        } else {
+            if !race {
+                tracing::error!(error = %e, "SCIM request failed in the store");
+            }
+            ScimError::internal("the request failed in the database; see the server log")
+        };
+        error.race = race;
+        error
     }
 }
 

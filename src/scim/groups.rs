@@ -468,14 +468,14 @@ pub async fn create(
     let (name, external_id, members, kept) = group_input(&body, state.extensions())?;
     let (row, listed) = state
         .write(move |db| {
-            let key = external_id.unwrap_or_else(generated_key);
+            let key = external_id.clone().unwrap_or_else(generated_key);
             if let Some(g) = db.group_by_key(&key)? {
                 return Err(ScimError::uniqueness(format!(
                     "externalId {key:?} is already provisioned as group {}",
                     g.scim_id
                 )));
             }
-            write_group(db, &key, Some(name), Members::Replace(members))?;
+            write_group(db, &key, Some(name.clone()), Members::Replace(members.clone()))?;
             let row = db
                 .group_by_key(&key)?
                 .ok_or_else(|| ScimError::internal("the created group cannot be read back"))?;
@@ -528,7 +528,7 @@ pub async fn replace(
             let row = db.group_by_scim_id(&id)?.ok_or_else(|| missing(&id))?;
             if_match.check(&etag(row.updated_at))?;
             let key = owned_key(db, &row)?;
-            write_group(db, &key, Some(name), Members::Replace(members))?;
+            write_group(db, &key, Some(name.clone()), Members::Replace(members.clone()))?;
             finish_write(db, &row, &kept)
         })
         .await?;
@@ -554,7 +554,7 @@ pub async fn patch(
             let kept = (!kept_ops.is_empty())
                 .then(|| patched_attributes(&row, &kept_ops, &exts))
                 .transpose()?;
-            write_group(db, &key, name, members)?;
+            write_group(db, &key, name.clone(), members.clone())?;
             if let Some(kept) = kept {
                 db.set_group_attributes(row.id, kept.0.as_deref(), store::now())?;
             }

@@ -20,6 +20,8 @@ const TOKEN_CACHE: Duration = Duration::from_secs(1);
 /// Digests remembered at most; beyond this the cache starts over (a client guessing tokens
 /// must not grow it without bound).
 const TOKEN_CACHE_ENTRIES: usize = 4096;
+/// How often a write refused because of a concurrent one is tried in all (PostgreSQL).
+const WRITE_ATTEMPTS: u64 = 4;
 
 /// The state every handler and middleware of the endpoint holds: cheap to clone, one per
 /// server. A handler receives it bound to the tenant whose token the request presented
@@ -35,8 +37,8 @@ struct Inner {
     /// At most `pool_size` requests use the database at once; the others wait here, off the
     /// blocking threads, and the connectors' runs keep their share of the pool.
     permits: tokio::sync::Semaphore,
-    /// Writes are serialised: each is a short load-plan-apply, and SQLite takes one writer.
-    /// A fair (FIFO) lock, so no write waits behind a stream of later ones.
+    /// On SQLite, writes are serialised: each is a short load-plan-apply, and SQLite takes
+    /// one writer. A fair (FIFO) lock, so no write waits behind a stream of later ones.
     write: tokio::sync::Mutex<()>,
     /// Token digest -> the tenant it belongs to (or none) and when that was read, so
     /// authentication does not query the database on every request.
@@ -143,24 +145,51 @@ impl ScimState {
         self.store.with_conn(f).await
     }
 
-    /// Like [`Self::read`], holding the write lock, as one database transaction: everything
-    /// `f` reads and writes (an early link, the load, the plan, the apply and its events)
-    /// commits together, and an error anywhere in it, a 400 found late too, rolls all of it
-    /// back (RFC 7644 section 3.5.2: a failed PATCH leaves the resource unmodified). On
-    /// SQLite the transaction takes the database's write lock first, so a connector's run
-    /// cannot make it fail half-way.
+    /// Like [`Self::read`], as one database transaction: everything `f` reads and writes (an
+    /// early link, the load, the plan, the apply and its events) commits together, and an
+    /// error anywhere in it, a 400 found late too, rolls all of it back (RFC 7644 section
+    /// 3.5.2: a failed PATCH leaves the resource unmodified).
+    ///
+    /// On SQLite, which takes one writer at a time, writes queue for the write lock first, so
+    /// a connector's run cannot make one fail half-way. On PostgreSQL they run side by side,
+    /// each in its own transaction: a write locks the resource it changes (so writes to one
+    /// resource take turns), and a unit refused because of a concurrent one (a unique value
+    /// taken meanwhile, a deadlock) runs again from the start, up to [`WRITE_ATTEMPTS`]
+    /// times. Two concurrent adds of one member thus end as one membership, and a second
+    /// POST of one `userName` sees the first and answers 409.
     pub async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Conn<'_>) -> Result<T, ScimError> + Send + 'static,
+        f: impl Fn(&mut Conn<'_>) -> Result<T, ScimError> + Send + Sync + 'static,
     ) -> Result<T, ScimError> {
-        let _guard = self.inner.write.lock().await;
+        let f = Arc::new(f);
+        if !self.store.allows_concurrent_writes() {
+            let _guard = self.inner.write.lock().await;
+            return self.write_once(Arc::clone(&f)).await;
+        }
+        let mut attempt = 1;
+        loop {
+            match self.write_once(Arc::clone(&f)).await {
+                Err(e) if e.is_race() && attempt < WRITE_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(rand::random_range(1..=5) * attempt)).await;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// One attempt of a write unit, on a pooled connection within the endpoint's share.
+    async fn write_once<T: Send + 'static>(
+        &self,
+        f: Arc<impl Fn(&mut Conn<'_>) -> Result<T, ScimError> + Send + Sync + 'static>,
+    ) -> Result<T, ScimError> {
         let _permit = self
             .inner
             .permits
             .acquire()
             .await
             .map_err(|_| ScimError::internal("the connection pool is closed"))?;
-        self.store.with_write_transaction(f).await
+        self.store.with_write_transaction(move |db| f(db)).await
     }
 
     /// Checkpoints SQLite's write-ahead log every 100 ms, off the request path (the pool's

@@ -157,7 +157,7 @@ async fn write_existing(
     id: String,
     headers: &HeaderMap,
     base: String,
-    change: impl FnOnce(&ScimUserRow, &str) -> Result<UserInput, ScimError> + Send + 'static,
+    change: impl Fn(&ScimUserRow, &str) -> Result<UserInput, ScimError> + Send + Sync + 'static,
 ) -> Result<ScimUserRow, ScimError> {
     let if_match = IfMatch::from_headers(headers);
     state
@@ -193,7 +193,7 @@ pub async fn replace(
     let body = json_body(&state, &headers, body).await?;
     let input = UserInput::from_json(&body, state.extensions())?;
     input.check_limits(None)?;
-    let row = write_existing(&state, id, &headers, base.clone(), move |_, _| Ok(input)).await?;
+    let row = write_existing(&state, id, &headers, base.clone(), move |_, _| Ok(input.clone())).await?;
     Ok(user_response(StatusCode::OK, &row, &base))
 }
 

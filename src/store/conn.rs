@@ -14,6 +14,10 @@ pub struct Conn<'a> {
     db: &'a mut Db,
     /// The tenant of the store that lent the connection: every query is scoped to it.
     tenant: &'a str,
+    /// Inside a write unit: the resource a write reads by its SCIM id is locked until the
+    /// commit (PostgreSQL; SQLite's one writer needs no row locks), so concurrent writes to
+    /// one resource take turns and each sees the other's result.
+    locking: bool,
 }
 
 impl std::fmt::Debug for Conn<'_> {
@@ -33,8 +37,14 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.scoped(move |db, tenant| work(&mut Conn { db, tenant }))
-            .await
+        self.scoped(move |db, tenant| {
+            work(&mut Conn {
+                db,
+                tenant,
+                locking: false,
+            })
+        })
+        .await
     }
 
     /// Like [`Self::with_conn`], with all of `work` in one transaction that holds the write
@@ -50,7 +60,15 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let done = self
-            .scoped(move |db, tenant| db.write_transaction(|db| work(&mut Conn { db, tenant })))
+            .scoped(move |db, tenant| {
+                db.write_transaction(|db| {
+                    work(&mut Conn {
+                        db,
+                        tenant,
+                        locking: true,
+                    })
+                })
+            })
             .await;
         self.notify_changes();
         done
@@ -70,7 +88,7 @@ impl Conn<'_> {
     }
 
     pub fn user_by_scim_id(&mut self, scim_id: &str) -> Result<Option<ScimUserRow>, StoreError> {
-        scim::user_by_scim_id(self.db, self.tenant, scim_id)
+        scim::user_by_scim_id(self.db, self.tenant, scim_id, self.locking)
     }
 
     pub fn user_by_link(&mut self, key: &str) -> Result<Option<ScimUserRow>, StoreError> {
@@ -98,7 +116,7 @@ impl Conn<'_> {
     }
 
     pub fn group_by_scim_id(&mut self, scim_id: &str) -> Result<Option<ScimGroupRow>, StoreError> {
-        scim::group_by_scim_id(self.db, self.tenant, scim_id)
+        scim::group_by_scim_id(self.db, self.tenant, scim_id, self.locking)
     }
 
     pub fn group_by_key(&mut self, key: &str) -> Result<Option<ScimGroupRow>, StoreError> {

@@ -39,4 +39,19 @@ impl StoreError {
             ))
         )
     }
+
+    /// True when a concurrent transaction made this one fail and running it again may
+    /// succeed: a unique value taken meanwhile, a serialization failure, or a deadlock
+    /// (PostgreSQL's SQLSTATE 40P01, which diesel does not classify; its message is stable,
+    /// <https://www.postgresql.org/docs/current/errcodes-appendix.html>).
+    pub fn is_race(&self) -> bool {
+        use diesel::result::DatabaseErrorKind as Kind;
+        match self {
+            StoreError::Query(diesel::result::Error::DatabaseError(kind, info)) => {
+                matches!(kind, Kind::UniqueViolation | Kind::SerializationFailure)
+                    || info.message().starts_with("deadlock detected")
+            }
+            _ => false,
+        }
+    }
 }

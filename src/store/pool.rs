@@ -204,6 +204,11 @@ impl Store {
         self.inner.url.redacted()
     }
 
+    /// True for PostgreSQL, whose writers may run side by side (SQLite takes one at a time).
+    pub fn allows_concurrent_writes(&self) -> bool {
+        matches!(self.inner.url, DatabaseUrl::Postgres(_))
+    }
+
     /// True for a SQLite file database (the one with a write-ahead log to checkpoint).
     pub fn is_sqlite_file(&self) -> bool {
         matches!(self.inner.url, DatabaseUrl::Sqlite(_))

@@ -184,17 +184,29 @@ macro_rules! not_deleted {
 }
 
 /// A user by SCIM id, unless deleted through SCIM.
+/// The user `scim_id`; with `lock`, its row stays locked until the transaction ends.
 pub(crate) fn user_by_scim_id(
     db: &mut Db,
     tenant: &str,
     scim_id: &str,
+    lock: bool,
 ) -> Result<Option<ScimUserRow>, StoreError> {
-    with_conn!(db, |c| Ok(users::table
-        .filter(users::tenant_id.eq(tenant).and(users::scim_id.eq(scim_id)))
-        .filter(not_deleted!())
-        .select(ScimUserRow::as_select())
-        .first(c)
-        .optional()?))
+    let query = || {
+        users::table
+            .filter(users::tenant_id.eq(tenant).and(users::scim_id.eq(scim_id)))
+            .filter(not_deleted!())
+    };
+    Ok(match db {
+        Db::Postgres(c) if lock => query()
+            .select(ScimUserRow::as_select())
+            .for_update()
+            .first(c)
+            .optional()?,
+        _ => with_conn!(db, |c| query()
+            .select(ScimUserRow::as_select())
+            .first(c)
+            .optional()?),
+    })
 }
 
 /// The user holding the link (`scim`, `key`).
@@ -366,16 +378,25 @@ pub(crate) fn list_users(
 }
 
 /// A group by SCIM id.
+/// The group `scim_id`; with `lock`, its row stays locked until the transaction ends.
 pub(crate) fn group_by_scim_id(
     db: &mut Db,
     tenant: &str,
     scim_id: &str,
+    lock: bool,
 ) -> Result<Option<ScimGroupRow>, StoreError> {
-    with_conn!(db, |c| Ok(groups::table
-        .filter(groups::tenant_id.eq(tenant).and(groups::scim_id.eq(scim_id)))
-        .select(ScimGroupRow::as_select())
-        .first(c)
-        .optional()?))
+    let query = || groups::table.filter(groups::tenant_id.eq(tenant).and(groups::scim_id.eq(scim_id)));
+    Ok(match db {
+        Db::Postgres(c) if lock => query()
+            .select(ScimGroupRow::as_select())
+            .for_update()
+            .first(c)
+            .optional()?,
+        _ => with_conn!(db, |c| query()
+            .select(ScimGroupRow::as_select())
+            .first(c)
+            .optional()?),
+    })
 }
 
 /// The group `scim` owns under `key`.
