@@ -33,9 +33,22 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let export = dir.path().join("export.json");
         write_export(&export, &[], &[]);
-        let url = format!("sqlite://{}", dir.path().join("idsync.db").display());
-        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
         let ports = AdminDaemon::ports();
+        let config = Self::write_config(dir.path(), "idsync.toml", ports, extra);
+        Setup { dir, config, ports }
+    }
+
+    /// A second process on the same database and directory, with its own ports.
+    async fn start_second(&self) -> AdminDaemon {
+        let ports = AdminDaemon::ports();
+        let config = Self::write_config(self.dir.path(), "second.toml", ports, "");
+        AdminDaemon::start(&config, ports.0, ports.1).await
+    }
+
+    fn write_config(dir: &std::path::Path, file: &str, ports: (u16, u16), extra: &str) -> PathBuf {
+        let export = dir.join("export.json");
+        let url = format!("sqlite://{}", dir.join("idsync.db").display());
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
         let text = format!(
             "[database]\nurl = {url:?}\n\n[daemon]\npoll_secs = 1\njitter_secs = 0\n\n\
              [[connectors]]\nname = \"hr\"\nkind = \"file\"\npath = {:?}\ninterval = \"24h\"\n\
@@ -43,9 +56,9 @@ impl Setup {
             export.display().to_string(),
             sections(ports.0, ports.1, &format!("secrets_key = {key:?}")),
         );
-        let config = dir.path().join("idsync.toml");
+        let config = dir.join(file);
         std::fs::write(&config, text).unwrap();
-        Setup { dir, config, ports }
+        config
     }
 
     async fn start(&self) -> AdminDaemon {
@@ -286,6 +299,34 @@ async fn order_retries_disable_attempts_and_replay_with(sink: &SmtpSink) {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = api.get("/tenants/default/webhooks/welcome").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Two processes on one database: each change reaches the endpoint once, in `seq` order,
+/// since one process at a time holds the endpoint's lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_deliver_each_change_once() {
+    let s = Setup::new("");
+    let first = s.start().await;
+    let second = s.start_second().await;
+    let receiver = Receiver::start(SECRET).await;
+    put_hook(&first, "app", json!({"url": receiver.url, "secret": SECRET})).await;
+    s.export(&people(200, ""), &[]);
+    run(&first).await;
+    let changes = feed(&second, 0).await;
+    assert_eq!(changes.len(), 200);
+    receiver
+        .wait_until(60, "every change", |r| {
+            r.iter().filter(|r| r.acknowledged()).count() >= 200
+        })
+        .await;
+    // Both processes are still delivering: anything sent twice would have arrived by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received = receiver.received();
+    let ids: Vec<&str> = received.iter().map(|r| r.id.as_str()).collect();
+    let unique: std::collections::HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "a change was delivered twice: {ids:?}");
+    assert_eq!(delivered(&receiver), changes, "every change once, in seq order");
+    drop(second);
 }
 
 fn kill9(api: &mut AdminDaemon) {

@@ -29,6 +29,20 @@ const PAGE: i64 = 1000;
 /// Acknowledged messages recorded together (one transaction per this many).
 const RECORD_EVERY: usize = 100;
 
+/// How long one process's claim on an endpoint lasts without renewal. Every pass renews it,
+/// so a process that dies hands the endpoint to another within this; the floor keeps a pass
+/// of slow answers (each up to `timeout`) from losing the claim half-way.
+fn lease_ttl(settings: &DeliverySettings) -> chrono::Duration {
+    let ttl = (settings.timeout * 4).max(Duration::from_secs(60));
+    chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60))
+}
+
+/// The lease row of an endpoint, in the connectors' lease table. A connector's name is one
+/// word (no whitespace), so this never names a connector's lease.
+fn lease_name(webhook: &str) -> String {
+    format!("webhook {webhook}")
+}
+
 /// How delivery behaves (`[webhook_delivery]`).
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -91,6 +105,8 @@ pub struct Delivery {
     /// The failure mail (`[alerts]`), when configured, and each tenant's own recipients.
     pub mailer: Option<Arc<Mailer>>,
     pub recipients: HashMap<TenantId, Vec<Mailbox>>,
+    /// This process's name on the endpoints' leases.
+    holder: String,
 }
 
 impl Delivery {
@@ -110,6 +126,7 @@ impl Delivery {
             client,
             settings,
             secrets,
+            holder: format!("webhooks:{}", uuid::Uuid::new_v4().simple()),
             mailer: None,
             recipients: HashMap::new(),
         })
@@ -126,11 +143,11 @@ impl Delivery {
         let mut applied = store.subscribe_changes();
         loop {
             if *stop.borrow() {
-                return;
+                break;
             }
             let wait = match self.step(&store, &name, &mut stop).await {
                 Ok(Some(wait)) => wait,
-                Ok(None) => return,
+                Ok(None) => break,
                 Err(e) => {
                     warn!(%tenant, webhook = %name, error = %e, "webhook delivery cannot read the store");
                     self.settings.poll
@@ -142,8 +159,12 @@ impl Delivery {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = applied.changed() => {}
-                _ = stop.changed() => return,
+                _ = stop.changed() => break,
             }
+        }
+        // Another process may take the endpoint over at once.
+        if let Err(e) = store.release_lease(&lease_name(&name), &self.holder).await {
+            warn!(%tenant, webhook = %name, error = %e, "webhook delivery cannot release its lease");
         }
     }
 
@@ -159,6 +180,12 @@ impl Delivery {
             return Ok(None);
         };
         if row.disabled_at.is_some() {
+            return Ok(Some(self.settings.poll));
+        }
+        // One process delivers to an endpoint at a time, so messages go out in `seq` order
+        // however many processes share the database.
+        let ttl = lease_ttl(&self.settings);
+        if !store.acquire_lease(&lease_name(name), &self.holder, ttl).await? {
             return Ok(Some(self.settings.poll));
         }
         if let Some(due) = row.next_attempt_at {
