@@ -209,12 +209,20 @@ impl Removals {
     }
 }
 
+/// Inserts `rows`: by `COPY` on PostgreSQL when there are many, else as multi-row
+/// `INSERT`s of at most [`CHUNK`] rows (SQLite takes at most 32,766 bound values per
+/// statement, <https://www.sqlite.org/limits.html#max_variable_number>).
 fn insert_members(db: &mut Db, rows: &[NewMember]) -> Result<(), StoreError> {
-    match db {
-        Db::Postgres(c) if rows.len() >= bulk::COPY_FROM => bulk::members(c, rows)?,
-        _ => with_conn!(db, |c| diesel::insert_into(group_members::table)
-            .values(rows)
-            .execute(c))?,
-    };
+    if let Db::Postgres(c) = db {
+        if rows.len() >= bulk::COPY_FROM {
+            bulk::members(c, rows)?;
+            return Ok(());
+        }
+    }
+    for chunk in rows.chunks(CHUNK) {
+        with_conn!(db, |c| diesel::insert_into(group_members::table)
+            .values(chunk)
+            .execute(c))?;
+    }
     Ok(())
 }

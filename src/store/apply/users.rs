@@ -346,13 +346,21 @@ fn insert_users(db: &mut Db, rows: &[NewUser<'_>]) -> Result<Vec<i64>, StoreErro
         .collect()
 }
 
+/// Inserts `rows` as `groups::insert_members` does: `COPY` when many on
+/// PostgreSQL, else multi-row `INSERT`s of at most [`CHUNK`] rows (SQLite's limit on bound
+/// values per statement).
 fn insert_links(db: &mut Db, rows: &[NewLink<'_>]) -> Result<(), StoreError> {
-    match db {
-        Db::Postgres(c) if rows.len() >= bulk::COPY_FROM => bulk::links(c, rows)?,
-        _ => with_conn!(db, |c| diesel::insert_into(user_links::table)
-            .values(rows)
-            .execute(c))?,
-    };
+    if let Db::Postgres(c) = db {
+        if rows.len() >= bulk::COPY_FROM {
+            bulk::links(c, rows)?;
+            return Ok(());
+        }
+    }
+    for chunk in rows.chunks(CHUNK) {
+        with_conn!(db, |c| diesel::insert_into(user_links::table)
+            .values(chunk)
+            .execute(c))?;
+    }
     Ok(())
 }
 
