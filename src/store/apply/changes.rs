@@ -165,7 +165,11 @@ pub(super) fn write(
     let rows: Vec<Row> = pending
         .into_iter()
         .map(|p| row_of(p, &users_after, &groups_after))
+        .filter_map(Result::transpose)
         .collect::<Result<_, _>>()?;
+    if rows.is_empty() {
+        return Ok(());
+    }
     insert(db, step.tenant, step.source, run_id, step.now, rows)
 }
 
@@ -183,8 +187,10 @@ pub(crate) fn group_attributes_changed(
         subject: Subject::Group(group_id),
         fields: vec!["attributes"],
     };
-    let row = row_of(p, &HashMap::new(), &groups_after)?;
-    insert(db, tenant, source, None, now, vec![row])
+    match row_of(p, &HashMap::new(), &groups_after)? {
+        Some(row) => insert(db, tenant, source, None, now, vec![row]),
+        None => Ok(()),
+    }
 }
 
 /// The plan's changes in the order the apply makes them.
@@ -298,27 +304,38 @@ struct Row {
     data: String,
 }
 
-fn row_of(p: Pending, users: &HashMap<i64, Value>, groups: &HashMap<i64, Value>) -> Result<Row, StoreError> {
-    let missing =
-        |what: &str, id: i64| StoreError::BadData(format!("{what} {id} of a change cannot be read back"));
+/// The feed's row for `p`; none when its object is not the tenant's (a plan changes only its
+/// own tenant's rows, so such a change changed nothing: every statement filters by tenant).
+fn row_of(
+    p: Pending,
+    users: &HashMap<i64, Value>,
+    groups: &HashMap<i64, Value>,
+) -> Result<Option<Row>, StoreError> {
     let data = match p.subject {
-        Subject::User(id) => json!({ "object": users.get(&id).ok_or_else(|| missing("user", id))? }),
-        Subject::Group(id) => json!({ "object": groups.get(&id).ok_or_else(|| missing("group", id))? }),
-        Subject::Member { group, user } => {
-            let g = groups.get(&group).ok_or_else(|| missing("group", group))?;
-            let u = users.get(&user).ok_or_else(|| missing("user", user))?;
-            json!({ "object": g, "group": brief(g, "display_name"), "user": brief(u, "upn") })
-        }
+        Subject::User(id) => match users.get(&id) {
+            Some(u) => json!({ "object": u }),
+            None => return Ok(None),
+        },
+        Subject::Group(id) => match groups.get(&id) {
+            Some(g) => json!({ "object": g }),
+            None => return Ok(None),
+        },
+        Subject::Member { group, user } => match (groups.get(&group), users.get(&user)) {
+            (Some(g), Some(u)) => {
+                json!({ "object": g, "group": brief(g, "display_name"), "user": brief(u, "upn") })
+            }
+            _ => return Ok(None),
+        },
     };
     let object = &data["object"];
-    Ok(Row {
+    Ok(Some(Row {
         kind: p.kind,
         object_id: object["id"].as_i64().unwrap_or_default(),
         scim_id: object["scim_id"].as_str().map(str::to_owned),
         external_id: object["external_id"].as_str().map(str::to_owned),
         fields: serde_json::to_string(&p.fields)?,
         data: data.to_string(),
-    })
+    }))
 }
 
 /// The ids and the name of an object, for the `group` and `user` of a membership change.
