@@ -42,6 +42,9 @@ pub(super) async fn spawn(
     let settings = DeliverySettings::from_config(&config.webhook_delivery);
     let mut delivery =
         Delivery::new(store.clone(), settings, secrets).map_err(|e| DaemonError::Webhooks(e.to_string()))?;
+    if let Some(holder) = lease_holder(config) {
+        delivery = delivery.holding_as(holder);
+    }
     if let Some(alerts) = &config.alerts {
         match crate::supervise::mail::Mailer::new(alerts) {
             Ok(mailer) => delivery.mailer = Some(Arc::new(mailer)),
@@ -51,6 +54,28 @@ pub(super) async fn spawn(
     }
     tasks.spawn(supervise(Arc::new(delivery), store.clone(), stop));
     Ok(())
+}
+
+/// The name this process holds endpoint leases under: the host and the addresses it listens
+/// on, which no other running process on the host can share. A process restarted after a
+/// crash thus takes its endpoints back at once, while another host waits for the lease to
+/// lapse. None (a random name) when it listens on nothing.
+fn lease_holder(config: &Config) -> Option<String> {
+    let listens: Vec<String> = [
+        config.admin.listen,
+        config.scim.as_ref().map(|s| s.listen),
+        config.ops.as_ref().map(|o| o.listen),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|a| a.port() != 0)
+    .map(|a| a.to_string())
+    .collect();
+    if listens.is_empty() {
+        return None;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    Some(format!("webhooks:{}:{}", host.trim(), listens.join(",")))
 }
 
 /// Puts every `[[webhooks]]` entry into the database (its secret stays in the file) and

@@ -132,6 +132,12 @@ impl Delivery {
         })
     }
 
+    /// The same delivery, holding endpoint leases as `holder`.
+    pub fn holding_as(mut self, holder: String) -> Delivery {
+        self.holder = holder;
+        self
+    }
+
     /// Delivers to the endpoint until it is deleted or `stop` turns true.
     pub async fn run_endpoint(
         self: Arc<Self>,
