@@ -1,27 +1,23 @@
 //! `idsync run`: every connector once at start-up, then on its schedule, until told to stop.
 //!
-//! Each connector has one loop, so its runs never overlap; a run that outlasts its interval
-//! makes the loop skip the slots it missed (and say so). A quarantined connector's next
-//! attempt is the end of its quarantine instead of its schedule. The loop reads time from a
-//! [`Clock`] built on tokio's clock, so tests drive schedules with a paused clock.
+//! The process is a worker on the schedules stored in the database (`worker.rs`), on either
+//! backend: on PostgreSQL any number of workers share them, on SQLite the one process is a
+//! pool of one. A connector's lease keeps its runs from overlapping; a run that outlasts its
+//! interval skips the slots it missed; a quarantined connector's next attempt is the end of
+//! its quarantine instead of its schedule (`claim.rs`).
 
 mod admin;
 mod claim;
 mod ops;
-mod stored;
-mod watchdog;
 mod webhooks;
 mod worker;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use futures_util::FutureExt;
-use rand::Rng;
+use chrono::Utc;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -31,41 +27,19 @@ pub use ops::{install_metrics, router as ops_router, OpsState};
 
 use crate::config::{Config, Schedule, ScheduleError};
 use crate::connectors::{self, Connector};
-use crate::reconcile::{panic_message, RunOptions, RunProgress};
 use crate::registry::ConnectorRegistry;
 use crate::store::{Store, StoreError, StoreOptions};
-use crate::supervise::quarantine::Health;
-use crate::supervise::{SuperviseError, Supervised, Supervisor};
+use crate::supervise::{SuperviseError, Supervisor};
 
 /// How long shutdown waits for runs in progress to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(120);
-
-/// Wall-clock time that advances with tokio's clock (and so pauses and jumps with it in tests).
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    wall: DateTime<Utc>,
-    start: tokio::time::Instant,
-}
-
-impl Clock {
-    pub fn starting_at(wall: DateTime<Utc>) -> Clock {
-        Clock {
-            wall,
-            start: tokio::time::Instant::now(),
-        }
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        let elapsed = chrono::Duration::from_std(self.start.elapsed()).unwrap_or_default();
-        self.wall + elapsed
-    }
-}
 
 /// The daemon's pool: room for the SCIM endpoint's requests (its `pool_size`) beside the
 /// connectors' runs, leases and health checks. With SCIM on SQLite, checkpoints are left to
 /// the endpoint's timer, so no request stalls on one.
 pub fn store_options(config: &Config) -> StoreOptions {
-    // One connection per run at once: a worker on PostgreSQL runs `max_concurrent_runs`.
+    // One connection per run at once: the worker's `max_concurrent_runs`, and runs asked for
+    // through the admin API.
     let at_once = config.connectors.len().max(config.daemon.max_concurrent_runs);
     let runs = u32::try_from(at_once).unwrap_or(u32::MAX);
     let scim = config.scim.as_ref().map_or(0, |s| s.pool_size.max(1));
@@ -206,27 +180,12 @@ pub async fn run_with(
         let stop = stop_rx.clone();
         tasks.spawn(housekeeping(store.clone(), schedule, days, scim_retention, stop));
     }
-    if store.is_postgres() {
-        // Schedules shared with every other process on the database.
-        let worker = worker::Worker::new(&config, (&store, &supervisor, &registry), &connectors);
-        let runs = worker.serve(shutdown).await;
-        info!("shutting down: no new claims; waiting for runs in progress");
-        let _ = stop_tx.send(true);
-        drain(tasks, runs).await;
-        return Ok(());
-    }
-    let clock = Clock::starting_at(Utc::now());
-    let jitter = Duration::from_secs(config.daemon.jitter_secs);
-    let mut loops = watchdog::Loops::new(supervisor, clock, jitter, stop_rx);
-    for connector in connectors {
-        loops.start(connector);
-    }
-    let poll = Duration::from_secs(config.daemon.poll_secs.max(1));
-    let mut stored = stored::StoredLoops::new(registry, poll);
-    loops.watch_until(shutdown, &mut stored).await;
-    info!("shutting down: no new runs start; waiting for runs in progress");
+    // The schedules in the database: shared with every other process on PostgreSQL.
+    let worker = worker::Worker::new(&config, (&store, &supervisor, &registry), &connectors);
+    let runs = worker.serve(shutdown).await;
+    info!("shutting down: no new claims; waiting for runs in progress");
     let _ = stop_tx.send(true);
-    drain(tasks, loops.into_tasks()).await;
+    drain(tasks, runs).await;
     Ok(())
 }
 
@@ -356,93 +315,6 @@ async fn housekeep_tenant(store: &Store, days: u32, scim_retention: Option<u32>)
         Ok((changes, attempts)) => info!(%tenant, changes, attempts, days, "housekeeping pruned old changes"),
         Err(e) => warn!(%tenant, error = %e, "housekeeping failed to prune the change feed"),
     }
-}
-
-/// One supervised run. A panic the run itself did not catch (in the supervisor's own steps)
-/// is caught here: the failure is counted, the lease released, and the loop goes on.
-async fn supervise_once(supervisor: &Supervisor, connector: &Connector) -> Health {
-    let progress = RunProgress::hidden();
-    let run = supervisor.run(connector, RunOptions::default(), &progress);
-    match AssertUnwindSafe(run).catch_unwind().await {
-        Ok(result) => {
-            if let Supervised::Ran { report, .. } = &result {
-                info!(connector = %connector.config.label(), summary = %report.summary(), "run summary");
-            }
-            result.health().clone()
-        }
-        Err(panic) => {
-            let reason = format!("the run panicked: {}", panic_message(panic.as_ref()));
-            supervisor.after_panic(&connector.config, reason).await
-        }
-    }
-}
-
-/// One connector's loop: run, then sleep until the next slot (or the end of a quarantine).
-/// `run` returns the connector's health after the run.
-pub async fn schedule_loop<F, Fut>(
-    name: String,
-    schedule: Schedule,
-    max_jitter: Duration,
-    clock: Clock,
-    mut run: F,
-    mut stop: watch::Receiver<bool>,
-) where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Health>,
-{
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let started = clock.now();
-        let health = run().await;
-        let now = clock.now();
-
-        let next = match health.quarantined_until {
-            Some(until) => {
-                let until = until.and_utc();
-                info!(connector = %name, next = %until,
-                    "quarantined: next attempt at the end of the quarantine");
-                until
-            }
-            None => {
-                let Some(mut next) = schedule.next_after(started) else {
-                    warn!(connector = %name,
-                        "the schedule has no future run; stopping this connector");
-                    return;
-                };
-                if next <= now {
-                    let resumed = schedule.next_after(now).unwrap_or(now);
-                    warn!(connector = %name, missed = %next, next = %resumed,
-                        "the run outlasted its interval; skipped the slots it missed");
-                    next = resumed;
-                }
-                next + jitter(&schedule, next, max_jitter)
-            }
-        };
-        info!(connector = %name, next = %next, "next run scheduled");
-        let wait = (next - clock.now()).to_std().unwrap_or_default();
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => return,
-        }
-    }
-}
-
-/// A random delay for the slot at `slot`: at most a tenth of the gap to the slot after it
-/// (so a two-second schedule is late by 0.2 s at most), and at most `max_jitter`.
-fn jitter(schedule: &Schedule, slot: DateTime<Utc>, max_jitter: Duration) -> chrono::Duration {
-    let gap = schedule
-        .next_after(slot)
-        .and_then(|after| (after - slot).to_std().ok())
-        .unwrap_or_default();
-    let bound = max_jitter.min(gap / 10);
-    let millis = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
-    if millis == 0 {
-        return chrono::Duration::zero();
-    }
-    let millis = rand::rng().random_range(0..=millis);
-    chrono::Duration::milliseconds(i64::try_from(millis).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! `idsync run` on PostgreSQL: a worker on the shared schedules. Every `[daemon] poll_secs`
-//! (at once when a slot frees up or the registry changes) it claims due connectors, as many
-//! as it has free slots (`[daemon] max_concurrent_runs`), and runs each under its lease; the
-//! run writes the connector's next due time before it releases the lease. Any number of
-//! workers share one database; none keeps state per tenant: a stored connector's settings
-//! and cursor are read when its run starts.
+//! `idsync run`'s worker on the schedules in the database. Every `[daemon] poll_secs`, when
+//! the next connector is due, when a slot frees up and when the registry changes, it claims
+//! due connectors, as many as it has free slots (`[daemon] max_concurrent_runs`), and runs
+//! each under its lease; the run writes the connector's next due time before it releases the
+//! lease. Any number of workers share one PostgreSQL database; on SQLite the one process is
+//! the only worker, on the same path. None keeps state per tenant: a stored connector's
+//! settings and cursor are read when its run starts.
 //!
 //! Fairness: claims take the connectors that have been due longest first, and a long run
 //! holds one slot, so one tenant's large sync does not hold up the others.
@@ -33,6 +34,9 @@ use crate::tenant::TenantId;
 /// How long a stored connector whose settings cannot run waits before it is tried again
 /// (a put of fixed settings makes it due at once).
 const UNRUNNABLE_RETRY: chrono::Duration = chrono::Duration::hours(1);
+
+/// How long after a connector's due time the worker wakes to claim it.
+const WAKE_SLACK: Duration = Duration::from_millis(20);
 
 /// What a worker needs to run what it claims.
 pub(super) struct Worker {
@@ -71,12 +75,15 @@ impl Worker {
 
     /// Claims and runs until `shutdown` completes; then claims nothing more and hands back
     /// the runs in progress, for shutdown to wait on (each releases its lease as it ends).
+    /// Between polls it also wakes when the next connector is due, so a schedule shorter
+    /// than `poll_secs` keeps its slots.
     pub(super) async fn serve(self, shutdown: impl Future<Output = ()>) -> JoinSet<()> {
         let mut registered = self.register().await;
         info!(worker = %self.supervisor.holder(), slots = self.slots, "worker claiming due connectors");
         let mut running = JoinSet::new();
         let mut poll = tokio::time::interval(self.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut wake = tokio::time::Instant::now() + self.poll;
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             tokio::select! {
@@ -86,19 +93,16 @@ impl Worker {
                         registered = self.register().await;
                     }
                     self.sync().await;
-                    self.claim(&mut running).await;
                 }
-                () = self.registry.changed() => {
-                    self.sync().await;
-                    self.claim(&mut running).await;
-                }
+                () = tokio::time::sleep_until(wake) => {}
+                () = self.registry.changed() => self.sync().await,
                 Some(ended) = running.join_next() => {
                     if let Err(e) = ended {
                         warn!(error = %e, "a run's task ended abnormally; its lease expires");
                     }
-                    self.claim(&mut running).await;
                 }
             }
+            wake = self.claim(&mut running).await;
         }
     }
 
@@ -132,11 +136,14 @@ impl Worker {
         }
     }
 
-    /// Claims as many due connectors as there are free slots, and starts their runs.
-    async fn claim(&self, running: &mut JoinSet<()>) {
+    /// Claims as many due connectors as there are free slots, and starts their runs. Returns
+    /// when to claim again: when the next connector is due, at the latest at the next poll.
+    async fn claim(&self, running: &mut JoinSet<()>) -> tokio::time::Instant {
+        let latest = tokio::time::Instant::now() + self.poll;
         let free = self.slots.saturating_sub(running.len());
         if free == 0 {
-            return;
+            // A run that ends wakes the loop.
+            return latest;
         }
         let request = ClaimRequest {
             holder: self.supervisor.holder().to_owned(),
@@ -148,18 +155,33 @@ impl Worker {
                 .map(|(tenant, name)| format!("{tenant}/{name}"))
                 .collect(),
         };
-        let claimed = match self.store.claim_due(request, store::now()).await {
-            Ok(claimed) => claimed,
-            Err(e) => return warn!(error = %e, "cannot claim due connectors"),
+        let now = store::now();
+        let claim = match self.store.claim_due(request, now).await {
+            Ok(claim) => claim,
+            Err(e) => {
+                warn!(error = %e, "cannot claim due connectors");
+                return latest;
+            }
         };
-        for claim in claimed {
+        let taken = claim.claimed.len();
+        for claimed in claim.claimed {
             let run = Run {
                 supervisor: self.supervisor.clone(),
                 registry: self.registry.clone(),
                 files: self.files.clone(),
                 max_jitter: self.max_jitter,
             };
-            running.spawn(run.run(claim));
+            running.spawn(run.run(claimed));
+        }
+        if taken == free {
+            // More may be due: look again as soon as a slot frees up, or at the poll.
+            return latest;
+        }
+        match claim.next_due.and_then(|due| (due - now).to_std().ok()) {
+            // Due in the future: a little after, so the claim finds it due.
+            Some(wait) => latest.min(tokio::time::Instant::now() + wait + WAKE_SLACK),
+            // Due already (but leased, or just released): the poll picks it up.
+            None => latest,
         }
     }
 }

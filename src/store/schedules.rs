@@ -46,6 +46,14 @@ pub struct Claimed {
     pub version: Option<NaiveDateTime>,
 }
 
+/// What a claim took, and when the next of the claimable connectors is due (the worker
+/// sleeps until then, or until its poll, whichever comes first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claim {
+    pub claimed: Vec<Claimed>,
+    pub next_due: Option<NaiveDateTime>,
+}
+
 /// A lease held right now, for `idsync status` and `/status`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct HeldLease {
@@ -98,6 +106,19 @@ const DUE_SQLITE: &str = "SELECT s.tenant_id, s.connector, s.origin, s.version F
        AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.tenant_id = s.tenant_id \
                        AND l.connector = s.connector AND l.expires_at >= ?1) \
      ORDER BY s.next_due_at, s.tenant_id, s.connector LIMIT ?3";
+
+/// The earliest due time among the connectors a claim could take.
+const NEXT_POSTGRES: &str = "SELECT min(s.next_due_at) AS next_due_at FROM schedules s \
+     WHERE s.origin = 'stored' OR (s.tenant_id || '/' || s.connector) = ANY($1)";
+
+const NEXT_SQLITE: &str = "SELECT min(s.next_due_at) AS next_due_at FROM schedules s \
+     WHERE s.origin = 'stored' OR instr(?1, char(10) || s.tenant_id || '/' || s.connector || char(10)) > 0";
+
+#[derive(QueryableByName)]
+struct NextRow {
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    next_due_at: Option<NaiveDateTime>,
+}
 
 /// Stored connectors without a schedule, or changed since theirs was written.
 const NEW_OR_CHANGED: &str = "SELECT c.tenant_id, c.name AS connector, c.updated_at, \
@@ -166,14 +187,17 @@ impl Store {
     /// Claims up to `request.limit` due connectors whose lease is free or expired, and takes
     /// their leases (whole-database), in one short transaction. Each claimed row is due
     /// again when its lease would expire, so a holder that dies loses it to the next claim
-    /// after that; the worker writes the real next due time when the run ends.
-    pub async fn claim_due(
-        &self,
-        request: ClaimRequest,
-        now: NaiveDateTime,
-    ) -> Result<Vec<Claimed>, StoreError> {
-        self.unit(move |db| db.write_transaction(|db| claim(db, &request, now)))
-            .await
+    /// after that; the worker writes the real next due time when the run ends. The answer
+    /// also says when the next claimable connector is due, read after the claim.
+    pub async fn claim_due(&self, request: ClaimRequest, now: NaiveDateTime) -> Result<Claim, StoreError> {
+        self.unit(move |db| {
+            db.write_transaction(|db| {
+                let claimed = claim(db, &request, now)?;
+                let next_due = earliest_due(db, &request.files)?;
+                Ok(Claim { claimed, next_due })
+            })
+        })
+        .await
     }
 
     /// Writes when this tenant's `connector` is due next, unless its stored settings changed
@@ -278,14 +302,11 @@ fn claim(db: &mut Db, request: &ClaimRequest, now: NaiveDateTime) -> Result<Vec<
             .bind::<Array<Text>, _>(&request.files)
             .bind::<BigInt, _>(limit)
             .load(c)?,
-        Db::Sqlite(c) => {
-            let files = format!("\n{}\n", request.files.join("\n"));
-            diesel::sql_query(DUE_SQLITE)
-                .bind::<Timestamp, _>(now)
-                .bind::<Text, _>(files)
-                .bind::<BigInt, _>(limit)
-                .load(c)?
-        }
+        Db::Sqlite(c) => diesel::sql_query(DUE_SQLITE)
+            .bind::<Timestamp, _>(now)
+            .bind::<Text, _>(file_list(&request.files))
+            .bind::<BigInt, _>(limit)
+            .load(c)?,
     };
     let mut claimed = Vec::with_capacity(due.len());
     for row in due {
@@ -320,6 +341,24 @@ fn claim(db: &mut Db, request: &ClaimRequest, now: NaiveDateTime) -> Result<Vec<
         });
     }
     Ok(claimed)
+}
+
+/// The earliest due time among the stored connectors and the file's `files`.
+fn earliest_due(db: &mut Db, files: &[String]) -> Result<Option<NaiveDateTime>, StoreError> {
+    let row: NextRow = match db {
+        Db::Postgres(c) => diesel::sql_query(NEXT_POSTGRES)
+            .bind::<Array<Text>, _>(files)
+            .get_result(c)?,
+        Db::Sqlite(c) => diesel::sql_query(NEXT_SQLITE)
+            .bind::<Text, _>(file_list(files))
+            .get_result(c)?,
+    };
+    Ok(row.next_due_at)
+}
+
+/// The file's connectors as one newline-separated text (SQLite has no arrays).
+fn file_list(files: &[String]) -> String {
+    format!("\n{}\n", files.join("\n"))
 }
 
 fn set_next_due(
