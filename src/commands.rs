@@ -162,11 +162,14 @@ pub async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
 pub async fn secrets_rotate_key(config: Config) -> anyhow::Result<ExitCode> {
     let store = migrated(&config).await?;
     let registry = crate::registry::ConnectorRegistry::new(store, std::sync::Arc::new(config))?;
-    let (rewritten, plain) = registry.rotate_key().await?;
+    let done = registry.rotate_key().await?;
     println!(
-        "re-encrypted the secrets of {rewritten} stored connector(s) under key {}; {plain} carry no \
-         stored secret",
-        registry.current_key_id().unwrap_or("-")
+        "re-encrypted the secrets of {} stored connector(s) and {} webhook endpoint(s) under key {}; \
+         {} connector(s) carry no stored secret",
+        done.connectors,
+        done.webhooks,
+        registry.current_key_id().unwrap_or("-"),
+        done.connectors_without_secret
     );
     Ok(ExitCode::SUCCESS)
 }

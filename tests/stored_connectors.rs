@@ -10,8 +10,11 @@ use std::sync::Arc;
 use base64::Engine;
 use idsync::config::{Config, ConfigError, ConnectorKind};
 use idsync::registry::{ConnectorRegistry, Put, RegistryError};
+use idsync::secrets::{Keyring, SecretsKey};
+use idsync::store::webhooks::WebhookSpec;
 use idsync::store::Store;
 use idsync::tenant::TenantId;
+use idsync_source::Secret;
 use serde_json::{json, Value};
 use support::postgres::TestDatabase;
 use support::tables::Tables;
@@ -266,7 +269,38 @@ async fn refusals(h: &Harness, registry: &ConnectorRegistry) {
     assert!(!rows.iter().any(|r| r.contains("another-secret")), "{rows:?}");
 }
 
+const SIGNING_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn keyring(current: u8, previous: &[u8]) -> Keyring {
+    let parse = |b: u8| SecretsKey::parse(&key(b)).unwrap();
+    Keyring::new(Some(parse(current)), previous.iter().map(|&b| parse(b)).collect())
+}
+
+/// A webhook endpoint of tenant `acme` whose signing secret is sealed under key 1.
+async fn sealed_webhook(h: &Harness) -> Store {
+    let registry = h.registry(&format!("secrets_key = {:?}", key(1))).await;
+    drop(registry);
+    let text = format!("[database]\nurl = {:?}\n", h.url);
+    let config = Config::parse(&text, std::path::Path::new("/etc/idsync/idsync.toml"), Vec::new()).unwrap();
+    let store = Store::open(&config.database).for_tenant(tenant("acme"));
+    let ring = keyring(1, &[]);
+    let sealed = ring.seal(&Secret::new(SIGNING_SECRET)).unwrap();
+    let spec = WebhookSpec {
+        url: "http://127.0.0.1:9/hooks".into(),
+        sealed_secret: Some((sealed, ring.current_id().map(str::to_owned))),
+        types: Vec::new(),
+        batch_size: 1,
+        from_config: false,
+    };
+    store
+        .put_webhook("hooks", spec, idsync::store::now())
+        .await
+        .unwrap();
+    store
+}
+
 async fn rotation(h: &Harness) {
+    let webhooks = sealed_webhook(h).await;
     // Only the new key: the old envelope cannot be opened, and says which key it needs.
     let new_only = h.registry(&format!("secrets_key = {:?}", key(2))).await;
     let loaded = new_only.load_all().await.unwrap();
@@ -301,9 +335,15 @@ async fn rotation(h: &Harness) {
     assert_eq!(
         support::text(&out.stdout),
         format!(
-            "re-encrypted the secrets of 1 stored connector(s) under key {id}; 1 carry no stored secret\n"
+            "re-encrypted the secrets of 1 stored connector(s) and 1 webhook endpoint(s) under key \
+             {id}; 1 connector(s) carry no stored secret\n"
         )
     );
+    // The endpoint's signing secret moved too: the new key alone opens it.
+    let row = webhooks.webhook("hooks").await.unwrap().unwrap();
+    assert_eq!(row.key_id.as_deref(), Some(id));
+    let opened = keyring(2, &[]).open(row.secret.as_deref().unwrap()).unwrap();
+    assert_eq!(opened.expose(), SIGNING_SECRET);
     // Nothing to rotate to without a key.
     let out = h.cli("", &["secrets", "rotate-key"]);
     assert!(!out.status.success());

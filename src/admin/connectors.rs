@@ -60,7 +60,9 @@ impl From<RegistryError> for AdminError {
             },
             RegistryError::UnknownTenant(_) => AdminError::NotFound(e.to_string()),
             RegistryError::Store(store) => AdminError::Store(store),
-            RegistryError::Sealed { .. } | RegistryError::Keys(_) => AdminError::Internal(e.to_string()),
+            RegistryError::Sealed { .. } | RegistryError::SealedWebhook { .. } | RegistryError::Keys(_) => {
+                AdminError::Internal(e.to_string())
+            }
         }
     }
 }

@@ -18,7 +18,8 @@ use tokio::sync::Notify;
 use crate::config::{Config, ConfigError, ConnectorConfig};
 use crate::secrets::{Keyring, SecretsError};
 pub use crate::store::connectors::Put;
-use crate::store::connectors::StoredConnector;
+use crate::store::connectors::{Resealed, StoredConnector};
+use crate::store::webhooks::WebhookRow;
 use crate::store::{Store, StoreError};
 use crate::tenant::TenantId;
 
@@ -46,6 +47,13 @@ pub enum RegistryError {
     #[error("connector {name:?} of tenant {tenant}: {source}")]
     Sealed {
         tenant: TenantId,
+        name: String,
+        source: SecretsError,
+    },
+    /// A webhook endpoint's sealed signing secret cannot be opened (500).
+    #[error("webhook {name:?} of tenant {tenant}: {source}")]
+    SealedWebhook {
+        tenant: String,
         name: String,
         source: SecretsError,
     },
@@ -202,25 +210,38 @@ impl ConnectorRegistry {
         self.changed.notified().await;
     }
 
-    /// Re-encrypts every stored secret under the current key, in one transaction: how many
-    /// connectors were re-encrypted and how many carry no inline secret.
-    pub async fn rotate_key(&self) -> Result<(usize, usize), RegistryError> {
+    /// Re-encrypts every stored secret under the current key, in one transaction: the
+    /// stored connectors' inline secrets and the webhook endpoints' signing secrets.
+    pub async fn rotate_key(&self) -> Result<Resealed, RegistryError> {
         let Some(current) = self.keyring.current_id().map(str::to_owned) else {
             return Err(RegistryError::Keys(SecretsError::NoKey));
         };
-        let keyring = self.keyring.clone();
-        self.store
-            .reseal_connectors(move |c: &StoredConnector| {
-                let mut settings = c.settings.clone();
-                let sealed =
-                    sealing::reseal(&keyring, &mut settings).map_err(|source| RegistryError::Sealed {
-                        tenant: c.tenant.clone(),
-                        name: c.name.clone(),
-                        source,
-                    })?;
-                Ok(sealed.then(|| (settings, Some(current.clone()))))
-            })
-            .await
+        let (keyring, webhook_keyring) = (self.keyring.clone(), self.keyring.clone());
+        let webhook_key = current.clone();
+        let connector = move |c: &StoredConnector| {
+            let mut settings = c.settings.clone();
+            let sealed =
+                sealing::reseal(&keyring, &mut settings).map_err(|source| RegistryError::Sealed {
+                    tenant: c.tenant.clone(),
+                    name: c.name.clone(),
+                    source,
+                })?;
+            Ok(sealed.then(|| (settings, Some(current.clone()))))
+        };
+        let webhook = move |w: &WebhookRow| {
+            let failed = |source| RegistryError::SealedWebhook {
+                tenant: w.tenant_id.clone(),
+                name: w.name.clone(),
+                source,
+            };
+            let Some(sealed) = &w.secret else {
+                return Ok(None);
+            };
+            let plain = webhook_keyring.open(sealed).map_err(failed)?;
+            let resealed = webhook_keyring.seal(&plain).map_err(failed)?;
+            Ok(Some((resealed, Some(webhook_key.clone()))))
+        };
+        self.store.reseal_secrets(connector, webhook).await
     }
 
     /// Opens and reads one stored connector. One the file has come to define since it was

@@ -94,43 +94,57 @@ impl Store {
         .await
     }
 
-    /// Rewrites the settings of every stored connector in one transaction: `reseal` returns
-    /// the new settings and key id of a connector, or `None` to leave it as it is. Any error
-    /// rolls everything back. `updated_at` stays: the settings mean the same. Returns how many
-    /// were rewritten and how many left alone.
-    pub async fn reseal_connectors<E>(
+    /// Rewrites every stored secret in one transaction: `connector` returns the new settings
+    /// and key id of a stored connector, `webhook` the new sealed secret and key id of an
+    /// endpoint; `None` leaves it as it is. Any error rolls everything back. `updated_at`
+    /// stays: the settings mean the same.
+    pub async fn reseal_secrets<E>(
         &self,
-        mut reseal: impl FnMut(&StoredConnector) -> Result<Option<(serde_json::Value, Option<String>)>, E>
+        mut connector: impl FnMut(&StoredConnector) -> Result<Option<(serde_json::Value, Option<String>)>, E>
             + Send
             + 'static,
-    ) -> Result<(usize, usize), E>
+        webhook: impl FnMut(&super::webhooks::WebhookRow) -> Result<Option<(String, Option<String>)>, E>
+            + Send
+            + 'static,
+    ) -> Result<Resealed, E>
     where
         E: From<StoreError> + Send + 'static,
     {
         self.unit(move |db| {
             db.write_transaction(|db| {
-                let (mut rewritten, mut kept) = (0, 0);
-                for connector in all(db, None)? {
-                    let Some((settings, key_id)) = reseal(&connector)? else {
-                        kept += 1;
+                let mut done = Resealed::default();
+                for stored in all(db, None)? {
+                    let Some((settings, key_id)) = connector(&stored)? else {
+                        done.connectors_without_secret += 1;
                         continue;
                     };
                     let settings = serde_json::to_string(&settings).map_err(StoreError::from)?;
                     let row = connectors::table.filter(
                         connectors::tenant_id
-                            .eq(connector.tenant.as_str())
-                            .and(connectors::name.eq(&connector.name)),
+                            .eq(stored.tenant.as_str())
+                            .and(connectors::name.eq(&stored.name)),
                     );
                     let update = diesel::update(row)
                         .set((connectors::settings.eq(&settings), connectors::key_id.eq(&key_id)));
                     with_conn!(db, |c| update.execute(c)).map_err(StoreError::from)?;
-                    rewritten += 1;
+                    done.connectors += 1;
                 }
-                Ok((rewritten, kept))
+                done.webhooks = super::webhooks::reseal(db, webhook)?;
+                Ok(done)
             })
         })
         .await
     }
+}
+
+/// What [`Store::reseal_secrets`] rewrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resealed {
+    pub connectors: usize,
+    /// Stored connectors with no inline secret (references only), left as they are.
+    pub connectors_without_secret: usize,
+    /// Endpoints whose signing secret was re-encrypted.
+    pub webhooks: usize,
 }
 
 fn put(

@@ -334,6 +334,31 @@ pub(crate) fn prune_attempts(db: &mut Db, tenant: &str, before: NaiveDateTime) -
     .execute(c))?)
 }
 
+/// Rewrites the sealed secret of every endpoint that has one, as `reseal` says (inside the
+/// caller's transaction): how many were rewritten.
+pub(super) fn reseal<E>(
+    db: &mut Db,
+    mut reseal: impl FnMut(&WebhookRow) -> Result<Option<(String, Option<String>)>, E>,
+) -> Result<usize, E>
+where
+    E: From<StoreError>,
+{
+    let mut rewritten = 0;
+    for row in all(db).map_err(E::from)? {
+        if row.secret.is_none() {
+            continue;
+        }
+        let Some((secret, key_id)) = reseal(&row)? else {
+            continue;
+        };
+        let target = webhooks::table.find((row.tenant_id.as_str(), row.name.as_str()));
+        let update = diesel::update(target).set((webhooks::secret.eq(secret), webhooks::key_id.eq(key_id)));
+        with_conn!(db, |c| update.execute(c)).map_err(StoreError::from)?;
+        rewritten += 1;
+    }
+    Ok(rewritten)
+}
+
 impl Store {
     /// Creates or changes the tenant's endpoint `name`; true when created.
     pub async fn put_webhook(
