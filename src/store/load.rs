@@ -7,6 +7,7 @@ use idsync_source::{ChangeSet, MembersChange};
 
 use diesel::prelude::*;
 
+use super::any_of::any_of;
 use super::keys::fill_missing;
 use super::models::{GroupRow, LinkRow, UserRow};
 use super::schema::{conflicts, group_members, groups, sync_state, user_links, users};
@@ -221,26 +222,29 @@ fn candidate_users(
             user_links::tenant_id
                 .eq(tenant)
                 .and(user_links::source.eq(source))
-                .and(user_links::external_id.eq_any(chunk)),
+                .and(any_of(user_links::external_id, chunk)),
         );
         ids.extend(with_conn!(db, |c| links
             .select(user_links::user_id)
             .load::<i64>(c))?);
     }
     for chunk in keys.external_ids.chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(users::tenant_id.eq(tenant).and(users::external_id.eq_any(chunk)));
+        let found = users::table.filter(users::tenant_id.eq(tenant).and(any_of(users::external_id, chunk)));
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
     for chunk in keys.scim_ids.chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(users::tenant_id.eq(tenant).and(users::scim_id.eq_any(chunk)));
-        ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
+        // By SCIM id (unique), the tenant checked on the rows: see `users_and_links`.
+        let found = users::table.filter(any_of(users::scim_id, chunk));
+        let rows: Vec<(String, i64)> =
+            with_conn!(db, |c| found.select((users::tenant_id, users::id)).load(c))?;
+        ids.extend(rows.into_iter().filter(|(t, _)| t == tenant).map(|(_, id)| id));
     }
     for chunk in keys_of_values(&keys.upns).chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(users::tenant_id.eq(tenant).and(users::upn_key.eq_any(chunk)));
+        let found = users::table.filter(users::tenant_id.eq(tenant).and(any_of(users::upn_key, chunk)));
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
     for chunk in keys_of_values(&keys.emails).chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(users::tenant_id.eq(tenant).and(users::email_key.eq_any(chunk)));
+        let found = users::table.filter(users::tenant_id.eq(tenant).and(any_of(users::email_key, chunk)));
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
     if let Some(cutoff) = purge_before {
@@ -270,13 +274,13 @@ fn named_groups(
             groups::tenant_id
                 .eq(tenant)
                 .and(groups::source.eq(source))
-                .and(groups::external_id.eq_any(chunk)),
+                .and(any_of(groups::external_id, chunk)),
         );
         groups.extend(with_conn!(db, |c| found.select(GroupRow::as_select()).load(c))?);
     }
     for chunk in keys.group_ids.chunks(KEYS_PER_QUERY) {
         // By row id, the tenant checked on the rows: see `users_and_links`.
-        let found = groups::table.filter(groups::id.eq_any(chunk));
+        let found = groups::table.filter(any_of(groups::id, chunk));
         let rows: Vec<(String, GroupRow)> = with_conn!(db, |c| found
             .select((groups::tenant_id, GroupRow::as_select()))
             .load(c))?;
@@ -303,7 +307,7 @@ fn memberships(
     let mut pairs: Vec<(i64, i64)> = Vec::new();
     if all {
         for chunk in group_ids.chunks(KEYS_PER_QUERY) {
-            let rows = group_members::table.filter(group_members::group_id.eq_any(chunk));
+            let rows = group_members::table.filter(any_of(group_members::group_id, chunk));
             pairs.extend(with_conn!(db, |c| rows
                 .select((group_members::group_id, group_members::user_id))
                 .load::<(i64, i64)>(c))?);
@@ -312,9 +316,7 @@ fn memberships(
         let users: Vec<i64> = ids.iter().copied().collect();
         for chunk in users.chunks(KEYS_PER_QUERY) {
             let rows = group_members::table.filter(
-                group_members::group_id
-                    .eq_any(group_ids)
-                    .and(group_members::user_id.eq_any(chunk)),
+                any_of(group_members::group_id, group_ids).and(any_of(group_members::user_id, chunk)),
             );
             pairs.extend(with_conn!(db, |c| rows
                 .select((group_members::group_id, group_members::user_id))
@@ -343,12 +345,12 @@ fn users_and_links(
     // beside `id IN (...)`, SQLite's planner (no statistics) prefers a tenant-led index and
     // scans the whole tenant once per chunk (a delta run took twice as long).
     for chunk in ids.chunks(KEYS_PER_QUERY) {
-        let found = users::table.filter(users::id.eq_any(chunk));
+        let found = users::table.filter(any_of(users::id, chunk));
         let rows: Vec<(String, UserRow)> = with_conn!(db, |c| found
             .select((users::tenant_id, UserRow::as_select()))
             .load(c))?;
         users.extend(rows.into_iter().filter(|(t, _)| t == tenant).map(|(_, u)| u));
-        let theirs = user_links::table.filter(user_links::user_id.eq_any(chunk));
+        let theirs = user_links::table.filter(any_of(user_links::user_id, chunk));
         let rows: Vec<(String, LinkRow)> = with_conn!(db, |c| theirs
             .select((user_links::tenant_id, LinkRow::as_select()))
             .load(c))?;
@@ -382,7 +384,7 @@ fn kept_apart(
         // A targeted load reads the decisions about the records it was given, not all of them.
         Some(external_ids) => {
             for chunk in external_ids.chunks(KEYS_PER_QUERY) {
-                let found = kept().filter(conflicts::external_id.eq_any(chunk));
+                let found = kept().filter(any_of(conflicts::external_id, chunk));
                 rows.extend(with_conn!(db, |c| found.load(c))?);
             }
         }

@@ -7,6 +7,7 @@
 //! plain functions over one connection, written once for both backends. The store imports
 //! nothing from the layers above it (reconcile, supervise, daemon, commands, scim).
 
+mod any_of;
 mod apply;
 pub mod changes;
 mod conn;

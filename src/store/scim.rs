@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::any_of::any_of;
 pub use super::load::Keys;
 use super::load::LoadOptions;
 use super::schema::{group_members, groups, scim_tokens, user_links, users};
@@ -256,16 +257,20 @@ pub(crate) fn scim_keys_of(
         let mut rows: Vec<(String, i64)> = Vec::with_capacity(scim_ids.len());
         let mut links: HashMap<i64, String> = HashMap::with_capacity(scim_ids.len());
         for chunk in scim_ids.chunks(KEYS_PER_QUERY) {
-            let found: Vec<(String, i64)> = users::table
-                .filter(users::tenant_id.eq(tenant).and(users::scim_id.eq_any(chunk)))
+            // By SCIM id (unique), the tenant checked on the rows: beside a tenant-led
+            // condition, SQLite's planner (no statistics) scans the whole tenant.
+            let found: Vec<(String, String, i64)> = users::table
+                .filter(any_of(users::scim_id, chunk))
                 .filter(not_deleted!())
-                .select((users::scim_id, users::id))
+                .select((users::tenant_id, users::scim_id, users::id))
                 .load(c)?;
+            let found: Vec<(String, i64)> =
+                found.into_iter().filter(|(t, ..)| t == tenant).map(|(_, s, id)| (s, id)).collect();
             let ids: Vec<i64> = found.iter().map(|r| r.1).collect();
             // By user id (the tenant's users just found), the tenant checked on the rows: a
             // tenant-led condition would make SQLite scan the tenant's links.
             let theirs: Vec<(String, i64, String)> = user_links::table
-                .filter(user_links::user_id.eq_any(&ids).and(user_links::source.eq(SCIM_SOURCE)))
+                .filter(any_of(user_links::user_id, &ids).and(user_links::source.eq(SCIM_SOURCE)))
                 .select((user_links::tenant_id, user_links::user_id, user_links::external_id))
                 .load(c)?;
             links.extend(theirs.into_iter().filter(|(t, ..)| t == tenant).map(|(_, u, k)| (u, k)));
@@ -522,7 +527,7 @@ pub(crate) fn members_of(
             // By group id, the members' tenant checked on the rows (see `scim_keys_of`).
             let rows: Vec<(String, i64, String, String, Option<String>)> = group_members::table
                 .inner_join(users::table)
-                .filter(group_members::group_id.eq_any(chunk))
+                .filter(any_of(group_members::group_id, chunk))
                 .filter(not_deleted!())
                 .order((group_members::group_id, users::id))
                 .select((users::tenant_id, group_members::group_id, users::scim_id, users::upn, users::display_name))

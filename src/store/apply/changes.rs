@@ -26,6 +26,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
 
+use super::super::any_of::any_of;
 use super::super::schema::{change_counter, changes, group_members, groups, users};
 use super::super::{with_conn, Db, StoreError, CHUNK};
 use super::Step;
@@ -106,7 +107,7 @@ pub(super) fn before(db: &mut Db, step: &Step<'_>) -> Result<Doomed, StoreError>
         let rows: Vec<(i64, i64)> = with_conn!(db, |c| group_members::table
             .inner_join(groups::table)
             .filter(groups::tenant_id.eq(step.tenant))
-            .filter(group_members::user_id.eq_any(chunk))
+            .filter(any_of(group_members::user_id, chunk))
             .select((group_members::group_id, group_members::user_id))
             .order((group_members::group_id, group_members::user_id))
             .load(c))?;
@@ -384,9 +385,13 @@ fn insert(
                 )
             })
             .collect();
-        with_conn!(db, |c| diesel::insert_into(changes::table)
-            .values(&values)
-            .execute(c))?;
+        match values.as_slice() {
+            // One change (a SCIM write): a single-row insert, prepared once.
+            [one] => with_conn!(db, |c| diesel::insert_into(changes::table).values(one).execute(c))?,
+            _ => with_conn!(db, |c| diesel::insert_into(changes::table)
+                .values(&values)
+                .execute(c))?,
+        };
     }
     Ok(())
 }
@@ -425,35 +430,41 @@ fn read_users(db: &mut Db, tenant: &str, ids: &[i64]) -> Result<HashMap<i64, Val
     ids.dedup();
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        let rows: Vec<UserCols> = with_conn!(db, |c| users::table
-            .filter(users::tenant_id.eq(tenant).and(users::id.eq_any(chunk)))
+        // By row id, the tenant checked on the rows: beside a tenant-led condition, SQLite's
+        // planner (no statistics) scans the whole tenant.
+        let rows: Vec<(String, UserCols)> = with_conn!(db, |c| users::table
+            .filter(any_of(users::id, chunk))
             .select((
+                users::tenant_id,
                 (
-                    users::id,
-                    users::scim_id,
-                    users::external_id,
-                    users::source,
-                    users::upn,
-                    users::email
-                ),
-                (
-                    users::display_name,
-                    users::given_name,
-                    users::family_name,
-                    users::job_title,
-                    users::department,
-                ),
-                (
-                    users::preferred_language,
-                    users::attributes,
-                    users::active,
-                    users::archived_at,
-                    users::created_at,
-                    users::updated_at,
+                    (
+                        users::id,
+                        users::scim_id,
+                        users::external_id,
+                        users::source,
+                        users::upn,
+                        users::email
+                    ),
+                    (
+                        users::display_name,
+                        users::given_name,
+                        users::family_name,
+                        users::job_title,
+                        users::department,
+                    ),
+                    (
+                        users::preferred_language,
+                        users::attributes,
+                        users::active,
+                        users::archived_at,
+                        users::created_at,
+                        users::updated_at,
+                    )
                 ),
             ))
             .load(c))?;
-        for ((id, scim_id, external_id, source, upn, email), (dn, gn, fam, job, dep), rest) in rows {
+        let theirs = rows.into_iter().filter(|(t, _)| t == tenant).map(|(_, row)| row);
+        for ((id, scim_id, external_id, source, upn, email), (dn, gn, fam, job, dep), rest) in theirs {
             let (lang, attributes, active, archived_at, created_at, updated_at) = rest;
             let user = json!({
                 "type": "user", "id": id, "scim_id": scim_id, "external_id": external_id,
@@ -488,20 +499,25 @@ fn read_groups(db: &mut Db, tenant: &str, ids: &[i64]) -> Result<HashMap<i64, Va
     ids.dedup();
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        let rows: Vec<GroupCols> = with_conn!(db, |c| groups::table
-            .filter(groups::tenant_id.eq(tenant).and(groups::id.eq_any(chunk)))
+        // By row id, the tenant checked on the rows (see `read_users`).
+        let rows: Vec<(String, GroupCols)> = with_conn!(db, |c| groups::table
+            .filter(any_of(groups::id, chunk))
             .select((
-                groups::id,
-                groups::scim_id,
-                groups::external_id,
-                groups::source,
-                groups::display_name,
-                groups::attributes,
-                groups::created_at,
-                groups::updated_at,
+                groups::tenant_id,
+                (
+                    groups::id,
+                    groups::scim_id,
+                    groups::external_id,
+                    groups::source,
+                    groups::display_name,
+                    groups::attributes,
+                    groups::created_at,
+                    groups::updated_at,
+                ),
             ))
             .load(c))?;
-        for (id, scim_id, external_id, source, display_name, attributes, created_at, updated_at) in rows {
+        let theirs = rows.into_iter().filter(|(t, _)| t == tenant).map(|(_, row)| row);
+        for (id, scim_id, external_id, source, display_name, attributes, created_at, updated_at) in theirs {
             let group = json!({
                 "type": "group", "id": id, "scim_id": scim_id, "external_id": external_id,
                 "source": source, "display_name": display_name,

@@ -66,6 +66,10 @@ impl<'a> EventLog<'a> {
             let rows = &self.rows;
             match db {
                 Db::Postgres(c) if rows.len() >= bulk::COPY_FROM => bulk::events(c, rows)?,
+                // One event as a single-row insert, whose statement is prepared once.
+                _ if rows.len() == 1 => with_conn!(db, |c| diesel::insert_into(events::table)
+                    .values(&rows[0])
+                    .execute(c))?,
                 _ => with_conn!(db, |c| diesel::insert_into(events::table).values(rows).execute(c))?,
             };
             self.rows.clear();

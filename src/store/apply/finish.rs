@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::super::any_of::any_of;
 use super::super::models::NewConflict;
 use super::super::runs::{RunEnd, RunEndChanges};
 use super::super::schema::{conflicts, runs, sync_state};
@@ -56,7 +57,7 @@ pub(super) fn conflicts(db: &mut Db, step: &Step<'_>, run_id: Option<i64>) -> Re
                 .eq(step.tenant)
                 .and(conflicts::connector.eq(source))
                 .and(conflicts::status.eq("open"))
-                .and(conflicts::external_id.eq_any(chunk)),
+                .and(any_of(conflicts::external_id, chunk)),
         );
         let values = (conflicts::status.eq("resolved"), conflicts::resolved_at.eq(now));
         with_conn!(db, |c| diesel::update(open).set(values).execute(c))?;

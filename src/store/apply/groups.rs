@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::super::any_of::any_of;
 use super::super::models::{NewGroup, NewMember};
 use super::super::schema::{group_members, groups};
 use super::super::{with_conn, Db, StoreError, CHUNK};
@@ -184,7 +185,7 @@ fn remove_members(db: &mut Db, tenant: &str, group_id: i64, removed: &[i64]) -> 
         let rows = group_members::table.filter(
             group_members::group_id
                 .eq_any(theirs)
-                .and(group_members::user_id.eq_any(chunk)),
+                .and(any_of(group_members::user_id, chunk)),
         );
         with_conn!(db, |c| diesel::delete(rows).execute(c))?;
     }
@@ -218,6 +219,13 @@ fn insert_members(db: &mut Db, rows: &[NewMember]) -> Result<(), StoreError> {
             bulk::members(c, rows)?;
             return Ok(());
         }
+    }
+    if let [one] = rows {
+        // One membership (a SCIM PATCH): a single-row insert, prepared once.
+        with_conn!(db, |c| diesel::insert_into(group_members::table)
+            .values(one)
+            .execute(c))?;
+        return Ok(());
     }
     for chunk in rows.chunks(CHUNK) {
         with_conn!(db, |c| diesel::insert_into(group_members::table)

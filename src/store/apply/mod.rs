@@ -18,7 +18,7 @@ use chrono::NaiveDateTime;
 
 use self::events::EventLog;
 use super::runs::RunEnd;
-use super::{Db, StoreError};
+use super::{Db, StoreError, CHUNK};
 use crate::planner::{Plan, PlanCounts};
 
 /// What happens to the source's cursor when the plan is applied.
@@ -51,6 +51,20 @@ struct Step<'a> {
     events: EventLog<'a>,
 }
 
+/// Whether `plan` is large enough to want the large page cache: a sync's, not a SCIM write's.
+fn is_large(plan: &Plan) -> bool {
+    let rows = plan.user_creates.len()
+        + plan.user_updates.len()
+        + plan.deactivations.len()
+        + plan.group_creates.len()
+        + plan
+            .memberships
+            .iter()
+            .map(|m| m.added.len() + m.removed.len())
+            .sum::<usize>();
+    rows >= CHUNK
+}
+
 /// Applies `plan` to `tenant` in one transaction. Returns what it changed.
 pub(crate) fn apply(
     db: &mut Db,
@@ -60,8 +74,11 @@ pub(crate) fn apply(
 ) -> Result<PlanCounts, StoreError> {
     // A 64 MiB page cache (filled only as needed) keeps a large first sync's index pages in
     // memory instead of spilling them to the WAL again and again. Reads before the apply
-    // keep the small default.
-    db.sqlite_pragma("PRAGMA cache_size = -65536;")?;
+    // keep the small default, and so does a small plan (a SCIM write), for which the pragma
+    // would cost more than it saves.
+    if is_large(plan) {
+        db.sqlite_pragma("PRAGMA cache_size = -65536;")?;
+    }
     db.transaction(|db| {
         let source = plan.source.as_str();
         let mut step = Step {

@@ -8,6 +8,7 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::super::any_of::any_of;
 use super::super::models::{NewLink, NewUser, UserChanges};
 use super::super::schema::{user_links, users};
 use super::super::{with_conn, Db, StoreError, CHUNK};
@@ -65,7 +66,7 @@ pub(super) fn mark_links(db: &mut Db, step: &Step<'_>) -> Result<(), StoreError>
                 user_links::tenant_id
                     .eq(step.tenant)
                     .and(user_links::source.eq(source))
-                    .and(user_links::external_id.eq_any(chunk)),
+                    .and(any_of(user_links::external_id, chunk)),
             );
             with_conn!(db, |c| diesel::update(links)
                 .set(user_links::removed_at.eq(removed_at))
@@ -331,10 +332,18 @@ fn insert_users(db: &mut Db, rows: &[NewUser<'_>]) -> Result<Vec<i64>, StoreErro
             return Ok(bulk::users(c, rows)?);
         }
     }
-    let returned: Vec<(i64, String)> = with_conn!(db, |c| diesel::insert_into(users::table)
-        .values(rows)
-        .returning((users::id, users::scim_id))
-        .get_results(c))?;
+    // One row (a SCIM write) as a single-row insert, whose statement is prepared once; a
+    // multi-row insert is prepared anew each time (its text depends on the row count).
+    let returned: Vec<(i64, String)> = match rows {
+        [one] => with_conn!(db, |c| diesel::insert_into(users::table)
+            .values(one)
+            .returning((users::id, users::scim_id))
+            .get_results(c))?,
+        _ => with_conn!(db, |c| diesel::insert_into(users::table)
+            .values(rows)
+            .returning((users::id, users::scim_id))
+            .get_results(c))?,
+    };
     let by_scim: HashMap<String, i64> = returned.into_iter().map(|(id, s)| (s, id)).collect();
     rows.iter()
         .map(|row| {
@@ -355,6 +364,13 @@ fn insert_links(db: &mut Db, rows: &[NewLink<'_>]) -> Result<(), StoreError> {
             bulk::links(c, rows)?;
             return Ok(());
         }
+    }
+    if let [one] = rows {
+        // Prepared once (see `insert_users`).
+        with_conn!(db, |c| diesel::insert_into(user_links::table)
+            .values(one)
+            .execute(c))?;
+        return Ok(());
     }
     for chunk in rows.chunks(CHUNK) {
         with_conn!(db, |c| diesel::insert_into(user_links::table)
