@@ -3,7 +3,8 @@
 #
 #   benches/scim.sh [sqlite|postgres://user@host/db]   (default sqlite)
 #
-# Builds nothing: run `cargo build --release` first (CARGO_TARGET_DIR is honoured). Seeds
+# Builds nothing: run `cargo build --release` first (CARGO_TARGET_DIR is honoured). BENCHES
+# picks scenarios; CONCURRENT_WRITES sets `[scim] concurrent_writes` (PostgreSQL). Seeds
 # 2,000 users and a group, then runs, for DURATION (default 10s) at CONNECTIONS (default 16)
 # connections over 2 threads: GET by id, GET with a `userName eq` filter, POST users, and
 # PATCH group membership (add/remove one member per request, as Entra sends them). Prints
@@ -32,6 +33,8 @@ url = "$url"
 [scim]
 listen = "127.0.0.1:$port"
 TOML
+# PostgreSQL only: write requests in flight at once (the release's default otherwise).
+[ -n "${CONCURRENT_WRITES:-}" ] && echo "concurrent_writes = $CONCURRENT_WRITES" >> "$work/idsync.toml"
 
 token="$("$bin" --config "$work/idsync.toml" scim-token create 2>/dev/null | tail -n 1)"
 RUST_LOG=warn "$bin" --config "$work/idsync.toml" run 2>"$work/daemon.log" &
@@ -118,7 +121,7 @@ end
 LUA
 
 echo "backend: ${backend%%@*}  connections: $connections  duration: $duration"
-for bench in get_id get_filter post_users patch_group; do
+for bench in ${BENCHES:-get_id get_filter post_users patch_group}; do
     cat "$work/$bench.lua" "$work/report.lua" > "$work/run.lua"
     result="$(wrk -t2 -c"$connections" -d"$duration" -s "$work/run.lua" "http://127.0.0.1:$port" | grep RESULT)"
     printf '%-12s %s\n' "$bench" "${result#RESULT }"

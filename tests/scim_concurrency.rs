@@ -68,9 +68,11 @@ impl Fixture {
     }
 }
 
-/// Enough connections that every writer has one.
+/// Enough connections, and write slots on PostgreSQL, that every writer has one: the
+/// transactions really run at once.
 fn pool(mut c: idsync::config::ScimConfig) -> idsync::config::ScimConfig {
     c.pool_size = WRITERS;
+    c.concurrent_writes = WRITERS;
     c
 }
 

@@ -111,6 +111,13 @@ pub struct ScimConfig {
     /// Database connections kept open for SCIM requests.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// Write requests (POST, PUT, PATCH, DELETE) in flight at once on PostgreSQL, each in its
+    /// own transaction; the others wait their turn in arrival order. Every write ends by
+    /// taking the change feed's counter, whose lock is held through the commit, so more
+    /// writers at once mostly wait on each other (see the README's figures). SQLite always
+    /// takes one writer at a time.
+    #[serde(default = "default_concurrent_writes")]
+    pub concurrent_writes: usize,
     /// Purge users archived through SCIM (DELETE, `active: false` and gone) for this many days,
     /// at housekeeping time; unset keeps them forever.
     pub delete_archived_after_days: Option<u32>,
@@ -217,6 +224,10 @@ fn default_max_body_bytes() -> usize {
 
 fn default_max_results() -> usize {
     1000
+}
+
+fn default_concurrent_writes() -> usize {
+    2
 }
 
 fn default_pool_size() -> usize {

@@ -37,9 +37,10 @@ struct Inner {
     /// At most `pool_size` requests use the database at once; the others wait here, off the
     /// blocking threads, and the connectors' runs keep their share of the pool.
     permits: tokio::sync::Semaphore,
-    /// On SQLite, writes are serialised: each is a short load-plan-apply, and SQLite takes
-    /// one writer. A fair (FIFO) lock, so no write waits behind a stream of later ones.
-    write: tokio::sync::Mutex<()>,
+    /// Write units in flight at once: one on SQLite, which takes one writer (each unit is a
+    /// short load-plan-apply); `[scim] concurrent_writes` on PostgreSQL. A fair (FIFO)
+    /// semaphore, so no write waits behind a stream of later ones.
+    writers: tokio::sync::Semaphore,
     /// Token digest -> the tenant it belongs to (or none) and when that was read, so
     /// authentication does not query the database on every request.
     tokens: Mutex<HashMap<String, (Instant, Option<TenantId>)>>,
@@ -69,11 +70,16 @@ impl ScimState {
     /// The endpoint's state over `store`, opened with manual checkpoints on SQLite (see
     /// [`Self::checkpoint_loop`]).
     pub fn new(store: Store, config: &ScimConfig) -> Self {
+        let writers = if store.allows_concurrent_writes() {
+            config.concurrent_writes.max(1)
+        } else {
+            1
+        };
         ScimState {
             store,
             inner: Arc::new(Inner {
                 permits: tokio::sync::Semaphore::new(config.pool_size.max(1)),
-                write: tokio::sync::Mutex::new(()),
+                writers: tokio::sync::Semaphore::new(writers),
                 tokens: Mutex::new(HashMap::new()),
                 max_body_bytes: config.max_body_bytes,
                 max_results: config.max_results.max(1),
@@ -162,8 +168,13 @@ impl ScimState {
         f: impl Fn(&mut Conn<'_>) -> Result<T, ScimError> + Send + Sync + 'static,
     ) -> Result<T, ScimError> {
         let f = Arc::new(f);
+        let _turn = self
+            .inner
+            .writers
+            .acquire()
+            .await
+            .map_err(|_| ScimError::internal("the endpoint is shutting down"))?;
         if !self.store.allows_concurrent_writes() {
-            let _guard = self.inner.write.lock().await;
             return self.write_once(Arc::clone(&f)).await;
         }
         let mut attempt = 1;

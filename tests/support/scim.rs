@@ -28,6 +28,7 @@ pub fn config(delete: ScimDelete) -> ScimConfig {
         delete,
         max_results: 1000,
         pool_size: 4,
+        concurrent_writes: 2,
         delete_archived_after_days: None,
         public_url: None,
         trusted_proxies: Vec::new(),
