@@ -342,6 +342,48 @@ async fn stored_connectors_in_healthz(s: &Setup) {
     );
 }
 
+/// A stored connector whose secret no configured key opens is listed by `/status` with the
+/// reason, beside the tenant's other connectors, instead of failing the answer.
+async fn an_unreadable_connector_in_status(s: &Setup) {
+    // Its upstream refuses connections, so its first run (due at once) fails without
+    // touching the tenant's data; the step waits for that run to end.
+    let settings = json!({"kind": "entra", "tenant_id": TENANT, "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET, "authority_url": "http://127.0.0.1:9",
+        "graph_url": "http://127.0.0.1:9", "interval": "1h",
+        "retry": {"initial_backoff_secs": 0.01, "max_backoff_secs": 0.05}})
+    .to_string();
+    let (status, body) = s
+        .api
+        .call(Method::PUT, "/tenants/t-c/connectors/sealed", Some(&settings))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    s.api
+        .wait_for("/tenants/t-c/connectors/sealed", "its first run to end", |v| {
+            v["status"]["last_run"]["finished_at"].is_string()
+        })
+        .await;
+    // The envelope now names a key the configuration does not hold.
+    let changed = Tables::open(&s.url).execute(
+        "UPDATE connectors SET settings = replace(settings, 'v1:', 'v1:retired') \
+         WHERE tenant_id = 't-c' AND name = 'sealed'",
+    );
+    assert_eq!(changed, 1);
+    let (status, body) = s.api.get("/tenants/t-c/status").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let connectors = body["connectors"].as_array().unwrap();
+    let sealed = connectors.iter().find(|c| c["name"] == "sealed").unwrap();
+    let problem = sealed["problem"].as_str().unwrap_or_default();
+    assert!(problem.contains("retired"), "names the missing key: {body}");
+    let entra = connectors.iter().find(|c| c["name"] == "entra").unwrap();
+    assert!(entra.get("problem").is_none(), "{body}");
+    assert!(entra["last_run"].is_object(), "{body}");
+    let (status, body) = s
+        .api
+        .call(Method::DELETE, "/tenants/t-c/connectors/sealed", None)
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+}
+
 /// A dry run of `c` after a change to its directory answers the plan and writes nothing.
 async fn dry_run_writes_nothing(s: &Setup) {
     let fake = &s.fakes[2];
@@ -655,6 +697,7 @@ async fn end_to_end(url: Option<String>) {
     foreign_events(&s).await;
     bad_settings_and_the_document(&s).await;
     stored_connectors_in_healthz(&s).await;
+    an_unreadable_connector_in_status(&s).await;
     dry_run_writes_nothing(&s).await;
     one_directory_changes(&s).await;
     busy_run_is_refused(&s).await;

@@ -15,7 +15,8 @@ use super::runs::ConnectorPath;
 use super::state::AdminState;
 use super::tenant::{self, TenantPath};
 use super::views::{utc, RunView};
-use crate::config::ConnectorConfig;
+use crate::config::{ConnectorConfig, Schedule};
+use crate::registry::RegistryError;
 use crate::store::Store;
 
 /// Where a connector stands.
@@ -40,18 +41,28 @@ pub async fn connector_status(
     store: &Store,
     config: &ConnectorConfig,
 ) -> Result<ConnectorStatus, AdminError> {
-    let state = store.sync_state(&config.name).await?;
+    status_of(store, &config.name, Some(&config.schedule)).await
+}
+
+/// The status of the connector `name` on `schedule` (`None`: its settings cannot be read, so
+/// only the shared schedules say when it runs).
+async fn status_of(
+    store: &Store,
+    name: &str,
+    schedule: Option<&Schedule>,
+) -> Result<ConnectorStatus, AdminError> {
+    let state = store.sync_state(name).await?;
     let last_run = store
-        .runs(Some(config.name.clone()), 1)
+        .runs(Some(name.to_owned()), 1)
         .await?
         .pop()
         .map(RunView::from);
     let quarantined_until = state.quarantined_until.map(utc);
     let now = Utc::now();
-    // On shared schedules (PostgreSQL), the time the workers will run it.
-    let next = match store.next_due(&config.name).await? {
+    // The time the workers will run it, from the shared schedules.
+    let next = match store.next_due(name).await? {
         Some(due) => Some(utc(due)),
-        None => config.schedule.next_after(now),
+        None => schedule.and_then(|s| s.next_after(now)),
     };
     let next_run_at = match (next, quarantined_until) {
         (Some(n), Some(q)) if q > n => Some(q),
@@ -75,6 +86,10 @@ pub struct NamedStatus {
     pub name: String,
     #[serde(flatten)]
     pub status: ConnectorStatus,
+    /// Why the stored connector cannot run (its settings cannot be read, for example a
+    /// secret sealed with a key the configuration no longer holds); absent when it can.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// A worker process and the tenant's connectors it is running now (it holds their leases).
@@ -137,9 +152,18 @@ pub(crate) async fn tenant_status(state: &AdminState, id: &str) -> Result<Tenant
             .map(|v| v.name),
     );
     for name in names {
-        let connector = super::connectors::find(state, &tenant, &name).await?;
-        let status = connector_status(&tenant.store, &connector.config).await?;
-        connectors.push(NamedStatus { name, status });
+        // One whose settings cannot be read is listed with the reason, not a failed answer.
+        let (schedule, problem) = match state.registry().connector(&tenant.id, &name).await {
+            Ok(config) => (config.map(|c| c.schedule), None),
+            Err(RegistryError::Store(e)) => return Err(AdminError::Store(e)),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let status = status_of(&tenant.store, &name, schedule.as_ref()).await?;
+        connectors.push(NamedStatus {
+            name,
+            status,
+            problem,
+        });
     }
     let open_conflicts = tenant.store.open_conflicts().await?.len();
     Ok(TenantStatus {

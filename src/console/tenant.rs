@@ -196,7 +196,8 @@ fn connectors_section(frame: &Frame, base: &str, connectors: &[NamedStatus]) -> 
                         @let s = &c.status;
                         @let run = format!("{base}/connectors/{}/run", c.name);
                         tr data-connector=(c.name) {
-                            td { strong { (c.name) } }
+                            td { strong { (c.name) }
+                                @if let Some(problem) = &c.problem { br; span.badge.failed { "cannot run" } " " span.muted { (problem) } } }
                             td { @match &s.last_run {
                                 Some(r) => { span class={ "badge " (r.status) } { (r.status) } " " span.muted { "run " (r.run_id) } }
                                 None => { span.muted { "not yet" } }
