@@ -74,8 +74,8 @@ fn lease_holder(config: &Config) -> Option<String> {
     if listens.is_empty() {
         return None;
     }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    Some(format!("webhooks:{}:{}", host.trim(), listens.join(",")))
+    let host = crate::supervise::host_name();
+    Some(format!("webhooks:{host}:{}", listens.join(",")))
 }
 
 /// Puts every `[[webhooks]]` entry into the database (its secret stays in the file) and

@@ -97,10 +97,9 @@ impl Supervisor {
             Some(Ok(Schedule::Every(d))) => Duration::from_std(d).unwrap_or_else(|_| Duration::hours(24)),
             _ => Duration::hours(24),
         };
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let holder = format!(
             "{}:{}:{:08x}",
-            host.trim(),
+            host_name(),
             std::process::id(),
             rand::random::<u32>()
         );
@@ -562,4 +561,10 @@ fn record_metrics(name: &str, report: &RunReport, health: &Health) {
     }
     metrics::gauge!("idsync_connector_quarantined", "connector" => connector)
         .set(if health.is_quarantined() { 1.0 } else { 0.0 });
+}
+
+/// This machine's name, for naming lease holders (empty where the kernel does not say).
+pub fn host_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    host.trim().to_owned()
 }
