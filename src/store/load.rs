@@ -233,11 +233,8 @@ fn candidate_users(
         ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
     for chunk in keys.scim_ids.chunks(KEYS_PER_QUERY) {
-        // By SCIM id (unique), the tenant checked on the rows: see `users_and_links`.
-        let found = users::table.filter(any_of(users::scim_id, chunk));
-        let rows: Vec<(String, i64)> =
-            with_conn!(db, |c| found.select((users::tenant_id, users::id)).load(c))?;
-        ids.extend(rows.into_iter().filter(|(t, _)| t == tenant).map(|(_, id)| id));
+        let found = users::table.filter(users::tenant_id.eq(tenant).and(any_of(users::scim_id, chunk)));
+        ids.extend(with_conn!(db, |c| found.select(users::id).load::<i64>(c))?);
     }
     for chunk in keys_of_values(&keys.upns).chunks(KEYS_PER_QUERY) {
         let found = users::table.filter(users::tenant_id.eq(tenant).and(any_of(users::upn_key, chunk)));

@@ -257,15 +257,11 @@ pub(crate) fn scim_keys_of(
         let mut rows: Vec<(String, i64)> = Vec::with_capacity(scim_ids.len());
         let mut links: HashMap<i64, String> = HashMap::with_capacity(scim_ids.len());
         for chunk in scim_ids.chunks(KEYS_PER_QUERY) {
-            // By SCIM id (unique), the tenant checked on the rows: beside a tenant-led
-            // condition, SQLite's planner (no statistics) scans the whole tenant.
-            let found: Vec<(String, String, i64)> = users::table
-                .filter(any_of(users::scim_id, chunk))
+            let found: Vec<(String, i64)> = users::table
+                .filter(users::tenant_id.eq(tenant).and(any_of(users::scim_id, chunk)))
                 .filter(not_deleted!())
-                .select((users::tenant_id, users::scim_id, users::id))
+                .select((users::scim_id, users::id))
                 .load(c)?;
-            let found: Vec<(String, i64)> =
-                found.into_iter().filter(|(t, ..)| t == tenant).map(|(_, s, id)| (s, id)).collect();
             let ids: Vec<i64> = found.iter().map(|r| r.1).collect();
             // By user id (the tenant's users just found), the tenant checked on the rows: a
             // tenant-led condition would make SQLite scan the tenant's links.

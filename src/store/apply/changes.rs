@@ -364,35 +364,26 @@ fn insert(
         .returning(change_counter::last)
         .get_result(c))?;
     let first = last - n + 1;
-    let mut seq = first;
-    for chunk in rows.chunks(CHUNK) {
-        let values: Vec<_> = chunk
-            .iter()
-            .map(|r| {
-                seq += 1;
-                (
-                    changes::seq.eq(seq - 1),
-                    changes::tenant_id.eq(tenant),
-                    changes::change_type.eq(r.kind),
-                    changes::object_id.eq(r.object_id),
-                    changes::scim_id.eq(r.scim_id.as_deref()),
-                    changes::external_id.eq(r.external_id.as_deref()),
-                    changes::source.eq(source),
-                    changes::run_id.eq(run_id),
-                    changes::occurred_at.eq(now),
-                    changes::changed_fields.eq(&r.fields),
-                    changes::data.eq(&r.data),
-                )
-            })
-            .collect();
-        match values.as_slice() {
-            // One change (a SCIM write): a single-row insert, prepared once.
-            [one] => with_conn!(db, |c| diesel::insert_into(changes::table).values(one).execute(c))?,
-            _ => with_conn!(db, |c| diesel::insert_into(changes::table)
-                .values(&values)
-                .execute(c))?,
-        };
-    }
+    let values: Vec<_> = rows
+        .iter()
+        .zip(first..)
+        .map(|(r, seq)| {
+            (
+                changes::seq.eq(seq),
+                changes::tenant_id.eq(tenant),
+                changes::change_type.eq(r.kind),
+                changes::object_id.eq(r.object_id),
+                changes::scim_id.eq(r.scim_id.as_deref()),
+                changes::external_id.eq(r.external_id.as_deref()),
+                changes::source.eq(source),
+                changes::run_id.eq(run_id),
+                changes::occurred_at.eq(now),
+                changes::changed_fields.eq(&r.fields),
+                changes::data.eq(&r.data),
+            )
+        })
+        .collect();
+    insert_rows!(db, changes::table, values.as_slice());
     Ok(())
 }
 
@@ -430,41 +421,35 @@ fn read_users(db: &mut Db, tenant: &str, ids: &[i64]) -> Result<HashMap<i64, Val
     ids.dedup();
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        // By row id, the tenant checked on the rows: beside a tenant-led condition, SQLite's
-        // planner (no statistics) scans the whole tenant.
-        let rows: Vec<(String, UserCols)> = with_conn!(db, |c| users::table
-            .filter(any_of(users::id, chunk))
+        let rows: Vec<UserCols> = with_conn!(db, |c| users::table
+            .filter(users::tenant_id.eq(tenant).and(any_of(users::id, chunk)))
             .select((
-                users::tenant_id,
                 (
-                    (
-                        users::id,
-                        users::scim_id,
-                        users::external_id,
-                        users::source,
-                        users::upn,
-                        users::email
-                    ),
-                    (
-                        users::display_name,
-                        users::given_name,
-                        users::family_name,
-                        users::job_title,
-                        users::department,
-                    ),
-                    (
-                        users::preferred_language,
-                        users::attributes,
-                        users::active,
-                        users::archived_at,
-                        users::created_at,
-                        users::updated_at,
-                    )
+                    users::id,
+                    users::scim_id,
+                    users::external_id,
+                    users::source,
+                    users::upn,
+                    users::email
+                ),
+                (
+                    users::display_name,
+                    users::given_name,
+                    users::family_name,
+                    users::job_title,
+                    users::department,
+                ),
+                (
+                    users::preferred_language,
+                    users::attributes,
+                    users::active,
+                    users::archived_at,
+                    users::created_at,
+                    users::updated_at,
                 ),
             ))
             .load(c))?;
-        let theirs = rows.into_iter().filter(|(t, _)| t == tenant).map(|(_, row)| row);
-        for ((id, scim_id, external_id, source, upn, email), (dn, gn, fam, job, dep), rest) in theirs {
+        for ((id, scim_id, external_id, source, upn, email), (dn, gn, fam, job, dep), rest) in rows {
             let (lang, attributes, active, archived_at, created_at, updated_at) = rest;
             let user = json!({
                 "type": "user", "id": id, "scim_id": scim_id, "external_id": external_id,
@@ -499,25 +484,20 @@ fn read_groups(db: &mut Db, tenant: &str, ids: &[i64]) -> Result<HashMap<i64, Va
     ids.dedup();
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        // By row id, the tenant checked on the rows (see `read_users`).
-        let rows: Vec<(String, GroupCols)> = with_conn!(db, |c| groups::table
-            .filter(any_of(groups::id, chunk))
+        let rows: Vec<GroupCols> = with_conn!(db, |c| groups::table
+            .filter(groups::tenant_id.eq(tenant).and(any_of(groups::id, chunk)))
             .select((
-                groups::tenant_id,
-                (
-                    groups::id,
-                    groups::scim_id,
-                    groups::external_id,
-                    groups::source,
-                    groups::display_name,
-                    groups::attributes,
-                    groups::created_at,
-                    groups::updated_at,
-                ),
+                groups::id,
+                groups::scim_id,
+                groups::external_id,
+                groups::source,
+                groups::display_name,
+                groups::attributes,
+                groups::created_at,
+                groups::updated_at,
             ))
             .load(c))?;
-        let theirs = rows.into_iter().filter(|(t, _)| t == tenant).map(|(_, row)| row);
-        for (id, scim_id, external_id, source, display_name, attributes, created_at, updated_at) in theirs {
+        for (id, scim_id, external_id, source, display_name, attributes, created_at, updated_at) in rows {
             let group = json!({
                 "type": "group", "id": id, "scim_id": scim_id, "external_id": external_id,
                 "source": source, "display_name": display_name,

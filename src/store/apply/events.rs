@@ -65,13 +65,11 @@ impl<'a> EventLog<'a> {
         if self.rows.len() >= min {
             let rows = &self.rows;
             match db {
-                Db::Postgres(c) if rows.len() >= bulk::COPY_FROM => bulk::events(c, rows)?,
-                // One event as a single-row insert, whose statement is prepared once.
-                _ if rows.len() == 1 => with_conn!(db, |c| diesel::insert_into(events::table)
-                    .values(&rows[0])
-                    .execute(c))?,
-                _ => with_conn!(db, |c| diesel::insert_into(events::table).values(rows).execute(c))?,
-            };
+                Db::Postgres(c) if rows.len() >= bulk::COPY_FROM => {
+                    bulk::events(c, rows)?;
+                }
+                _ => insert_rows!(db, events::table, rows.as_slice()),
+            }
             self.rows.clear();
         }
         Ok(())

@@ -220,17 +220,6 @@ fn insert_members(db: &mut Db, rows: &[NewMember]) -> Result<(), StoreError> {
             return Ok(());
         }
     }
-    if let [one] = rows {
-        // One membership (a SCIM PATCH): a single-row insert, prepared once.
-        with_conn!(db, |c| diesel::insert_into(group_members::table)
-            .values(one)
-            .execute(c))?;
-        return Ok(());
-    }
-    for chunk in rows.chunks(CHUNK) {
-        with_conn!(db, |c| diesel::insert_into(group_members::table)
-            .values(chunk)
-            .execute(c))?;
-    }
+    insert_rows!(db, group_members::table, rows);
     Ok(())
 }

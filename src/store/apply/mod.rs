@@ -7,6 +7,23 @@
 //! Last, `changes.rs` writes the change feed's rows (it reads the rows the plan removes
 //! before the other steps run), taking their `seq` at the very end so commits follow `seq`.
 
+/// Inserts the slice `rows` into `table`, as SQLite (and PostgreSQL below `COPY`'s size)
+/// takes them: one row as a single-row insert, whose statement is prepared once and reused
+/// (a multi-row insert's text depends on its row count, so it is prepared anew each time);
+/// more as multi-row inserts of at most [`CHUNK`] rows (SQLite's limit on bound values).
+macro_rules! insert_rows {
+    ($db:expr, $table:expr, $rows:expr) => {{
+        let rows = $rows;
+        if let [one] = rows {
+            with_conn!($db, |c| diesel::insert_into($table).values(one).execute(c))?;
+        } else {
+            for chunk in rows.chunks($crate::store::CHUNK) {
+                with_conn!($db, |c| diesel::insert_into($table).values(chunk).execute(c))?;
+            }
+        }
+    }};
+}
+
 mod bulk;
 pub(crate) mod changes;
 mod events;

@@ -365,18 +365,7 @@ fn insert_links(db: &mut Db, rows: &[NewLink<'_>]) -> Result<(), StoreError> {
             return Ok(());
         }
     }
-    if let [one] = rows {
-        // Prepared once (see `insert_users`).
-        with_conn!(db, |c| diesel::insert_into(user_links::table)
-            .values(one)
-            .execute(c))?;
-        return Ok(());
-    }
-    for chunk in rows.chunks(CHUNK) {
-        with_conn!(db, |c| diesel::insert_into(user_links::table)
-            .values(chunk)
-            .execute(c))?;
-    }
+    insert_rows!(db, user_links::table, rows);
     Ok(())
 }
 
