@@ -123,11 +123,25 @@ impl Db {
     /// Unlike diesel's `transaction`, `work` gets the [`Db`], so the query functions it calls
     /// stay ordinary functions over one connection. Inside [`Self::write_transaction`] (or
     /// another transaction) it is a savepoint: its rollback undoes only its own work.
+    ///
+    /// Every caller writes, so an outermost transaction on SQLite is `BEGIN IMMEDIATE`, as in
+    /// [`Self::write_transaction`]: a deferred one that read first could not take the write
+    /// lock after another connection's commit (`SQLITE_BUSY_SNAPSHOT`, which no busy timeout
+    /// waits out), and the worker's claims commit every few seconds.
     pub(crate) fn transaction<T>(
         &mut self,
         work: impl FnOnce(&mut Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        with_conn!(self, |c| AnsiTransactionManager::begin_transaction(c))?;
+        match self {
+            Db::Sqlite(c) => {
+                if outermost(c) {
+                    AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+                } else {
+                    AnsiTransactionManager::begin_transaction(c)
+                }
+            }
+            Db::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
+        }?;
         self.finish(work)
     }
 
@@ -183,4 +197,12 @@ impl Db {
         }
         Ok(())
     }
+}
+
+/// Whether no transaction is open on `c`.
+fn outermost(c: &mut SqliteConnection) -> bool {
+    matches!(
+        AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
+        Ok(None)
+    )
 }
