@@ -207,6 +207,21 @@ async fn scripted_history(database_url: &str) {
     assert_eq!(c["object"]["email"], "ann@example.com");
     assert!(c["changed_fields"].as_array().unwrap().contains(&json!("upn")));
     assert!(first[4]["user"]["scim_id"].is_string() && first[4]["group"]["scim_id"].is_string());
+    // A membership change carries its group and user whole, though the feed stores them once
+    // per transaction; a reader that starts in the middle of it gets the same changes.
+    let added = &first[5];
+    assert_eq!(added["object"], first[3]["object"]);
+    assert_eq!(added["group"]["display_name"], "Staff");
+    assert_eq!(added["group"]["id"], first[3]["object"]["id"]);
+    assert_eq!(added["user"]["upn"], "bob@example.com");
+    assert_eq!(added["user"]["scim_id"], first[1]["object"]["scim_id"]);
+    let mut one_by_one = Vec::new();
+    let mut seq = first[0]["seq"].as_i64().unwrap() - 1;
+    while let Some(row) = h.store.changes_after(seq, 1).await.unwrap().pop() {
+        seq = row.seq;
+        one_by_one.push(row.to_json());
+    }
+    assert_eq!(one_by_one, first);
 
     // 2. Nothing changed upstream: nothing written.
     assert_eq!(
@@ -389,4 +404,73 @@ async fn concurrent_writers_never_let_a_reader_skip_on_postgres() {
         "no gaps"
     );
     assert_eq!(seen, all, "the reader following seq saw every change, in order");
+}
+
+/// A first sync of a group of 2,500 members: its changes read back whole, with each
+/// member's own user, page after page and from any `seq` in between, on both backends.
+async fn large_group_reads_back_whole(url: &DatabaseUrl) {
+    use idsync::planner::{GroupCreate, GroupRef, MembershipChange, UserRef};
+    let store = Store::open(url);
+    store.migrate().await.unwrap();
+    let n = 2_500;
+    let mut plan = creates("hr", 0, n);
+    plan.group_creates = vec![GroupCreate {
+        external_id: "g-all".into(),
+        display_name: "Everyone".into(),
+    }];
+    plan.memberships = vec![MembershipChange {
+        group: GroupRef::New(0),
+        group_name: "Everyone".into(),
+        added: (0..n).map(UserRef::New).collect(),
+        removed: Vec::new(),
+    }];
+    let ctx = ApplyContext {
+        run_id: None,
+        run_end: None,
+        now: store::now(),
+        cursor: CursorUpdate::Keep,
+    };
+    store.apply(plan, ctx).await.unwrap();
+    let mut pages = Vec::new();
+    let mut after = 0;
+    loop {
+        let rows = store.changes_after(after, 1000).await.unwrap();
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        pages.extend(rows.iter().map(|r| r.to_json()));
+    }
+    assert_eq!(pages.len(), 2 * n + 1);
+    let seqs: Vec<i64> = pages.iter().map(|c| c["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=i64::try_from(2 * n + 1).unwrap()).collect::<Vec<_>>());
+    let group = &pages[n]["object"];
+    assert_eq!(group["display_name"], "Everyone");
+    for (i, added) in pages[n + 1..].iter().enumerate() {
+        assert_eq!(added["type"], "group.member_added");
+        assert_eq!(&added["object"], group);
+        assert_eq!(added["group"]["id"], group["id"]);
+        assert_eq!(added["user"]["upn"], format!("hr-0-{i}@example.com"));
+        assert_eq!(added["user"]["id"], pages[i]["object"]["id"]);
+        assert_eq!(added["user"]["scim_id"], pages[i]["object"]["scim_id"]);
+    }
+    // From a seq inside a run of memberships, and across the end of one.
+    for from in [n + 5, n + 999, n + 1000, n + 1001, 2 * n - 1] {
+        let rows = store
+            .changes_after(i64::try_from(from).unwrap(), 3)
+            .await
+            .unwrap();
+        let got: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
+        assert_eq!(got, pages[from..(from + 3).min(2 * n + 1)], "after {from}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_group_reads_back_whole_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    large_group_reads_back_whole(&DatabaseUrl::Sqlite(dir.path().join("feed.db"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_group_reads_back_whole_on_postgres() {
+    let db = support::postgres::TestDatabase::create();
+    large_group_reads_back_whole(&DatabaseUrl::parse(&db.url).unwrap()).await;
 }

@@ -1,14 +1,17 @@
 //! Reading the change feed (written by `apply/changes.rs`): a tenant's changes after a `seq`,
 //! every tenant's for a consumer of one feed, the feed's end, and pruning.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
+use super::any_of::any_of;
+use super::apply::changes::brief;
 use super::schema::{change_counter, changes};
-use super::{with_conn, Db, Store, StoreError};
+use super::{with_conn, Db, Store, StoreError, CHUNK};
 
 pub use super::apply::changes::kind;
 
@@ -26,6 +29,8 @@ pub struct ChangeRow {
     pub run_id: Option<i64>,
     pub occurred_at: NaiveDateTime,
     pub changed_fields: String,
+    /// The change's JSON (`object`, and `group` and `user` for a membership), whole: the
+    /// objects held by reference are filled in as the row is read ([`after`]).
     pub data: String,
 }
 
@@ -56,8 +61,21 @@ pub fn time_text(t: NaiveDateTime) -> String {
     super::apply::changes::time(t)
 }
 
+/// A row as stored: it may hold a run of membership changes (`seq` to `last_seq`), and its
+/// `data` may name objects that earlier rows hold (`object_seq`, and numbers in `members`;
+/// see `apply/changes.rs`).
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = changes)]
+struct StoredChange {
+    #[diesel(embed)]
+    row: ChangeRow,
+    last_seq: i64,
+    object_seq: Option<i64>,
+}
+
 /// Changes after `after`, in `seq` order, at most `limit`: the tenant's, or every tenant's
-/// when `tenant` is `None` (the whole-database feed of `GET /admin/v1/changes`).
+/// when `tenant` is `None` (the whole-database feed of `GET /admin/v1/changes`). A row's run
+/// ends past `after` when any of its changes is wanted.
 pub(crate) fn after(
     db: &mut Db,
     tenant: Option<&str>,
@@ -65,16 +83,110 @@ pub(crate) fn after(
     limit: i64,
 ) -> Result<Vec<ChangeRow>, StoreError> {
     let base = changes::table
-        .filter(changes::seq.gt(after))
-        .order(changes::seq)
+        .filter(changes::last_seq.gt(after))
+        .order(changes::last_seq)
         .limit(limit);
-    Ok(match tenant {
+    let stored = match tenant {
         Some(tenant) => {
             let query = base.filter(changes::tenant_id.eq(tenant));
-            with_conn!(db, |c| query.select(ChangeRow::as_select()).load(c))?
+            with_conn!(db, |c| query.select(StoredChange::as_select()).load(c))?
         }
-        None => with_conn!(db, |c| base.select(ChangeRow::as_select()).load(c))?,
-    })
+        None => with_conn!(db, |c| base.select(StoredChange::as_select()).load(c))?,
+    };
+    let objects = held_objects(db, &stored)?;
+    let mut out = Vec::new();
+    for s in stored {
+        s.expand(&objects, after, &mut out);
+    }
+    out.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(out)
+}
+
+/// A row's `data`, parsed (an unreadable one as empty: the feed never fails on it).
+fn parsed(data: &str) -> Map<String, Value> {
+    match serde_json::from_str(data) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The objects that `stored` names by `seq`, read from the rows that hold them (on this
+/// page, or earlier rows of the same transactions).
+fn held_objects(db: &mut Db, stored: &[StoredChange]) -> Result<HashMap<i64, Value>, StoreError> {
+    let mut wanted: Vec<i64> = Vec::new();
+    for s in stored {
+        wanted.extend(s.object_seq);
+        if s.last_seq > s.row.seq || s.row.data.contains(r#""members":"#) {
+            let members = parsed(&s.row.data).remove("members");
+            if let Some(Value::Array(members)) = members {
+                wanted.extend(members.iter().filter_map(Value::as_i64));
+            }
+        }
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut objects = HashMap::new();
+    for s in stored {
+        if wanted.binary_search(&s.row.seq).is_ok() {
+            objects.insert(
+                s.row.seq,
+                parsed(&s.row.data).remove("object").unwrap_or_default(),
+            );
+        }
+    }
+    wanted.retain(|seq| !objects.contains_key(seq));
+    for chunk in wanted.chunks(CHUNK) {
+        let held: Vec<(i64, String)> = with_conn!(db, |c| changes::table
+            .filter(any_of(changes::seq, chunk))
+            .select((changes::seq, changes::data))
+            .load(c))?;
+        for (seq, data) in held {
+            objects.insert(seq, parsed(&data).remove("object").unwrap_or_default());
+        }
+    }
+    Ok(objects)
+}
+
+impl StoredChange {
+    /// Pushes the row's changes after `after` onto `out`, each whole: its `object` (read
+    /// from the row that holds it when named by `object_seq`) and, for a membership, its
+    /// `group` and `user` as the ids and the name of each.
+    fn expand(self, objects: &HashMap<i64, Value>, after: i64, out: &mut Vec<ChangeRow>) {
+        let row = self.row;
+        let mut data = parsed(&row.data);
+        let Some(Value::Array(members)) = data.remove("members") else {
+            if let Some(o) = self.object_seq.and_then(|s| objects.get(&s)) {
+                data.insert("object".into(), o.clone());
+                out.push(ChangeRow {
+                    data: Value::Object(data).to_string(),
+                    ..row
+                });
+            } else if row.seq > after {
+                out.push(row);
+            }
+            return;
+        };
+        let object = match self.object_seq {
+            Some(s) => objects.get(&s).cloned().unwrap_or_default(),
+            None => data.remove("object").unwrap_or_default(),
+        };
+        let group = brief(&object, "display_name");
+        for (seq, member) in (row.seq..).zip(members) {
+            if seq <= after {
+                continue;
+            }
+            let user = match member.as_i64() {
+                Some(held) => brief(objects.get(&held).unwrap_or(&Value::Null), "upn"),
+                None => member,
+            };
+            let data = serde_json::json!({ "object": object, "group": group, "user": user });
+            out.push(ChangeRow {
+                seq,
+                data: data.to_string(),
+                ..row.clone()
+            });
+        }
+    }
 }
 
 /// The last `seq` handed out (committed). Whole database: `seq` is one sequence for all.

@@ -182,6 +182,26 @@ pub struct NewEvent<'a> {
     pub created_at: NaiveDateTime,
 }
 
+/// A row of the change feed (`apply/changes.rs`): one change, or a run of membership
+/// changes (`seq` to `last_seq`); `data` is JSON text.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = changes, treat_none_as_default_value = false)]
+pub struct NewChange<'a> {
+    pub seq: i64,
+    pub tenant_id: &'a str,
+    pub change_type: &'static str,
+    pub object_id: i64,
+    pub scim_id: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    pub source: &'a str,
+    pub run_id: Option<i64>,
+    pub occurred_at: NaiveDateTime,
+    pub changed_fields: String,
+    pub data: String,
+    pub last_seq: i64,
+    pub object_seq: Option<i64>,
+}
+
 #[derive(Debug, Insertable)]
 #[diesel(table_name = conflicts, treat_none_as_default_value = false)]
 pub struct NewConflict<'a> {

@@ -239,6 +239,10 @@ diesel::table! {
         changed_fields -> Text,
         /// The JSON of the object after the change (and the group and user of a membership).
         data -> Text,
+        /// The last change the row holds (`seq` for one; a run of memberships for more).
+        last_seq -> BigInt,
+        /// The earlier change of the same transaction whose `data` holds this one's `object`.
+        object_seq -> Nullable<BigInt>,
     }
 }
 

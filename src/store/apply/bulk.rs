@@ -20,8 +20,8 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
 
-use super::super::models::{NewEvent, NewGroup, NewLink, NewMember, NewUser};
-use super::super::schema::{events, group_members, groups, user_links, users};
+use super::super::models::{NewChange, NewEvent, NewGroup, NewLink, NewMember, NewUser};
+use super::super::schema::{changes, events, group_members, groups, user_links, users};
 
 /// Rows from which a write goes through `COPY`.
 pub(super) const COPY_FROM: usize = 64;
@@ -167,6 +167,10 @@ pub(super) fn members(c: &mut PgConnection, rows: &[NewMember]) -> QueryResult<u
 
 pub(super) fn events(c: &mut PgConnection, rows: &[NewEvent<'_>]) -> QueryResult<usize> {
     diesel::copy_from(events::table).from_insertable(rows).execute(c)
+}
+
+pub(super) fn changes(c: &mut PgConnection, rows: &[NewChange<'_>]) -> QueryResult<usize> {
+    diesel::copy_from(changes::table).from_insertable(rows).execute(c)
 }
 
 /// Deactivates the tenant's users `ids`; a user archived before keeps its `archived_at`.

@@ -3,8 +3,19 @@
 //!
 //! The list of changes comes from the [`Plan`](crate::planner::Plan) and the ids of the rows
 //! the apply created; each change's `data` is the object as it is at the end of the apply, read
-//! back in bulk in the same transaction. Users and groups the plan removes are read before the
-//! apply removes them ([`before`]).
+//! back in bulk in the same transaction and rendered once per object. Users and groups the
+//! plan removes are read before the apply removes them ([`before`]).
+//!
+//! # Rows that hold more than one change
+//!
+//! A first sync of 100,000 users in 5,000 groups makes 500,000 membership changes, each of
+//! which carries its group and its user. One row and one copy of the group per change made
+//! the change feed cost more than the rest of the apply. So a run of one group's membership
+//! changes of one kind shares a row (`seq` to `last_seq`, at most [`RUN`]), and an object
+//! that an earlier row of the same transaction already holds is named by that row's `seq`
+//! instead of copied: `object_seq` for the row's `object`, a number in its `members` for a
+//! membership's user (else the user's ids and name). Every change still has its own `seq`;
+//! the reader (`store/changes.rs`) expands the rows back into whole changes.
 //!
 //! # Why readers never skip a change
 //!
@@ -20,16 +31,19 @@
 //! that took 10 may commit after one that took 11. On SQLite the write lock already orders
 //! every writer. The locked section is only the insert of the change rows and the commit.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::super::any_of::any_of;
+use super::super::models::NewChange;
 use super::super::schema::{change_counter, changes, group_members, groups, users};
 use super::super::{with_conn, Db, StoreError, CHUNK};
-use super::Step;
+use super::{bulk, Step};
 use crate::planner::{GroupRef, UserField, UserRef};
 
 /// The change types, as the feed and the webhooks name them.
@@ -59,14 +73,48 @@ pub mod kind {
     ];
 }
 
+/// Objects by id, each rendered once however many changes carry it.
+type Objects = HashMap<i64, Rendered>;
+
 /// The objects an apply is about to remove, as they were, and the memberships that go with
 /// a removed user (the database drops them with it).
 #[derive(Debug, Default)]
 pub(super) struct Doomed {
-    users: HashMap<i64, Value>,
-    groups: HashMap<i64, Value>,
+    users: Objects,
+    groups: Objects,
     /// (group id, user id) of each membership of a purged user.
     memberships: Vec<(i64, i64)>,
+}
+
+/// An object's JSON as the feed shows it, rendered once for every change that carries it:
+/// a group is the `object` of each of its membership changes, thousands on a first sync.
+#[derive(Debug)]
+struct Rendered {
+    /// The whole object.
+    json: String,
+    /// Its ids and its name, as a membership change's `group` or `user`.
+    brief: String,
+    scim_id: Option<String>,
+    external_id: Option<String>,
+}
+
+impl Rendered {
+    /// `object`, whose name is its field `name` (`upn` for a user, `display_name` for a group).
+    fn new(object: &Value, name: &str) -> Self {
+        Self {
+            json: object.to_string(),
+            brief: brief(object, name).to_string(),
+            scim_id: object["scim_id"].as_str().map(str::to_owned),
+            external_id: object["external_id"].as_str().map(str::to_owned),
+        }
+    }
+}
+
+/// The objects the changes carry: as the apply left them, or as they were for removed ones.
+#[derive(Debug, Default)]
+struct Known {
+    users: Objects,
+    groups: Objects,
 }
 
 /// What a change is about.
@@ -82,7 +130,19 @@ enum Subject {
 struct Pending {
     kind: &'static str,
     subject: Subject,
-    fields: Vec<&'static str>,
+    fields: Fields,
+}
+
+/// The names of the fields a change changed (most lists are the same for every change).
+type Fields = Cow<'static, [&'static str]>;
+
+/// Where the changes of one transaction come from.
+#[derive(Debug, Clone, Copy)]
+struct Origin<'a> {
+    tenant: &'a str,
+    source: &'a str,
+    run_id: Option<i64>,
+    now: NaiveDateTime,
 }
 
 /// Reads the users and groups the plan removes, before the apply removes them.
@@ -159,19 +219,19 @@ pub(super) fn write(
             }
         }
     }
-    let mut users_after = read_users(db, step.tenant, &user_ids)?;
-    let mut groups_after = read_groups(db, step.tenant, &group_ids)?;
-    users_after.extend(doomed.users);
-    groups_after.extend(doomed.groups);
-    let rows: Vec<Row> = pending
-        .into_iter()
-        .map(|p| row_of(p, &users_after, &groups_after))
-        .filter_map(Result::transpose)
-        .collect::<Result<_, _>>()?;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    insert(db, step.tenant, step.source, run_id, step.now, rows)
+    let mut known = Known {
+        users: read_users(db, step.tenant, &user_ids)?,
+        groups: read_groups(db, step.tenant, &group_ids)?,
+    };
+    known.users.extend(doomed.users);
+    known.groups.extend(doomed.groups);
+    let origin = Origin {
+        tenant: step.tenant,
+        source: step.source,
+        run_id,
+        now: step.now,
+    };
+    insert(db, origin, &known, pending)
 }
 
 /// Records that a SCIM write changed a group's attributes (which it writes without a plan).
@@ -182,23 +242,29 @@ pub(crate) fn group_attributes_changed(
     source: &str,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    let groups_after = read_groups(db, tenant, &[group_id])?;
-    let p = Pending {
+    let known = Known {
+        users: HashMap::new(),
+        groups: read_groups(db, tenant, &[group_id])?,
+    };
+    let change = Pending {
         kind: kind::GROUP_UPDATED,
         subject: Subject::Group(group_id),
-        fields: vec!["attributes"],
+        fields: Cow::Borrowed(&["attributes"]),
     };
-    match row_of(p, &HashMap::new(), &groups_after)? {
-        Some(row) => insert(db, tenant, source, None, now, vec![row]),
-        None => Ok(()),
-    }
+    let origin = Origin {
+        tenant,
+        source,
+        run_id: None,
+        now,
+    };
+    insert(db, origin, &known, vec![change])
 }
 
 /// The plan's changes in the order the apply makes them.
 fn list(step: &Step<'_>, new_users: &[i64], new_groups: &[i64], doomed: &Doomed) -> Vec<Pending> {
     let plan = step.plan;
     let mut out = Vec::new();
-    let mut push = |kind, subject, fields: Vec<&'static str>| {
+    let mut push = |kind, subject, fields: Fields| {
         out.push(Pending {
             kind,
             subject,
@@ -206,31 +272,39 @@ fn list(step: &Step<'_>, new_users: &[i64], new_groups: &[i64], doomed: &Doomed)
         })
     };
     for d in &plan.deactivations {
-        push(kind::USER_DEACTIVATED, Subject::User(d.user_id), vec!["active"]);
+        push(
+            kind::USER_DEACTIVATED,
+            Subject::User(d.user_id),
+            Cow::Borrowed(&["active"]),
+        );
     }
     for &(group, user) in &doomed.memberships {
         push(
             kind::MEMBER_REMOVED,
             Subject::Member { group, user },
-            vec!["members"],
+            Cow::Borrowed(&["members"]),
         );
     }
     for p in &plan.purges {
-        push(kind::USER_DELETED, Subject::User(p.user_id), vec![]);
+        push(kind::USER_DELETED, Subject::User(p.user_id), Cow::Borrowed(&[]));
     }
     for u in &plan.user_updates {
-        let fields = u.changes.iter().map(|c| c.field.column()).collect();
+        let fields = Cow::Owned(u.changes.iter().map(|c| c.field.column()).collect());
         push(kind::USER_UPDATED, Subject::User(u.user_id), fields);
     }
     for l in plan.user_links.iter().filter(|l| l.owner) {
         push(
             kind::USER_UPDATED,
             Subject::User(l.user_id),
-            vec!["source", "external_id"],
+            Cow::Borrowed(&["source", "external_id"]),
         );
     }
     for r in &plan.reactivations {
-        push(kind::USER_REACTIVATED, Subject::User(r.user_id), vec!["active"]);
+        push(
+            kind::USER_REACTIVATED,
+            Subject::User(r.user_id),
+            Cow::Borrowed(&["active"]),
+        );
     }
     for (r, &id) in plan.user_creates.iter().zip(new_users) {
         let mut fields: Vec<&'static str> = vec!["external_id", "source"];
@@ -241,31 +315,35 @@ fn list(step: &Step<'_>, new_users: &[i64], new_groups: &[i64], doomed: &Doomed)
                 .map(|f| f.column()),
         );
         fields.push("active");
-        push(kind::USER_CREATED, Subject::User(id), fields);
+        push(kind::USER_CREATED, Subject::User(id), Cow::Owned(fields));
     }
     for &id in new_groups {
         push(
             kind::GROUP_CREATED,
             Subject::Group(id),
-            vec!["external_id", "source", "display_name"],
+            Cow::Borrowed(&["external_id", "source", "display_name"]),
         );
     }
     for g in &plan.group_links {
         push(
             kind::GROUP_UPDATED,
             Subject::Group(g.group_id),
-            vec!["source", "external_id"],
+            Cow::Borrowed(&["source", "external_id"]),
         );
     }
     for g in &plan.group_renames {
         push(
             kind::GROUP_UPDATED,
             Subject::Group(g.group_id),
-            vec!["display_name"],
+            Cow::Borrowed(&["display_name"]),
         );
     }
     for g in &plan.group_deletes {
-        push(kind::GROUP_DELETED, Subject::Group(g.group_id), vec![]);
+        push(
+            kind::GROUP_DELETED,
+            Subject::Group(g.group_id),
+            Cow::Borrowed(&[]),
+        );
     }
     for m in &plan.memberships {
         let group = match m.group {
@@ -280,67 +358,117 @@ fn list(step: &Step<'_>, new_users: &[i64], new_groups: &[i64], doomed: &Doomed)
             push(
                 kind::MEMBER_ADDED,
                 Subject::Member { group, user },
-                vec!["members"],
+                Cow::Borrowed(&["members"]),
             );
         }
         for &user in &m.removed {
             push(
                 kind::MEMBER_REMOVED,
                 Subject::Member { group, user },
-                vec!["members"],
+                Cow::Borrowed(&["members"]),
             );
         }
     }
     out
 }
 
-/// A change row before its `seq`.
-#[derive(Debug)]
-struct Row {
-    kind: &'static str,
-    object_id: i64,
-    scim_id: Option<String>,
-    external_id: Option<String>,
-    fields: String,
-    data: String,
+impl Known {
+    /// Whether `subject` is the tenant's. A change whose object is not was no change: a plan
+    /// changes only its own tenant's rows (every statement filters by tenant).
+    fn has(&self, subject: Subject) -> bool {
+        match subject {
+            Subject::User(id) => self.users.contains_key(&id),
+            Subject::Group(id) => self.groups.contains_key(&id),
+            Subject::Member { group, user } => {
+                self.groups.contains_key(&group) && self.users.contains_key(&user)
+            }
+        }
+    }
+
+    /// The feed's row for `unit`, the changes `seq` on: its `data` assembled from the
+    /// objects' rendered text. An object that an earlier row of this transaction already
+    /// holds (`carried`) is named by that row's `seq` instead: as `object_seq` for the
+    /// `object`, as a number in `members` for a membership's user.
+    fn row<'a>(
+        &'a self,
+        unit: &[Pending],
+        seq: i64,
+        origin: Origin<'a>,
+        carried: &mut Carried,
+    ) -> Result<NewChange<'a>, StoreError> {
+        let missing = || StoreError::BadData(format!("change {seq} names an object not read"));
+        let first = unit.first().ok_or_else(missing)?;
+        let (key, object) = match first.subject {
+            Subject::User(id) => (Key::User(id), self.users.get(&id)),
+            Subject::Group(id) | Subject::Member { group: id, .. } => (Key::Group(id), self.groups.get(&id)),
+        };
+        let object = object.ok_or_else(missing)?;
+        let mut data = String::from("{");
+        let object_seq = carried.get(&key).copied();
+        if object_seq.is_none() {
+            carried.insert(key, seq);
+            data.push_str(r#""object":"#);
+            data.push_str(&object.json);
+        }
+        if let Subject::Member { .. } = first.subject {
+            if object_seq.is_none() {
+                data.push(',');
+            }
+            data.push_str(r#""members":["#);
+            for (i, change) in unit.iter().enumerate() {
+                let Subject::Member { user, .. } = change.subject else {
+                    return Err(missing());
+                };
+                if i > 0 {
+                    data.push(',');
+                }
+                match carried.get(&Key::User(user)) {
+                    Some(held) => data.push_str(&held.to_string()),
+                    None => data.push_str(&self.users.get(&user).ok_or_else(missing)?.brief),
+                }
+            }
+            data.push(']');
+        }
+        data.push('}');
+        let len = i64::try_from(unit.len()).map_err(|_| missing())?;
+        Ok(NewChange {
+            seq,
+            tenant_id: origin.tenant,
+            change_type: first.kind,
+            object_id: key.id(),
+            scim_id: object.scim_id.as_deref(),
+            external_id: object.external_id.as_deref(),
+            source: origin.source,
+            run_id: origin.run_id,
+            occurred_at: origin.now,
+            changed_fields: serde_json::to_string(&first.fields)?,
+            data,
+            last_seq: seq + len - 1,
+            object_seq,
+        })
+    }
 }
 
-/// The feed's row for `p`; none when its object is not the tenant's (a plan changes only its
-/// own tenant's rows, so such a change changed nothing: every statement filters by tenant).
-fn row_of(
-    p: Pending,
-    users: &HashMap<i64, Value>,
-    groups: &HashMap<i64, Value>,
-) -> Result<Option<Row>, StoreError> {
-    let data = match p.subject {
-        Subject::User(id) => match users.get(&id) {
-            Some(u) => json!({ "object": u }),
-            None => return Ok(None),
-        },
-        Subject::Group(id) => match groups.get(&id) {
-            Some(g) => json!({ "object": g }),
-            None => return Ok(None),
-        },
-        Subject::Member { group, user } => match (groups.get(&group), users.get(&user)) {
-            (Some(g), Some(u)) => {
-                json!({ "object": g, "group": brief(g, "display_name"), "user": brief(u, "upn") })
-            }
-            _ => return Ok(None),
-        },
-    };
-    let object = &data["object"];
-    Ok(Some(Row {
-        kind: p.kind,
-        object_id: object["id"].as_i64().unwrap_or_default(),
-        scim_id: object["scim_id"].as_str().map(str::to_owned),
-        external_id: object["external_id"].as_str().map(str::to_owned),
-        fields: serde_json::to_string(&p.fields)?,
-        data: data.to_string(),
-    }))
+/// An object a change row holds in its `data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    User(i64),
+    Group(i64),
 }
+
+impl Key {
+    fn id(self) -> i64 {
+        match self {
+            Key::User(id) | Key::Group(id) => id,
+        }
+    }
+}
+
+/// The `seq` of the first row of the transaction that holds each object.
+type Carried = HashMap<Key, i64>;
 
 /// The ids and the name of an object, for the `group` and `user` of a membership change.
-fn brief(object: &Value, name: &str) -> Value {
+pub(crate) fn brief(object: &Value, name: &str) -> Value {
     let mut out = Map::new();
     for key in ["type", "id", "scim_id", "external_id", name] {
         out.insert(key.to_owned(), object[key].clone());
@@ -348,42 +476,70 @@ fn brief(object: &Value, name: &str) -> Value {
     Value::Object(out)
 }
 
-/// Takes a block of `seq` (the lock that orders commits; see the module's docs) and inserts.
+/// The most membership changes one row holds: a reader expands a row to read any of them.
+const RUN: usize = 1000;
+
+/// The changes as the rows that hold them: a run of one group's membership changes of one
+/// kind shares a row (at most [`RUN`]); any other change has its own.
+fn units(pending: &[Pending]) -> Vec<&[Pending]> {
+    let group_of = |p: &Pending| match p.subject {
+        Subject::Member { group, .. } => Some(group),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=pending.len() {
+        let joins = pending.get(i).is_some_and(|p| {
+            let head = &pending[start];
+            group_of(p).is_some() && group_of(p) == group_of(head) && p.kind == head.kind && i - start < RUN
+        });
+        if !joins {
+            out.push(&pending[start..i]);
+            start = i;
+        }
+    }
+    out
+}
+
+/// Takes a block of `seq` for the changes whose objects are the tenant's (the lock that
+/// orders commits; see the module's docs) and inserts their rows, one statement's worth at a
+/// time: the rows of a first sync are never all in memory at once.
 fn insert(
     db: &mut Db,
-    tenant: &str,
-    source: &str,
-    run_id: Option<i64>,
-    now: NaiveDateTime,
-    rows: Vec<Row>,
+    origin: Origin<'_>,
+    known: &Known,
+    mut pending: Vec<Pending>,
 ) -> Result<(), StoreError> {
-    let n = i64::try_from(rows.len()).map_err(|_| StoreError::BadData("too many changes".into()))?;
+    pending.retain(|p| known.has(p.subject));
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let n = i64::try_from(pending.len()).map_err(|_| StoreError::BadData("too many changes".into()))?;
     let counter = change_counter::table.find(1);
     let last: i64 = with_conn!(db, |c| diesel::update(counter)
         .set(change_counter::last.eq(change_counter::last + n))
         .returning(change_counter::last)
         .get_result(c))?;
-    let first = last - n + 1;
-    let values: Vec<_> = rows
-        .iter()
-        .zip(first..)
-        .map(|(r, seq)| {
-            (
-                changes::seq.eq(seq),
-                changes::tenant_id.eq(tenant),
-                changes::change_type.eq(r.kind),
-                changes::object_id.eq(r.object_id),
-                changes::scim_id.eq(r.scim_id.as_deref()),
-                changes::external_id.eq(r.external_id.as_deref()),
-                changes::source.eq(source),
-                changes::run_id.eq(run_id),
-                changes::occurred_at.eq(now),
-                changes::changed_fields.eq(&r.fields),
-                changes::data.eq(&r.data),
-            )
-        })
-        .collect();
-    insert_rows!(db, changes::table, values.as_slice());
+    let per_statement = match db {
+        Db::Postgres(_) => bulk::ROWS,
+        Db::Sqlite(_) => CHUNK,
+    };
+    let mut seq = last - n + 1;
+    let mut carried = Carried::new();
+    for chunk in units(&pending).chunks(per_statement) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for unit in chunk {
+            let row = known.row(unit, seq, origin, &mut carried)?;
+            seq = row.last_seq + 1;
+            rows.push(row);
+        }
+        match db {
+            Db::Postgres(c) if rows.len() >= bulk::COPY_FROM => {
+                bulk::changes(c, &rows)?;
+            }
+            _ => insert_rows!(db, changes::table, rows.as_slice()),
+        }
+    }
     Ok(())
 }
 
@@ -414,8 +570,8 @@ type UserCols = (
     ),
 );
 
-/// The tenant's users `ids` as JSON objects (README, "The change feed"), by id.
-fn read_users(db: &mut Db, tenant: &str, ids: &[i64]) -> Result<HashMap<i64, Value>, StoreError> {
+/// The tenant's users `ids` rendered as JSON objects (README, "The change feed"), by id.
+fn read_users(db: &mut Db, tenant: &str, ids: &[i64]) -> Result<Objects, StoreError> {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
@@ -451,18 +607,79 @@ fn read_users(db: &mut Db, tenant: &str, ids: &[i64]) -> Result<HashMap<i64, Val
             .load(c))?;
         for ((id, scim_id, external_id, source, upn, email), (dn, gn, fam, job, dep), rest) in rows {
             let (lang, attributes, active, archived_at, created_at, updated_at) = rest;
-            let user = json!({
-                "type": "user", "id": id, "scim_id": scim_id, "external_id": external_id,
-                "source": source, "upn": upn, "email": email, "display_name": dn,
-                "given_name": gn, "family_name": fam, "job_title": job, "department": dep,
-                "preferred_language": lang, "active": active,
-                "archived_at": archived_at.map(time), "attributes": parsed(attributes.as_deref()),
-                "created_at": time(created_at), "updated_at": time(updated_at),
-            });
-            out.insert(id, user);
+            let user = UserObject {
+                kind: "user",
+                id,
+                scim_id: &scim_id,
+                external_id: external_id.as_deref(),
+                source: source.as_deref(),
+                upn: &upn,
+                email: email.as_deref(),
+                display_name: dn.as_deref(),
+                given_name: gn.as_deref(),
+                family_name: fam.as_deref(),
+                job_title: job.as_deref(),
+                department: dep.as_deref(),
+                preferred_language: lang.as_deref(),
+                active,
+                archived_at: archived_at.map(time),
+                attributes: parsed(attributes.as_deref()),
+                created_at: time(created_at),
+                updated_at: time(updated_at),
+            };
+            let brief = UserBrief {
+                kind: "user",
+                id,
+                scim_id: &scim_id,
+                external_id: external_id.as_deref(),
+                upn: &upn,
+            };
+            let rendered = Rendered {
+                json: serde_json::to_string(&user)?,
+                brief: serde_json::to_string(&brief)?,
+                scim_id: Some(scim_id),
+                external_id,
+            };
+            out.insert(id, rendered);
         }
     }
     Ok(out)
+}
+
+/// A user as the feed shows it (README, "The change feed"), serialized straight from its row:
+/// a first sync renders 100,000 of them.
+#[derive(Serialize)]
+struct UserObject<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: i64,
+    scim_id: &'a str,
+    external_id: Option<&'a str>,
+    source: Option<&'a str>,
+    upn: &'a str,
+    email: Option<&'a str>,
+    display_name: Option<&'a str>,
+    given_name: Option<&'a str>,
+    family_name: Option<&'a str>,
+    job_title: Option<&'a str>,
+    department: Option<&'a str>,
+    preferred_language: Option<&'a str>,
+    active: bool,
+    archived_at: Option<String>,
+    attributes: Value,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A user's ids and name, as a membership change's `user` ([`brief`] of its object).
+#[derive(Serialize)]
+struct UserBrief<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: i64,
+    scim_id: &'a str,
+    external_id: Option<&'a str>,
+    upn: &'a str,
 }
 
 /// A group row as the feed shows it.
@@ -477,8 +694,8 @@ type GroupCols = (
     NaiveDateTime,
 );
 
-/// The tenant's groups `ids` as JSON objects, by id.
-fn read_groups(db: &mut Db, tenant: &str, ids: &[i64]) -> Result<HashMap<i64, Value>, StoreError> {
+/// The tenant's groups `ids` rendered as JSON objects, by id.
+fn read_groups(db: &mut Db, tenant: &str, ids: &[i64]) -> Result<Objects, StoreError> {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
@@ -504,7 +721,7 @@ fn read_groups(db: &mut Db, tenant: &str, ids: &[i64]) -> Result<HashMap<i64, Va
                 "attributes": parsed(attributes.as_deref()),
                 "created_at": time(created_at), "updated_at": time(updated_at),
             });
-            out.insert(id, group);
+            out.insert(id, Rendered::new(&group, "display_name"));
         }
     }
     Ok(out)
