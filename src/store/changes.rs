@@ -69,7 +69,6 @@ pub fn time_text(t: NaiveDateTime) -> String {
 struct StoredChange {
     #[diesel(embed)]
     row: ChangeRow,
-    last_seq: i64,
     object_seq: Option<i64>,
 }
 
@@ -93,10 +92,17 @@ pub(crate) fn after(
         }
         None => with_conn!(db, |c| base.select(StoredChange::as_select()).load(c))?,
     };
-    let objects = held_objects(db, &stored)?;
+    let loaded: Vec<_> = stored
+        .into_iter()
+        .map(|s| {
+            let filling = s.needs_filling().then(|| parsed(&s.row.data));
+            (s, filling)
+        })
+        .collect();
+    let objects = held_objects(db, &loaded)?;
     let mut out = Vec::new();
-    for s in stored {
-        s.expand(&objects, after, &mut out);
+    for (s, filling) in loaded {
+        s.expand(filling, &objects, after, &mut out);
     }
     out.truncate(usize::try_from(limit).unwrap_or(0));
     Ok(out)
@@ -110,28 +116,29 @@ fn parsed(data: &str) -> Map<String, Value> {
     }
 }
 
-/// The objects that `stored` names by `seq`, read from the rows that hold them (on this
-/// page, or earlier rows of the same transactions).
-fn held_objects(db: &mut Db, stored: &[StoredChange]) -> Result<HashMap<i64, Value>, StoreError> {
+/// A stored row, with its `data` parsed when the row needs filling in.
+type Loaded = (StoredChange, Option<Map<String, Value>>);
+
+/// The objects that the rows name by `seq`, read from the rows that hold them (on this page,
+/// or earlier rows of the same transactions).
+fn held_objects(db: &mut Db, loaded: &[Loaded]) -> Result<HashMap<i64, Value>, StoreError> {
     let mut wanted: Vec<i64> = Vec::new();
-    for s in stored {
+    for (s, filling) in loaded {
         wanted.extend(s.object_seq);
-        if s.last_seq > s.row.seq || s.row.data.contains(r#""members":"#) {
-            let members = parsed(&s.row.data).remove("members");
-            if let Some(Value::Array(members)) = members {
-                wanted.extend(members.iter().filter_map(Value::as_i64));
-            }
+        if let Some(Value::Array(members)) = filling.as_ref().and_then(|d| d.get("members")) {
+            wanted.extend(members.iter().filter_map(Value::as_i64));
         }
     }
     wanted.sort_unstable();
     wanted.dedup();
     let mut objects = HashMap::new();
-    for s in stored {
+    for (s, filling) in loaded {
         if wanted.binary_search(&s.row.seq).is_ok() {
-            objects.insert(
-                s.row.seq,
-                parsed(&s.row.data).remove("object").unwrap_or_default(),
-            );
+            let object = match filling {
+                Some(data) => data.get("object").cloned(),
+                None => parsed(&s.row.data).remove("object"),
+            };
+            objects.insert(s.row.seq, object.unwrap_or_default());
         }
     }
     wanted.retain(|seq| !objects.contains_key(seq));
@@ -148,28 +155,41 @@ fn held_objects(db: &mut Db, stored: &[StoredChange]) -> Result<HashMap<i64, Val
 }
 
 impl StoredChange {
+    /// Whether the stored `data` is not the whole change: it names its object, or it is a
+    /// membership (whose `group`, and for a run whose changes, are filled in on reading).
+    fn needs_filling(&self) -> bool {
+        self.object_seq.is_some() || self.row.change_type.starts_with("group.member_")
+    }
+
     /// Pushes the row's changes after `after` onto `out`, each whole: its `object` (read
     /// from the row that holds it when named by `object_seq`) and, for a membership, its
-    /// `group` and `user` as the ids and the name of each.
-    fn expand(self, objects: &HashMap<i64, Value>, after: i64, out: &mut Vec<ChangeRow>) {
+    /// `group` and `user` as the ids and the name of each. `filling` is the parsed `data` of
+    /// a row that [needs filling](Self::needs_filling).
+    fn expand(
+        self,
+        filling: Option<Map<String, Value>>,
+        objects: &HashMap<i64, Value>,
+        after: i64,
+        out: &mut Vec<ChangeRow>,
+    ) {
         let row = self.row;
-        let mut data = parsed(&row.data);
-        let Some(Value::Array(members)) = data.remove("members") else {
-            if let Some(o) = self.object_seq.and_then(|s| objects.get(&s)) {
-                data.insert("object".into(), o.clone());
-                out.push(ChangeRow {
-                    data: Value::Object(data).to_string(),
-                    ..row
-                });
-            } else if row.seq > after {
-                out.push(row);
-            }
+        let Some(mut data) = filling else {
+            out.push(row);
             return;
         };
-        let object = match self.object_seq {
-            Some(s) => objects.get(&s).cloned().unwrap_or_default(),
-            None => data.remove("object").unwrap_or_default(),
+        if let Some(o) = self.object_seq.and_then(|s| objects.get(&s)) {
+            data.insert("object".into(), o.clone());
+        }
+        let Some(Value::Array(members)) = data.remove("members") else {
+            // One change: a user's or group's, or a membership stored before runs (whose
+            // `group` and `user` are in its `data`).
+            out.push(ChangeRow {
+                data: Value::Object(data).to_string(),
+                ..row
+            });
+            return;
         };
+        let object = data.remove("object").unwrap_or_default();
         let group = brief(&object, "display_name");
         for (seq, member) in (row.seq..).zip(members) {
             if seq <= after {
